@@ -1,0 +1,88 @@
+package v1alpha1
+
+// Condition types of an ExperimentRun.
+const (
+	// ConditionInjected is True while, and after, the fault was applied.
+	ConditionInjected = "Injected"
+	// ConditionDetected is True once the fault's effect was detected.
+	ConditionDetected = "Detected"
+	// ConditionRecovered is True once the steady state returned.
+	ConditionRecovered = "Recovered"
+	// ConditionAborted is True when the run was aborted.
+	ConditionAborted = "Aborted"
+	// ConditionCompleted is True when the run has a verdict.
+	ConditionCompleted = "Completed"
+)
+
+// Condition types of an Experiment and a ChaosPolicy.
+const (
+	// ConditionReady is True when the object is valid and reconciled.
+	ConditionReady = "Ready"
+	// ConditionStalled is True when reconciling cannot progress without a change by the user.
+	ConditionStalled = "Stalled"
+)
+
+// Reasons, shared by conditions and events. CamelCase, stable: tools match on them.
+const (
+	ReasonPending            = "Pending"
+	ReasonBaselineStarted    = "BaselineStarted"
+	ReasonBaselineHeld       = "BaselineHeld"
+	ReasonBaselineNotHeld    = "BaselineNotHeld"
+	ReasonTargetsSelected    = "TargetsSelected"
+	ReasonNoTargets          = "NoTargets"
+	ReasonFaultInjected      = "FaultInjected"
+	ReasonInjectionFailed    = "InjectionFailed"
+	ReasonNotInjected        = "NotInjected"
+	ReasonDryRun             = "DryRun"
+	ReasonDeviated           = "Deviated"
+	ReasonAlertFired         = "AlertFired"
+	ReasonNotDetected        = "NotDetected"
+	ReasonAbsorbed           = "Absorbed"
+	ReasonFaultReverted      = "FaultReverted"
+	ReasonRevertConflict     = "RevertConflict"
+	ReasonRevertFailed       = "RevertFailed"
+	ReasonRecovered          = "Recovered"
+	ReasonNotRecovered       = "NotRecovered"
+	ReasonSLOBreached        = "SLOBreached"
+	ReasonProbeUnavailable   = "ProbeUnavailable"
+	ReasonKillSwitch         = "KillSwitch"
+	ReasonDeleted            = "Deleted"
+	ReasonReplaced           = "Replaced"
+	ReasonPassed             = "Passed"
+	ReasonFailed             = "Failed"
+	ReasonAborted            = "Aborted"
+	ReasonInconclusive       = "Inconclusive"
+	ReasonError              = "Error"
+	ReasonExperimentNotFound = "ExperimentNotFound"
+	ReasonPolicyRefused      = "PolicyRefused"
+	ReasonWaitingForPolicy   = "WaitingForPolicy"
+	ReasonWaitingForApproval = "WaitingForApproval"
+	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonScheduled          = "Scheduled"
+	ReasonSkipped            = "Skipped"
+	ReasonMissedSchedule     = "MissedSchedule"
+	ReasonOutsideWindow      = "OutsideWindow"
+	ReasonBlackout           = "Blackout"
+	ReasonConcurrencyForbid  = "ConcurrencyForbid"
+	ReasonSuspended          = "Suspended"
+	ReasonReconciled         = "Reconciled"
+	ReasonPaused             = "Paused"
+)
+
+// Labels and annotations Faultline reads and writes.
+const (
+	// RunLabel is set on every artefact a run injects, with the run's
+	// namespace/name, so a reaper can find it when the run is gone.
+	RunLabel = "chaos.faultline.dev/run"
+	// ExpiryAnnotation is set on every injected artefact: an RFC 3339 instant
+	// after which the reaper reverts it even if its run still exists.
+	ExpiryAnnotation = "chaos.faultline.dev/expires"
+	// ExperimentLabel is set on every run with its Experiment's name.
+	ExperimentLabel = "chaos.faultline.dev/experiment"
+	// RunNowAnnotation on an Experiment starts one run per new value.
+	RunNowAnnotation = "chaos.faultline.dev/run-now"
+	// ApprovedAnnotation on a run approves it when the Experiment requires approval.
+	ApprovedAnnotation = "chaos.faultline.dev/approved"
+	// RunFinalizer keeps a run until its fault is reverted.
+	RunFinalizer = "chaos.faultline.dev/revert"
+)

@@ -1,0 +1,707 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConcurrencyPolicy says what the scheduler does when a run is due while an
+// earlier run of the same Experiment is still active.
+// +kubebuilder:validation:Enum=Forbid;Replace
+type ConcurrencyPolicy string
+
+const (
+	// ForbidConcurrent skips the due run and records why.
+	ForbidConcurrent ConcurrencyPolicy = "Forbid"
+	// ReplaceConcurrent aborts the active run (reverting its fault) and starts the new one.
+	ReplaceConcurrent ConcurrencyPolicy = "Replace"
+)
+
+// Weekday is a day of the week in its three-letter English form.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// TimeWindow is a recurring span of wall-clock time on given days of the week.
+// A window whose end is before its start crosses midnight: it begins on one of
+// its days and ends the next day.
+// +kubebuilder:validation:XValidation:rule="self.start != self.end",message="window start and end must differ; to allow the whole day, use start \"00:00\" and end \"23:59\""
+type TimeWindow struct {
+	// days on which the window opens. Empty means every day.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=7
+	Days []Weekday `json:"days,omitempty"`
+
+	// start is the wall-clock time the window opens, as "HH:MM" (24-hour).
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')",message="start must be a 24-hour time \"HH:MM\", such as \"09:30\""
+	Start string `json:"start"`
+
+	// end is the wall-clock time the window closes, as "HH:MM" (24-hour), exclusive.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')",message="end must be a 24-hour time \"HH:MM\", such as \"16:00\""
+	End string `json:"end"`
+}
+
+// ApprovalSpec says whether a run waits for a person before injecting.
+type ApprovalSpec struct {
+	// required makes each run wait in phase Pending, with the steady state
+	// verified, until it is annotated chaos.faultline.dev/approved=true.
+	// +optional
+	Required bool `json:"required,omitempty"`
+}
+
+// TargetKind is the kind of object a fault acts on.
+// +kubebuilder:validation:Enum=Pod;Node;VirtualService
+type TargetKind string
+
+const (
+	// TargetPod selects Pods.
+	TargetPod TargetKind = "Pod"
+	// TargetNode selects Nodes.
+	TargetNode TargetKind = "Node"
+	// TargetVirtualService selects Istio VirtualServices.
+	TargetVirtualService TargetKind = "VirtualService"
+)
+
+// SelectionMode says how many of the eligible objects become targets.
+// +kubebuilder:validation:Enum=One;Count;Percent;All
+type SelectionMode string
+
+const (
+	// SelectOne picks one eligible object at random.
+	SelectOne SelectionMode = "One"
+	// SelectCount picks value eligible objects at random.
+	SelectCount SelectionMode = "Count"
+	// SelectPercent picks value percent of the eligible objects, rounded down, at least one.
+	SelectPercent SelectionMode = "Percent"
+	// SelectAll picks every eligible object.
+	SelectAll SelectionMode = "All"
+)
+
+// TargetSpec is the blast radius: which objects a run may hurt.
+// +kubebuilder:validation:XValidation:rule="!(self.mode in ['Count','Percent']) || has(self.value)",message="target.value is required when target.mode is Count or Percent"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'Percent' || !has(self.value) || (self.value >= 1 && self.value <= 100)",message="target.value must be between 1 and 100 when target.mode is Percent"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'Count' || !has(self.value) || self.value >= 1",message="target.value must be at least 1 when target.mode is Count"
+// +kubebuilder:validation:XValidation:rule="self.mode in ['Count','Percent'] || !has(self.value)",message="target.value is only used with target.mode Count or Percent; remove it or change the mode"
+// +kubebuilder:validation:XValidation:rule="has(self.selector) || (has(self.names) && size(self.names) > 0)",message="target needs a selector or names: an empty blast radius would match everything"
+type TargetSpec struct {
+	// kind of the objects to target: Pod, Node or VirtualService.
+	// +required
+	Kind TargetKind `json:"kind"`
+
+	// namespaces to select from. Defaults to the Experiment's namespace.
+	// Ignored for Nodes, which are cluster-scoped.
+	// +optional
+	// +listType=set
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// selector picks objects by label.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// names picks objects by name (within namespaces). With a selector, an
+	// object must match both.
+	// +optional
+	// +listType=set
+	Names []string `json:"names,omitempty"`
+
+	// mode says how many eligible objects become targets.
+	// +optional
+	// +kubebuilder:default=One
+	Mode SelectionMode `json:"mode,omitempty"`
+
+	// value is the count (mode Count) or percentage (mode Percent).
+	// +optional
+	Value *int32 `json:"value,omitempty"`
+
+	// maxTargets is a hard cap on the number of targets, enforced after mode.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxTargets *int32 `json:"maxTargets,omitempty"`
+}
+
+// PodKillMethod says how a pod is killed.
+// +kubebuilder:validation:Enum=Delete;Evict
+type PodKillMethod string
+
+const (
+	// PodKillDelete deletes the pod, ignoring PodDisruptionBudgets.
+	PodKillDelete PodKillMethod = "Delete"
+	// PodKillEvict evicts the pod through the Eviction API, which respects
+	// PodDisruptionBudgets: a blocked eviction is reported, never forced.
+	PodKillEvict PodKillMethod = "Evict"
+)
+
+// PodKillFault kills the target pods once; their controllers replace them.
+type PodKillFault struct {
+	// gracePeriodSeconds given to each pod. Defaults to the pod's own.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+
+	// method is Delete (default) or Evict (through the Eviction API, respecting
+	// PodDisruptionBudgets).
+	// +optional
+	// +kubebuilder:default=Delete
+	Method PodKillMethod `json:"method,omitempty"`
+}
+
+// IstioDelay delays a share of requests.
+type IstioDelay struct {
+	// fixedDelay added to each affected request.
+	// +required
+	FixedDelay metav1.Duration `json:"fixedDelay"`
+
+	// percent of requests delayed, 1 to 100.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Percent int32 `json:"percent"`
+}
+
+// IstioAbort fails a share of requests with an HTTP status.
+type IstioAbort struct {
+	// httpStatus returned to affected requests.
+	// +required
+	// +kubebuilder:validation:Minimum=200
+	// +kubebuilder:validation:Maximum=599
+	HTTPStatus int32 `json:"httpStatus"`
+
+	// percent of requests aborted, 1 to 100.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Percent int32 `json:"percent"`
+}
+
+// IstioMatch narrows an Istio fault to a slice of traffic. Faultline inserts
+// a copy of each targeted route, with this match added and the fault set,
+// ahead of the original, so only the slice is hurt.
+// +kubebuilder:validation:XValidation:rule="size(self.headers) > 0 || size(self.sourceLabels) > 0",message="fault.istio.match needs headers or sourceLabels"
+type IstioMatch struct {
+	// headers that a request must carry, with exact values.
+	// +optional
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// sourceLabels that the calling workload must carry.
+	// +optional
+	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
+}
+
+// IstioFault sets a delay and/or abort on http routes of VirtualServices.
+// +kubebuilder:validation:XValidation:rule="has(self.delay) || has(self.abort)",message="fault.istio needs a delay, an abort or both"
+type IstioFault struct {
+	// routes are the names of the http routes to hurt. Empty means every http route.
+	// +optional
+	// +listType=set
+	Routes []string `json:"routes,omitempty"`
+
+	// delay added to a share of requests.
+	// +optional
+	Delay *IstioDelay `json:"delay,omitempty"`
+
+	// abort fails a share of requests.
+	// +optional
+	Abort *IstioAbort `json:"abort,omitempty"`
+
+	// match narrows the fault to a slice of traffic.
+	// +optional
+	Match *IstioMatch `json:"match,omitempty"`
+}
+
+// EmptyDirPolicy says what a node drain does with pods that use emptyDir
+// volumes, whose data is lost on eviction.
+// +kubebuilder:validation:Enum=Skip;Evict
+type EmptyDirPolicy string
+
+const (
+	// EmptyDirSkip leaves pods with emptyDir volumes on the node.
+	EmptyDirSkip EmptyDirPolicy = "Skip"
+	// EmptyDirEvict evicts them too, losing their emptyDir data.
+	EmptyDirEvict EmptyDirPolicy = "Evict"
+)
+
+// NodeDrainFault cordons the target nodes and evicts their pods, then
+// uncordons the nodes after the experiment's duration.
+type NodeDrainFault struct {
+	// gracePeriodSeconds given to each evicted pod. Defaults to the pod's own.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+
+	// timeout for evictions blocked by PodDisruptionBudgets; when it passes,
+	// the drain stops and the run reports what blocked it.
+	// +optional
+	// +kubebuilder:default="5m"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// emptyDir says whether pods with emptyDir volumes are evicted (Evict) or
+	// left in place (Skip, the default).
+	// +optional
+	// +kubebuilder:default=Skip
+	EmptyDir EmptyDirPolicy `json:"emptyDir,omitempty"`
+}
+
+// FaultSpec is the one fault a run injects.
+// +kubebuilder:validation:XValidation:rule="[has(self.podKill), has(self.istio), has(self.nodeDrain)].filter(x, x).size() == 1",message="fault must set exactly one of podKill, istio or nodeDrain"
+type FaultSpec struct {
+	// podKill kills pods.
+	// +optional
+	PodKill *PodKillFault `json:"podKill,omitempty"`
+
+	// istio injects delay and abort into VirtualService http routes.
+	// +optional
+	Istio *IstioFault `json:"istio,omitempty"`
+
+	// nodeDrain cordons and drains nodes.
+	// +optional
+	NodeDrain *NodeDrainFault `json:"nodeDrain,omitempty"`
+}
+
+// AuthType says how Faultline authenticates to a Prometheus server.
+// +kubebuilder:validation:Enum=Bearer;Basic
+type AuthType string
+
+const (
+	// AuthBearer sends the Secret's "token" key as a bearer token.
+	AuthBearer AuthType = "Bearer"
+	// AuthBasic sends the Secret's "username" and "password" keys.
+	AuthBasic AuthType = "Basic"
+)
+
+// PrometheusAuth points at a Secret in the Experiment's namespace.
+type PrometheusAuth struct {
+	// type of authentication: Bearer or Basic.
+	// +required
+	Type AuthType `json:"type"`
+
+	// secretName of a Secret in the Experiment's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	SecretName string `json:"secretName"`
+}
+
+// PrometheusProvider is the Prometheus server probes and guards query.
+type PrometheusProvider struct {
+	// address of the Prometheus HTTP API, such as http://prometheus.monitoring:9090.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="provider.prometheus.address must be an http:// or https:// URL"
+	Address string `json:"address"`
+
+	// timeout of one query.
+	// +optional
+	// +kubebuilder:default="5s"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// auth for the server.
+	// +optional
+	Auth *PrometheusAuth `json:"auth,omitempty"`
+}
+
+// ProviderSpec holds the metrics providers of an Experiment.
+type ProviderSpec struct {
+	// prometheus is the server Prometheus probes, guards and detection alerts use.
+	// +optional
+	Prometheus *PrometheusProvider `json:"prometheus,omitempty"`
+}
+
+// ConditionOperator compares a measured value with a threshold.
+// +kubebuilder:validation:Enum=">";">=";"<";"<=";"==";"!="
+type ConditionOperator string
+
+const (
+	// OpGreater holds when value > threshold.
+	OpGreater ConditionOperator = ">"
+	// OpGreaterEqual holds when value >= threshold.
+	OpGreaterEqual ConditionOperator = ">="
+	// OpLess holds when value < threshold.
+	OpLess ConditionOperator = "<"
+	// OpLessEqual holds when value <= threshold.
+	OpLessEqual ConditionOperator = "<="
+	// OpEqual holds when value == threshold.
+	OpEqual ConditionOperator = "=="
+	// OpNotEqual holds when value != threshold.
+	OpNotEqual ConditionOperator = "!="
+)
+
+// Hypothesis is what must hold of a measured value: value op threshold.
+type Hypothesis struct {
+	// op compares the measured value with value: >, >=, <, <=, == or !=.
+	// +required
+	Op ConditionOperator `json:"op"`
+
+	// value is the threshold, a decimal number written as a string, such as "0.99".
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\""
+	Value string `json:"value"`
+}
+
+// PrometheusQuery is a PromQL expression that must return exactly one sample.
+type PrometheusQuery struct {
+	// query in PromQL; it must evaluate to a single sample.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Query string `json:"query"`
+}
+
+// WorkloadKind is a kind of workload whose readiness a probe checks.
+// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+type WorkloadKind string
+
+const (
+	// WorkloadDeployment is an apps/v1 Deployment.
+	WorkloadDeployment WorkloadKind = "Deployment"
+	// WorkloadStatefulSet is an apps/v1 StatefulSet.
+	WorkloadStatefulSet WorkloadKind = "StatefulSet"
+	// WorkloadDaemonSet is an apps/v1 DaemonSet.
+	WorkloadDaemonSet WorkloadKind = "DaemonSet"
+)
+
+// WorkloadProbe passes when enough of a workload's desired replicas are ready.
+type WorkloadProbe struct {
+	// kind of the workload: Deployment, StatefulSet or DaemonSet.
+	// +required
+	Kind WorkloadKind `json:"kind"`
+
+	// name of the workload.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// namespace of the workload. Defaults to the Experiment's namespace.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// minReadyPercent of the desired replicas that must be ready, 1 to 100.
+	// +optional
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinReadyPercent int32 `json:"minReadyPercent,omitempty"`
+}
+
+// Probe is one steady-state check: a Prometheus query with a condition, or
+// the readiness of a workload.
+// +kubebuilder:validation:XValidation:rule="has(self.prometheus) != has(self.workload)",message="a probe must set exactly one of prometheus or workload"
+// +kubebuilder:validation:XValidation:rule="!has(self.prometheus) || has(self.condition)",message="a prometheus probe needs a condition, such as {op: \">=\", value: \"0.99\"}"
+// +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.condition)",message="a workload probe takes minReadyPercent, not a condition"
+type Probe struct {
+	// name of the probe, unique within the Experiment.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// prometheus queries the Experiment's Prometheus provider.
+	// +optional
+	Prometheus *PrometheusQuery `json:"prometheus,omitempty"`
+
+	// workload checks a workload's ready replicas.
+	// +optional
+	Workload *WorkloadProbe `json:"workload,omitempty"`
+
+	// condition the query's value must meet.
+	// +optional
+	Condition *Hypothesis `json:"condition,omitempty"`
+}
+
+// SteadyStateSpec is the hypothesis of what healthy looks like.
+// +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('1s')",message="steadyState.interval must be at least 1s"
+// +kubebuilder:validation:XValidation:rule="duration(self.baseline) >= duration('0s')",message="steadyState.baseline must not be negative"
+type SteadyStateSpec struct {
+	// interval between probe samples during the run.
+	// +optional
+	// +kubebuilder:default="5s"
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// baseline is how long every probe must pass before the fault is injected.
+	// If it does not hold, the run ends Inconclusive and nothing is touched.
+	// +optional
+	// +kubebuilder:default="30s"
+	Baseline metav1.Duration `json:"baseline,omitempty"`
+
+	// stabilization is the number of consecutive all-passing samples that count
+	// as recovered.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	Stabilization int32 `json:"stabilization,omitempty"`
+
+	// recoveryTimeout is how long after the fault is reverted the run waits for
+	// the steady state to return before it ends Failed.
+	// +optional
+	// +kubebuilder:default="5m"
+	RecoveryTimeout metav1.Duration `json:"recoveryTimeout,omitempty"`
+
+	// probes that must all pass for the system to be healthy.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	Probes []Probe `json:"probes"`
+}
+
+// DetectionSpec names the team's own alerts; time-to-detect is measured to
+// the first of them firing.
+type DetectionSpec struct {
+	// alerts are Prometheus alert names; detection is the first sample where
+	// ALERTS{alertname=<name>, alertstate="firing"} exists for any of them.
+	// +optional
+	// +listType=set
+	Alerts []string `json:"alerts,omitempty"`
+}
+
+// ObjectivesSpec are the targets a run is judged against.
+type ObjectivesSpec struct {
+	// detectWithin is the longest acceptable time from injection to detection.
+	// +optional
+	DetectWithin *metav1.Duration `json:"detectWithin,omitempty"`
+
+	// recoverWithin is the longest acceptable time from injection to recovery.
+	// +optional
+	RecoverWithin *metav1.Duration `json:"recoverWithin,omitempty"`
+}
+
+// ProbeErrorPolicy says what a run does when it cannot measure.
+// +kubebuilder:validation:Enum=Abort;Continue
+type ProbeErrorPolicy string
+
+const (
+	// ProbeErrorAbort reverts the fault when probes keep failing to answer:
+	// Faultline stops hurting a system it cannot see.
+	ProbeErrorAbort ProbeErrorPolicy = "Abort"
+	// ProbeErrorContinue counts probe errors as failing samples and goes on.
+	ProbeErrorContinue ProbeErrorPolicy = "Continue"
+)
+
+// Guard is a guard SLO: while the fault is active, a breach for longer than
+// for aborts the run and reverts the fault at once.
+type Guard struct {
+	// name of the guard, unique within the Experiment.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// prometheus query whose value is checked.
+	// +required
+	Prometheus PrometheusQuery `json:"prometheus"`
+
+	// condition that must hold; the guard is breached while it does not.
+	// +required
+	Condition Hypothesis `json:"condition"`
+
+	// for is how long the breach must last before the run aborts. Zero aborts
+	// on the first breaching sample.
+	// +optional
+	For *metav1.Duration `json:"for,omitempty"`
+}
+
+// AbortSpec holds the guards and the fail-safe behaviour of a run.
+type AbortSpec struct {
+	// guards are checked every interval while the fault is active.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=name
+	Guards []Guard `json:"guards,omitempty"`
+
+	// onProbeError is Abort (default) or Continue.
+	// +optional
+	// +kubebuilder:default=Abort
+	OnProbeError ProbeErrorPolicy `json:"onProbeError,omitempty"`
+
+	// probeErrorThreshold is the number of consecutive samples with a probe
+	// error that abort the run under onProbeError Abort.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	ProbeErrorThreshold int32 `json:"probeErrorThreshold,omitempty"`
+}
+
+// ExperimentSpec defines a chaos experiment: a hypothesis, a blast radius,
+// one fault and objectives, optionally on a schedule.
+// +kubebuilder:validation:XValidation:rule="!has(self.fault.podKill) || self.target.kind == 'Pod'",message="fault.podKill needs target.kind Pod"
+// +kubebuilder:validation:XValidation:rule="!has(self.fault.nodeDrain) || self.target.kind == 'Node'",message="fault.nodeDrain needs target.kind Node"
+// +kubebuilder:validation:XValidation:rule="!has(self.fault.istio) || self.target.kind == 'VirtualService'",message="fault.istio needs target.kind VirtualService"
+// +kubebuilder:validation:XValidation:rule="has(self.fault.podKill) || has(self.duration)",message="istio and nodeDrain faults are held for spec.duration: set it, such as \"2m\""
+// +kubebuilder:validation:XValidation:rule="(self.steadyState.probes.all(p, !has(p.prometheus)) && (!has(self.abort) || !has(self.abort.guards) || size(self.abort.guards) == 0) && (!has(self.detection) || !has(self.detection.alerts) || size(self.detection.alerts) == 0)) || (has(self.provider) && has(self.provider.prometheus))",message="prometheus probes, guards and detection alerts need provider.prometheus.address"
+type ExperimentSpec struct {
+	// schedule in cron syntax (robfig/cron standard five fields, or
+	// descriptors such as @hourly and "@every 30m"). Absent: runs start only on demand.
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+
+	// timeZone of the schedule and windows, an IANA name such as Asia/Seoul.
+	// Defaults to UTC.
+	// +optional
+	TimeZone *string `json:"timeZone,omitempty"`
+
+	// suspend stops scheduled runs from starting. Runs already started go on.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// concurrencyPolicy is Forbid (default) or Replace.
+	// +optional
+	// +kubebuilder:default=Forbid
+	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
+
+	// startingDeadlineSeconds: a scheduled run that could not start within this
+	// many seconds of its time is skipped and counted as missed.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
+
+	// runHistoryLimit is how many finished runs are kept.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	RunHistoryLimit *int32 `json:"runHistoryLimit,omitempty"`
+
+	// windows restrict when runs may start: inside one of them, in timeZone.
+	// Empty means any time.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	Windows []TimeWindow `json:"windows,omitempty"`
+
+	// approval makes runs wait for a person before injecting.
+	// +optional
+	Approval *ApprovalSpec `json:"approval,omitempty"`
+
+	// target is the blast radius.
+	// +required
+	Target TargetSpec `json:"target"`
+
+	// fault is the one failure the run injects.
+	// +required
+	Fault FaultSpec `json:"fault"`
+
+	// duration a sustained fault (istio, nodeDrain) is held. Required for them;
+	// unused by podKill, whose kill is instant.
+	// +optional
+	Duration *metav1.Duration `json:"duration,omitempty"`
+
+	// provider holds the metrics servers the probes query.
+	// +optional
+	Provider *ProviderSpec `json:"provider,omitempty"`
+
+	// steadyState is the hypothesis: what healthy looks like.
+	// +required
+	SteadyState SteadyStateSpec `json:"steadyState"`
+
+	// detection names the team's own alerts.
+	// +optional
+	Detection *DetectionSpec `json:"detection,omitempty"`
+
+	// objectives the run is judged against.
+	// +optional
+	Objectives *ObjectivesSpec `json:"objectives,omitempty"`
+
+	// abort holds the guard SLOs and the fail-safe for probe errors.
+	// +optional
+	Abort *AbortSpec `json:"abort,omitempty"`
+}
+
+// RunSummary is the short record of one finished run, for trends.
+type RunSummary struct {
+	// name of the ExperimentRun.
+	// +required
+	Name string `json:"name"`
+
+	// verdict of the run.
+	// +optional
+	Verdict Verdict `json:"verdict,omitempty"`
+
+	// startedAt is when the run started.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// finishedAt is when the run finished.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// timeToDetect measured by the run.
+	// +optional
+	TimeToDetect *metav1.Duration `json:"timeToDetect,omitempty"`
+
+	// timeToRecover measured by the run.
+	// +optional
+	TimeToRecover *metav1.Duration `json:"timeToRecover,omitempty"`
+}
+
+// ExperimentStatus is what the scheduler and the runs report about an Experiment.
+type ExperimentStatus struct {
+	// observedGeneration is the generation last fully reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// lastScheduleTime is the last time a run was scheduled.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+
+	// nextScheduleTime is when the next scheduled run is due.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+
+	// active runs of this Experiment.
+	// +optional
+	// +listType=atomic
+	Active []string `json:"active,omitempty"`
+
+	// lastRun is the newest finished run.
+	// +optional
+	LastRun *RunSummary `json:"lastRun,omitempty"`
+
+	// recent finished runs, newest first, for trends.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Recent []RunSummary `json:"recent,omitempty"`
+
+	// conditions: Ready, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Experiment declares a chaos experiment as a hypothesis test.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=exp;chaosexp,categories=chaos
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Last Verdict",type=string,JSONPath=`.status.lastRun.verdict`
+// +kubebuilder:printcolumn:name="Last Recover",type=string,JSONPath=`.status.lastRun.timeToRecover`
+// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextScheduleTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Experiment struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec defines the experiment.
+	// +required
+	Spec ExperimentSpec `json:"spec"`
+
+	// status reports its schedule and recent results.
+	// +optional
+	Status ExperimentStatus `json:"status,omitempty"`
+}
+
+// ExperimentList is a list of Experiments.
+//
+// +kubebuilder:object:root=true
+type ExperimentList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Experiment `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Experiment{}, &ExperimentList{})
+}

@@ -1,0 +1,506 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// RunPhase is where a run is in its life.
+// +kubebuilder:validation:Enum=Pending;Baseline;Injecting;Observing;Reverting;Recovering;Completed
+type RunPhase string
+
+const (
+	// PhasePending: accepted, not yet started (waiting for policy or approval).
+	PhasePending RunPhase = "Pending"
+	// PhaseBaseline: verifying the steady state before touching anything.
+	PhaseBaseline RunPhase = "Baseline"
+	// PhaseInjecting: targets recorded, the fault being applied.
+	PhaseInjecting RunPhase = "Injecting"
+	// PhaseObserving: the fault is active; probes and guards are sampled.
+	PhaseObserving RunPhase = "Observing"
+	// PhaseReverting: the fault is being undone.
+	PhaseReverting RunPhase = "Reverting"
+	// PhaseRecovering: the fault is gone; waiting for the steady state to return.
+	PhaseRecovering RunPhase = "Recovering"
+	// PhaseCompleted: finished; the verdict is final.
+	PhaseCompleted RunPhase = "Completed"
+)
+
+// Verdict is the outcome of a finished run.
+// +kubebuilder:validation:Enum=Passed;Failed;Aborted;Inconclusive;Error
+type Verdict string
+
+const (
+	// VerdictPassed: every objective was met.
+	VerdictPassed Verdict = "Passed"
+	// VerdictFailed: an objective was missed, or the system did not recover.
+	VerdictFailed Verdict = "Failed"
+	// VerdictAborted: a guard fired, probes went blind, or the run was stopped.
+	VerdictAborted Verdict = "Aborted"
+	// VerdictInconclusive: the run could not test the hypothesis (the baseline
+	// did not hold, or policy refused it); nothing was injected.
+	VerdictInconclusive Verdict = "Inconclusive"
+	// VerdictError: the run could not be carried out (bad reference, API errors).
+	VerdictError Verdict = "Error"
+)
+
+// AbortReason says why a run was aborted.
+// +kubebuilder:validation:Enum=SLOBreached;ProbeUnavailable;KillSwitch;Deleted;Replaced;InjectionFailed
+type AbortReason string
+
+const (
+	// AbortSLOBreached: a guard was breached for its window.
+	AbortSLOBreached AbortReason = "SLOBreached"
+	// AbortProbeUnavailable: probes failed to answer; Faultline stopped hurting
+	// a system it could not see.
+	AbortProbeUnavailable AbortReason = "ProbeUnavailable"
+	// AbortKillSwitch: the ChaosPolicy was paused.
+	AbortKillSwitch AbortReason = "KillSwitch"
+	// AbortDeleted: the run was deleted while its fault was active.
+	AbortDeleted AbortReason = "Deleted"
+	// AbortReplaced: a newer run replaced it (concurrencyPolicy Replace).
+	AbortReplaced AbortReason = "Replaced"
+	// AbortInjectionFailed: the fault could not be applied to every target.
+	AbortInjectionFailed AbortReason = "InjectionFailed"
+)
+
+// TargetPhase is the state of one target.
+// +kubebuilder:validation:Enum=Selected;Injected;Reverted;Failed;Conflict
+type TargetPhase string
+
+const (
+	// TargetSelected: recorded, the fault not yet applied.
+	TargetSelected TargetPhase = "Selected"
+	// TargetInjected: the fault is applied.
+	TargetInjected TargetPhase = "Injected"
+	// TargetReverted: the fault is undone (or needed no undoing).
+	TargetReverted TargetPhase = "Reverted"
+	// TargetFailed: the fault could not be applied; nothing is left to undo.
+	TargetFailed TargetPhase = "Failed"
+	// TargetConflict: another writer changed what Faultline set; it was left
+	// as they wrote it.
+	TargetConflict TargetPhase = "Conflict"
+)
+
+// ExperimentReference names an Experiment in the run's namespace.
+type ExperimentReference struct {
+	// name of the Experiment.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+}
+
+// ExperimentRunSpec says which Experiment to run, and how.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ExperimentRun spec is immutable; create a new ExperimentRun instead"
+type ExperimentRunSpec struct {
+	// experimentRef names the Experiment to run.
+	// +required
+	ExperimentRef ExperimentReference `json:"experimentRef"`
+
+	// dryRun resolves targets and runs the probes, but injects nothing.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// IstioRouteRestore is what Faultline changed in one http route, and how to undo it.
+type IstioRouteRestore struct {
+	// name of the targeted http route.
+	// +required
+	Name string `json:"name"`
+
+	// insertedRoute is the name of the route Faultline inserted ahead of the
+	// original (scoped faults); removing it undoes the fault.
+	// +optional
+	InsertedRoute string `json:"insertedRoute,omitempty"`
+
+	// originalFault is the route's fault before injection, as JSON; empty when
+	// it had none.
+	// +optional
+	OriginalFault string `json:"originalFault,omitempty"`
+
+	// injectedFault is the fault Faultline set, as JSON; revert only restores
+	// the route while its fault is still exactly this.
+	// +optional
+	InjectedFault string `json:"injectedFault,omitempty"`
+}
+
+// IstioRestore records the routes a fault changed in one VirtualService.
+type IstioRestore struct {
+	// routes changed.
+	// +optional
+	// +listType=atomic
+	Routes []IstioRouteRestore `json:"routes,omitempty"`
+}
+
+// EvictedPod is a pod a node drain evicted.
+type EvictedPod struct {
+	// namespace of the pod.
+	// +required
+	Namespace string `json:"namespace"`
+	// name of the pod.
+	// +required
+	Name string `json:"name"`
+	// ownerKind is the kind of the pod's controller, such as ReplicaSet.
+	// +optional
+	OwnerKind string `json:"ownerKind,omitempty"`
+	// ownerName is the name of the pod's controller.
+	// +optional
+	OwnerName string `json:"ownerName,omitempty"`
+}
+
+// NodeRestore records what a drain changed on one node.
+type NodeRestore struct {
+	// wasUnschedulable records whether the node was already cordoned; such a
+	// node is left cordoned.
+	// +optional
+	WasUnschedulable bool `json:"wasUnschedulable,omitempty"`
+
+	// evictedPods are the pods the drain evicted.
+	// +optional
+	// +listType=atomic
+	EvictedPods []EvictedPod `json:"evictedPods,omitempty"`
+
+	// blockedPods are pods whose eviction a PodDisruptionBudget kept refusing
+	// until the drain timed out, as namespace/name.
+	// +optional
+	// +listType=atomic
+	BlockedPods []string `json:"blockedPods,omitempty"`
+}
+
+// RestoreData is what revert needs to undo the fault on one target. It is
+// written to status before the fault is applied.
+type RestoreData struct {
+	// istio records changed routes.
+	// +optional
+	Istio *IstioRestore `json:"istio,omitempty"`
+
+	// node records a drained node.
+	// +optional
+	Node *NodeRestore `json:"node,omitempty"`
+}
+
+// TargetStatus is one object the run acts on.
+type TargetStatus struct {
+	// kind of the target.
+	// +required
+	Kind TargetKind `json:"kind"`
+
+	// namespace of the target; empty for Nodes.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// name of the target.
+	// +required
+	Name string `json:"name"`
+
+	// uid of the target when it was selected.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+
+	// phase of the target.
+	// +required
+	Phase TargetPhase `json:"phase"`
+
+	// injectedAt is when the fault was applied to it.
+	// +optional
+	InjectedAt *metav1.MicroTime `json:"injectedAt,omitempty"`
+
+	// revertedAt is when the fault was undone on it.
+	// +optional
+	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
+
+	// message explains a failure or conflict.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// restore is what revert needs.
+	// +optional
+	Restore *RestoreData `json:"restore,omitempty"`
+}
+
+// Timeline holds the instants of a run, from one clock, to the microsecond.
+type Timeline struct {
+	// startedAt is when the run started.
+	// +optional
+	StartedAt *metav1.MicroTime `json:"startedAt,omitempty"`
+	// baselineVerifiedAt is when the steady state had held for the baseline.
+	// +optional
+	BaselineVerifiedAt *metav1.MicroTime `json:"baselineVerifiedAt,omitempty"`
+	// injectedAt is when the fault was applied: the failure onset.
+	// +optional
+	InjectedAt *metav1.MicroTime `json:"injectedAt,omitempty"`
+	// deviatedAt is the first sample after injection where a probe failed.
+	// +optional
+	DeviatedAt *metav1.MicroTime `json:"deviatedAt,omitempty"`
+	// alertedAt is the first sample where a detection alert was firing.
+	// +optional
+	AlertedAt *metav1.MicroTime `json:"alertedAt,omitempty"`
+	// abortedAt is when the run decided to abort.
+	// +optional
+	AbortedAt *metav1.MicroTime `json:"abortedAt,omitempty"`
+	// revertedAt is when the fault was undone on every target.
+	// +optional
+	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
+	// recoveredAt is the first sample of the first stable all-passing window
+	// after the deviation.
+	// +optional
+	RecoveredAt *metav1.MicroTime `json:"recoveredAt,omitempty"`
+	// finishedAt is when the verdict was reached.
+	// +optional
+	FinishedAt *metav1.MicroTime `json:"finishedAt,omitempty"`
+}
+
+// DetectionSource says what detected the fault.
+// +kubebuilder:validation:Enum=Alert;Probe
+type DetectionSource string
+
+const (
+	// DetectedByAlert: one of detection.alerts fired.
+	DetectedByAlert DetectionSource = "Alert"
+	// DetectedByProbe: a steady-state probe failed.
+	DetectedByProbe DetectionSource = "Probe"
+)
+
+// ObjectiveStatus is Met, Missed or NotMeasured.
+// +kubebuilder:validation:Enum=Met;Missed;NotMeasured
+type ObjectiveStatus string
+
+const (
+	// ObjectiveMet: the measured time is within the objective.
+	ObjectiveMet ObjectiveStatus = "Met"
+	// ObjectiveMissed: the measured time exceeds it, or never came.
+	ObjectiveMissed ObjectiveStatus = "Missed"
+	// ObjectiveNotMeasured: the run ended before the figure could be measured.
+	ObjectiveNotMeasured ObjectiveStatus = "NotMeasured"
+)
+
+// ObjectiveResult is one objective judged.
+type ObjectiveResult struct {
+	// name of the objective: detectWithin or recoverWithin.
+	// +required
+	Name string `json:"name"`
+	// target is the objective's limit.
+	// +required
+	Target metav1.Duration `json:"target"`
+	// measured is the figure the run measured.
+	// +optional
+	Measured *metav1.Duration `json:"measured,omitempty"`
+	// status is Met, Missed or NotMeasured.
+	// +required
+	Status ObjectiveStatus `json:"status"`
+}
+
+// RunResult holds the figures of a run.
+type RunResult struct {
+	// timeToDetect is detection instant minus injectedAt.
+	// +optional
+	TimeToDetect *metav1.Duration `json:"timeToDetect,omitempty"`
+	// detectedBy says whether an alert or a probe detected the fault.
+	// +optional
+	DetectedBy DetectionSource `json:"detectedBy,omitempty"`
+	// timeToRecover is recoveredAt minus injectedAt; zero when the steady
+	// state never deviated (the system absorbed the fault).
+	// +optional
+	TimeToRecover *metav1.Duration `json:"timeToRecover,omitempty"`
+	// resolution of the figures: the probe interval. A crossing happened at
+	// most this long before the sample that saw it.
+	// +optional
+	Resolution *metav1.Duration `json:"resolution,omitempty"`
+	// abortLatency is from the first breaching sample to the revert being done.
+	// +optional
+	AbortLatency *metav1.Duration `json:"abortLatency,omitempty"`
+	// objectives judged.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Objectives []ObjectiveResult `json:"objectives,omitempty"`
+}
+
+// ProbeKind tells steady-state probes, guards and detection alerts apart.
+// +kubebuilder:validation:Enum=Probe;Guard;Alert
+type ProbeKind string
+
+const (
+	// ProbeKindSteadyState is a steady-state probe.
+	ProbeKindSteadyState ProbeKind = "Probe"
+	// ProbeKindGuard is an abort guard.
+	ProbeKindGuard ProbeKind = "Guard"
+	// ProbeKindAlert is a detection alert.
+	ProbeKindAlert ProbeKind = "Alert"
+)
+
+// ProbeStatus summarises the samples of one probe, guard or alert.
+type ProbeStatus struct {
+	// name of the probe, guard or alert.
+	// +required
+	Name string `json:"name"`
+	// kind: Probe, Guard or Alert.
+	// +required
+	Kind ProbeKind `json:"kind"`
+	// baseline is the last value seen during the baseline.
+	// +optional
+	Baseline string `json:"baseline,omitempty"`
+	// worst is the value furthest on the failing side of the condition.
+	// +optional
+	Worst string `json:"worst,omitempty"`
+	// last is the latest value.
+	// +optional
+	Last string `json:"last,omitempty"`
+	// samples taken.
+	// +optional
+	Samples int32 `json:"samples,omitempty"`
+	// failures: samples where the condition did not hold.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+	// errors: samples that could not be taken.
+	// +optional
+	Errors int32 `json:"errors,omitempty"`
+	// lastError is the latest error.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+	// breachedSince is when a guard's current breach began.
+	// +optional
+	BreachedSince *metav1.MicroTime `json:"breachedSince,omitempty"`
+}
+
+// Progress is the state machine's memory between samples, kept in status so a
+// restarted operator resumes exactly where the run was.
+type Progress struct {
+	// lastSampleAt is when probes were last sampled.
+	// +optional
+	LastSampleAt *metav1.MicroTime `json:"lastSampleAt,omitempty"`
+	// baselineSince is when the current unbroken run of passing baseline samples began.
+	// +optional
+	BaselineSince *metav1.MicroTime `json:"baselineSince,omitempty"`
+	// passStreak counts consecutive all-passing samples after the deviation.
+	// +optional
+	PassStreak int32 `json:"passStreak,omitempty"`
+	// passStreakStart is the first sample of the current pass streak.
+	// +optional
+	PassStreakStart *metav1.MicroTime `json:"passStreakStart,omitempty"`
+	// probeErrorStreak counts consecutive samples with a probe error.
+	// +optional
+	ProbeErrorStreak int32 `json:"probeErrorStreak,omitempty"`
+	// holdUntil is when a sustained fault is due to be reverted.
+	// +optional
+	HoldUntil *metav1.MicroTime `json:"holdUntil,omitempty"`
+}
+
+// AbortStatus says why and how a run was aborted.
+type AbortStatus struct {
+	// reason for the abort.
+	// +required
+	Reason AbortReason `json:"reason"`
+	// guard that fired, for SLOBreached.
+	// +optional
+	Guard string `json:"guard,omitempty"`
+	// value that breached the guard.
+	// +optional
+	Value string `json:"value,omitempty"`
+	// firstBreachAt is the first sample that breached (or errored).
+	// +optional
+	FirstBreachAt *metav1.MicroTime `json:"firstBreachAt,omitempty"`
+	// message in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// ExperimentRunStatus is the report of one run.
+type ExperimentRunStatus struct {
+	// observedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase of the run.
+	// +optional
+	Phase RunPhase `json:"phase,omitempty"`
+
+	// verdict, once the run is Completed.
+	// +optional
+	Verdict Verdict `json:"verdict,omitempty"`
+
+	// message is the run's summary in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// experimentGeneration is the generation of the Experiment this run used.
+	// +optional
+	ExperimentGeneration int64 `json:"experimentGeneration,omitempty"`
+
+	// experiment is the snapshot of the Experiment spec this run used; later
+	// edits of the Experiment do not change a run in flight.
+	// +optional
+	Experiment *ExperimentSpec `json:"experiment,omitempty"`
+
+	// targets the run acts on, with what revert needs. Written before injection.
+	// +optional
+	// +listType=atomic
+	Targets []TargetStatus `json:"targets,omitempty"`
+
+	// timeline of the run.
+	// +optional
+	Timeline Timeline `json:"timeline,omitempty"`
+
+	// result holds the measured figures.
+	// +optional
+	Result *RunResult `json:"result,omitempty"`
+
+	// probes summarises every probe, guard and alert.
+	// +optional
+	// +listType=atomic
+	Probes []ProbeStatus `json:"probes,omitempty"`
+
+	// abort says why the run was aborted.
+	// +optional
+	Abort *AbortStatus `json:"abort,omitempty"`
+
+	// progress is the state machine's memory between samples.
+	// +optional
+	Progress Progress `json:"progress,omitempty"`
+
+	// conditions: Injected, Detected, Recovered, Aborted, Completed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ExperimentRun is one execution of an Experiment, and its report.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=run;runs;exprun,categories=chaos
+// +kubebuilder:printcolumn:name="Experiment",type=string,JSONPath=`.spec.experimentRef.name`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Verdict",type=string,JSONPath=`.status.verdict`
+// +kubebuilder:printcolumn:name="Detect",type=string,JSONPath=`.status.result.timeToDetect`
+// +kubebuilder:printcolumn:name="Recover",type=string,JSONPath=`.status.result.timeToRecover`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
+type ExperimentRun struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says which Experiment to run.
+	// +required
+	Spec ExperimentRunSpec `json:"spec"`
+
+	// status is the report.
+	// +optional
+	Status ExperimentRunStatus `json:"status,omitempty"`
+}
+
+// ExperimentRunList is a list of ExperimentRuns.
+//
+// +kubebuilder:object:root=true
+type ExperimentRunList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ExperimentRun `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ExperimentRun{}, &ExperimentRunList{})
+}

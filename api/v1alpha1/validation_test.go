@@ -1,0 +1,366 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// The tests in this file install the generated CRDs into a real etcd and
+// kube-apiserver and prove what a user sees on `kubectl apply`: samples are
+// accepted, and each invalid shape is refused with a message that says what
+// is wrong.
+
+var (
+	k8sClient client.Client
+	restCfg   *rest.Config
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		// Pure unit runs (`make unit`) have no API server; the envtest
+		// target sets KUBEBUILDER_ASSETS.
+		os.Exit(m.Run())
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		panic("starting envtest: " + err.Error())
+	}
+	restCfg = cfg
+	k8sClient, err = client.New(cfg, client.Options{})
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		panic(err)
+	}
+	os.Exit(code)
+}
+
+func needAPIServer(t *testing.T) {
+	t.Helper()
+	if k8sClient == nil {
+		t.Skip("needs a kube-apiserver: run with KUBEBUILDER_ASSETS set (make test)")
+	}
+}
+
+func loadSample(t *testing.T, file string) *unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(data, &u.Object); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return u
+}
+
+func ensureNamespace(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := k8sClient.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+func TestSamplesAreAccepted(t *testing.T) {
+	needAPIServer(t)
+	ctx := t.Context()
+	ensureNamespace(t, ctx, "shop")
+	files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			u := loadSample(t, filepath.Base(f))
+			if err := k8sClient.Create(ctx, u); err != nil {
+				t.Fatalf("sample refused: %v", err)
+			}
+		})
+	}
+}
+
+// set walks path in obj, creating maps as needed, and sets the last key to v.
+// A nil v deletes the key.
+func set(obj map[string]any, v any, path ...string) {
+	m := obj
+	for _, k := range path[:len(path)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	if v == nil {
+		delete(m, path[len(path)-1])
+		return
+	}
+	m[path[len(path)-1]] = v
+}
+
+func firstProbe(u *unstructured.Unstructured, i int) map[string]any {
+	probes := u.Object["spec"].(map[string]any)["steadyState"].(map[string]any)["probes"].([]any)
+	return probes[i].(map[string]any)
+}
+
+func TestInvalidExperimentsAreRefused(t *testing.T) {
+	needAPIServer(t)
+	ctx := t.Context()
+	ensureNamespace(t, ctx, "invalid")
+	tests := map[string]struct {
+		sample string
+		mutate func(u *unstructured.Unstructured)
+		want   string
+	}{
+		"no fault at all": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, map[string]any{}, "spec", "fault") },
+			want:   "fault must set exactly one of podKill, istio or nodeDrain",
+		},
+		"two faults at once": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, map[string]any{"gracePeriodSeconds": int64(0)}, "spec", "fault", "nodeDrain")
+			},
+			want: "fault must set exactly one of podKill, istio or nodeDrain",
+		},
+		"percent above 100": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, "Percent", "spec", "target", "mode")
+				set(u.Object, int64(150), "spec", "target", "value")
+			},
+			want: "target.value must be between 1 and 100 when target.mode is Percent",
+		},
+		"percent of zero": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, "Percent", "spec", "target", "mode")
+				set(u.Object, int64(0), "spec", "target", "value")
+			},
+			want: "target.value must be between 1 and 100 when target.mode is Percent",
+		},
+		"percent without a value": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "Percent", "spec", "target", "mode") },
+			want:   "target.value is required when target.mode is Count or Percent",
+		},
+		"count of zero": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, "Count", "spec", "target", "mode")
+				set(u.Object, int64(0), "spec", "target", "value")
+			},
+			want: "target.value must be at least 1 when target.mode is Count",
+		},
+		"maxTargets of zero": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, int64(0), "spec", "target", "maxTargets") },
+			want:   "spec.target.maxTargets in body should be greater than or equal to 1",
+		},
+		"no selector and no names": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, nil, "spec", "target", "selector") },
+			want:   "target needs a selector or names",
+		},
+		"interval below one second": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "500ms", "spec", "steadyState", "interval") },
+			want:   "steadyState.interval must be at least 1s",
+		},
+		"podKill on nodes": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "Node", "spec", "target", "kind") },
+			want:   "fault.podKill needs target.kind Pod",
+		},
+		"nodeDrain on pods": {
+			sample: "chaos_v1alpha1_experiment_nodedrain.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "Pod", "spec", "target", "kind") },
+			want:   "fault.nodeDrain needs target.kind Node",
+		},
+		"istio on pods": {
+			sample: "chaos_v1alpha1_experiment_istio.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "Pod", "spec", "target", "kind") },
+			want:   "fault.istio needs target.kind VirtualService",
+		},
+		"istio without delay or abort": {
+			sample: "chaos_v1alpha1_experiment_istio.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, nil, "spec", "fault", "istio", "abort") },
+			want:   "fault.istio needs a delay, an abort or both",
+		},
+		"sustained fault without duration": {
+			sample: "chaos_v1alpha1_experiment_istio.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, nil, "spec", "duration") },
+			want:   "istio and nodeDrain faults are held for spec.duration",
+		},
+		"unknown condition operator": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), "=~", "condition", "op") },
+			want:   `Unsupported value: "=~": supported values: ">", ">=", "<", "<=", "==", "!="`,
+		},
+		"threshold that is not a number": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), "ninety-nine", "condition", "value") },
+			want:   `condition.value must be a number written as a string, such as "0.99"`,
+		},
+		"guard threshold that is not a number": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				guards := u.Object["spec"].(map[string]any)["abort"].(map[string]any)["guards"].([]any)
+				set(guards[0].(map[string]any), "50%", "condition", "value")
+			},
+			want: `condition.value must be a number written as a string`,
+		},
+		"probe with both prometheus and workload": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(firstProbe(u, 0), map[string]any{"query": "up"}, "prometheus")
+			},
+			want: "a probe must set exactly one of prometheus or workload",
+		},
+		"prometheus probe without condition": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), nil, "condition") },
+			want:   "a prometheus probe needs a condition",
+		},
+		"prometheus probe without a provider": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, nil, "spec", "provider") },
+			want:   "prometheus probes, guards and detection alerts need provider.prometheus.address",
+		},
+		"window hour out of range": {
+			sample: "chaos_v1alpha1_experiment_istio.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				w := u.Object["spec"].(map[string]any)["windows"].([]any)[0].(map[string]any)
+				w["start"] = "25:00"
+			},
+			want: `start must be a 24-hour time "HH:MM"`,
+		},
+		"unknown target kind": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "Deployment", "spec", "target", "kind") },
+			want:   `Unsupported value: "Deployment": supported values: "Pod", "Node", "VirtualService"`,
+		},
+		"no probes": {
+			sample: "chaos_v1alpha1_experiment_nodedrain.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, []any{}, "spec", "steadyState", "probes") },
+			want:   "spec.steadyState.probes in body should have at least 1 items",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			u := loadSample(t, tc.sample)
+			u.SetNamespace("invalid")
+			u.SetName("invalid-" + strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), "'", "")))
+			tc.mutate(u)
+			err := k8sClient.Create(ctx, u)
+			if err == nil {
+				t.Fatalf("accepted; want refusal containing %q", tc.want)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error does not say what is wrong:\n got: %v\nwant: %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestChaosPolicyMustBeNamedDefault(t *testing.T) {
+	needAPIServer(t)
+	u := loadSample(t, "chaos_v1alpha1_chaospolicy.yaml")
+	u.SetName("strict")
+	err := k8sClient.Create(t.Context(), u)
+	if err == nil || !strings.Contains(err.Error(), "there is one ChaosPolicy and it must be named default") {
+		t.Fatalf("want refusal naming the rule, got %v", err)
+	}
+}
+
+func TestExperimentRunSpecIsImmutable(t *testing.T) {
+	needAPIServer(t)
+	ctx := t.Context()
+	ensureNamespace(t, ctx, "immutable")
+	u := loadSample(t, "chaos_v1alpha1_experimentrun.yaml")
+	u.SetNamespace("immutable")
+	if err := k8sClient.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	set(u.Object, "another-experiment", "spec", "experimentRef", "name")
+	err := k8sClient.Update(ctx, u)
+	if err == nil || !strings.Contains(err.Error(), "ExperimentRun spec is immutable; create a new ExperimentRun instead") {
+		t.Fatalf("want immutability refusal, got %v", err)
+	}
+}
+
+// TestPrinterColumns asks the apiserver for a Table, as kubectl get does, and
+// checks the columns users read.
+func TestPrinterColumns(t *testing.T) {
+	needAPIServer(t)
+	tests := map[string]struct {
+		resource string
+		want     []string
+	}{
+		"experiments show schedule and last results": {
+			resource: "experiments",
+			want:     []string{"Name", "Schedule", "Suspended", "Last Verdict", "Last Recover", "Next Run", "Age"},
+		},
+		"experimentruns show measured times": {
+			resource: "experimentruns",
+			want:     []string{"Name", "Experiment", "Phase", "Verdict", "Detect", "Recover", "Age", "Message"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := rest.CopyConfig(restCfg)
+			cfg.GroupVersion = &schema.GroupVersion{Group: "chaos.faultline.dev", Version: "v1alpha1"}
+			cfg.APIPath = "/apis"
+			cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+			rc, err := rest.RESTClientFor(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := rc.Get().Resource(tc.resource).
+				SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").
+				DoRaw(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var table metav1.Table
+			if err := json.Unmarshal(body, &table); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range table.ColumnDefinitions {
+				got = append(got, c.Name)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("columns:\n got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
