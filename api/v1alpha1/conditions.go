@@ -83,6 +83,10 @@ const (
 	RunNowAnnotation = "chaos.faultline.dev/run-now"
 	// ApprovedAnnotation on a run approves it when the Experiment requires approval.
 	ApprovedAnnotation = "chaos.faultline.dev/approved"
+	// AbortAnnotation on a run asks the operator to abort it; the value is the
+	// AbortReason to record (Replaced when a newer scheduled run replaces it,
+	// anything else is recorded as the message of a manual abort).
+	AbortAnnotation = "chaos.faultline.dev/abort"
 	// RunFinalizer keeps a run until its fault is reverted.
 	RunFinalizer = "chaos.faultline.dev/revert"
 )

@@ -45,7 +45,7 @@ const (
 )
 
 // AbortReason says why a run was aborted.
-// +kubebuilder:validation:Enum=SLOBreached;ProbeUnavailable;KillSwitch;Deleted;Replaced;InjectionFailed
+// +kubebuilder:validation:Enum=SLOBreached;ProbeUnavailable;KillSwitch;Deleted;Replaced;InjectionFailed;Manual
 type AbortReason string
 
 const (
@@ -60,6 +60,8 @@ const (
 	AbortDeleted AbortReason = "Deleted"
 	// AbortReplaced: a newer run replaced it (concurrencyPolicy Replace).
 	AbortReplaced AbortReason = "Replaced"
+	// AbortManual: a person asked for the abort with the abort annotation.
+	AbortManual AbortReason = "Manual"
 	// AbortInjectionFailed: the fault could not be applied to every target.
 	AbortInjectionFailed AbortReason = "InjectionFailed"
 )
