@@ -37,6 +37,8 @@ type ChaosPolicySpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:default={"kube-system"}
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=63
 	ProtectedNamespaces []string `json:"protectedNamespaces,omitempty"`
 
 	// maxConcurrentRuns across the cluster; a run over the limit waits in Pending.
@@ -54,7 +56,7 @@ type ChaosPolicySpec struct {
 	// blackoutWindows in which no run starts.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:MaxItems=16
 	BlackoutWindows []BlackoutWindow `json:"blackoutWindows,omitempty"`
 }
 

@@ -33,11 +33,13 @@ type TimeWindow struct {
 
 	// start is the wall-clock time the window opens, as "HH:MM" (24-hour).
 	// +required
+	// +kubebuilder:validation:MaxLength=5
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')",message="start must be a 24-hour time \"HH:MM\", such as \"09:30\""
 	Start string `json:"start"`
 
 	// end is the wall-clock time the window closes, as "HH:MM" (24-hour), exclusive.
 	// +required
+	// +kubebuilder:validation:MaxLength=5
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')",message="end must be a 24-hour time \"HH:MM\", such as \"16:00\""
 	End string `json:"end"`
 }
@@ -93,6 +95,8 @@ type TargetSpec struct {
 	// Ignored for Nodes, which are cluster-scoped.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
 	Namespaces []string `json:"namespaces,omitempty"`
 
 	// selector picks objects by label.
@@ -103,6 +107,8 @@ type TargetSpec struct {
 	// object must match both.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
 	Names []string `json:"names,omitempty"`
 
 	// mode says how many eligible objects become targets.
@@ -181,10 +187,12 @@ type IstioAbort struct {
 type IstioMatch struct {
 	// headers that a request must carry, with exact values.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=16
 	Headers map[string]string `json:"headers,omitempty"`
 
 	// sourceLabels that the calling workload must carry.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=16
 	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
 }
 
@@ -194,6 +202,8 @@ type IstioFault struct {
 	// routes are the names of the http routes to hurt. Empty means every http route.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
 	Routes []string `json:"routes,omitempty"`
 
 	// delay added to a share of requests.
@@ -285,6 +295,7 @@ type PrometheusAuth struct {
 type PrometheusProvider struct {
 	// address of the Prometheus HTTP API, such as http://prometheus.monitoring:9090.
 	// +required
+	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="provider.prometheus.address must be an http:// or https:// URL"
 	Address string `json:"address"`
 
@@ -332,6 +343,7 @@ type Hypothesis struct {
 
 	// value is the threshold, a decimal number written as a string, such as "0.99".
 	// +required
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\""
 	Value string `json:"value"`
 }
@@ -449,6 +461,8 @@ type DetectionSpec struct {
 	// ALERTS{alertname=<name>, alertstate="firing"} exists for any of them.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
 	Alerts []string `json:"alerts,omitempty"`
 }
 
