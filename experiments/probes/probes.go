@@ -1,0 +1,61 @@
+// Package probes measures the steady state: Prometheus queries, workload
+// readiness and detection alerts. Providers only fetch numbers; whether a
+// number passes is decided by Evaluate, which is pure.
+package probes
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// ErrNoData means the query returned no sample at all: the series is absent,
+// which is not the same as a bad value.
+var ErrNoData = errors.New("query returned no data")
+
+// ErrMultipleSeries means the query returned more than one sample, so there
+// is no single value to judge; the query must aggregate.
+var ErrMultipleSeries = errors.New("query returned more than one series; aggregate it (for example with sum) to one")
+
+// MetricsProvider evaluates a query to exactly one number at an instant.
+type MetricsProvider interface {
+	Query(ctx context.Context, query string, at time.Time) (float64, error)
+}
+
+// Result is one probe, guard or alert check of one sample.
+type Result struct {
+	// Name of the probe, guard, or alert.
+	Name string
+	// Kind tells probes, guards and alerts apart.
+	Kind chaosv1alpha1.ProbeKind
+	// Value measured, when Err is nil. For alerts, 1 when firing, else 0.
+	Value float64
+	// Pass is whether the hypothesis held (for alerts: whether it was not firing).
+	Pass bool
+	// Err is set when the value could not be measured.
+	Err error
+	// Condition is the hypothesis Value was judged by: the spec's condition,
+	// WorkloadHypothesis for workload probes, AlertHypothesis for alerts. It is
+	// here so a caller ranking values with Worse need not re-derive it per kind.
+	Condition chaosv1alpha1.Hypothesis
+}
+
+// Sample is every check taken at one instant.
+type Sample struct {
+	// At is when the sample was taken, from the run's clock.
+	At time.Time
+	// Results, probes first, then guards, then alerts.
+	Results []Result
+}
+
+// Set says which checks a sample takes.
+type Set struct {
+	// Probes: the steady-state probes.
+	Probes bool
+	// Guards: the abort guards.
+	Guards bool
+	// Alerts: the detection alerts.
+	Alerts bool
+}

@@ -1,0 +1,171 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// ErrNoProvider means a check needs Prometheus but the Experiment configures
+// no Prometheus provider.
+var ErrNoProvider = errors.New("no Prometheus provider configured")
+
+// AlertHypothesis is the condition a detection alert's Result is judged by:
+// its Value, 1 while firing, must be 0. Pass is therefore "not firing".
+var AlertHypothesis = chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpEqual, Value: "0"}
+
+// Sampler takes one Sample of an Experiment's checks.
+type Sampler struct {
+	// Metrics answers Prometheus probes, guards and detection alerts. It is
+	// nil when the Experiment configures no Prometheus provider; those checks
+	// then report ErrNoProvider.
+	Metrics MetricsProvider
+	// Reader reads the workloads of workload probes.
+	Reader client.Reader
+}
+
+// Sample runs the checks set selects, all at the instant at, and returns
+// their Results: steady-state probes in spec order, then guards in spec
+// order, then one Result per detection alert in spec order. The order is
+// fixed so callers can match Results to the spec by position or by name.
+//
+// The checks run concurrently: each may wait up to the provider's timeout,
+// and one slow query must not delay the rest of a sample that guards rely on
+// to abort in time. A check that cannot be measured has Err set and Pass
+// false; Sample itself never fails.
+func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec, at time.Time, set Set) Sample {
+	sample := Sample{At: at}
+	if spec == nil {
+		return sample
+	}
+
+	// Each job fills the Results from first to first+count; the slots are
+	// laid out before any job starts, so jobs never race on the slice itself.
+	type job struct {
+		first, count int
+		fill         func(out []Result)
+	}
+	var jobs []job
+	add := func(results []Result, fill func(out []Result)) {
+		jobs = append(jobs, job{first: len(sample.Results), count: len(results), fill: fill})
+		sample.Results = append(sample.Results, results...)
+	}
+
+	if set.Probes {
+		for _, probe := range spec.SteadyState.Probes {
+			result := Result{Name: probe.Name, Kind: chaosv1alpha1.ProbeKindSteadyState}
+			switch {
+			case probe.Prometheus != nil && probe.Condition != nil:
+				result.Condition = *probe.Condition
+				query := probe.Prometheus.Query
+				add([]Result{result}, func(out []Result) { s.queryMetric(ctx, query, at, &out[0]) })
+			case probe.Prometheus != nil:
+				result.Err = fmt.Errorf("probe %q has a prometheus query but no condition", probe.Name)
+				add([]Result{result}, nil)
+			case probe.Workload != nil:
+				workload := *probe.Workload
+				result.Condition = WorkloadHypothesis(workload)
+				add([]Result{result}, func(out []Result) { s.readWorkload(ctx, namespace, workload, &out[0]) })
+			default:
+				result.Err = fmt.Errorf("probe %q sets neither prometheus nor workload", probe.Name)
+				add([]Result{result}, nil)
+			}
+		}
+	}
+
+	if set.Guards && spec.Abort != nil {
+		for _, guard := range spec.Abort.Guards {
+			result := Result{Name: guard.Name, Kind: chaosv1alpha1.ProbeKindGuard, Condition: guard.Condition}
+			query := guard.Prometheus.Query
+			add([]Result{result}, func(out []Result) { s.queryMetric(ctx, query, at, &out[0]) })
+		}
+	}
+
+	if set.Alerts && spec.Detection != nil && len(spec.Detection.Alerts) > 0 {
+		alerts := spec.Detection.Alerts
+		results := make([]Result, len(alerts))
+		for i, alert := range alerts {
+			results[i] = Result{Name: alert, Kind: chaosv1alpha1.ProbeKindAlert, Condition: AlertHypothesis}
+		}
+		add(results, func(out []Result) { s.checkAlerts(ctx, alerts, at, out) })
+	}
+
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		if j.fill == nil {
+			continue
+		}
+		out := sample.Results[j.first : j.first+j.count]
+		wg.Go(func() { j.fill(out) })
+	}
+	wg.Wait()
+	return sample
+}
+
+func (s *Sampler) queryMetric(ctx context.Context, query string, at time.Time, r *Result) {
+	if s.Metrics == nil {
+		r.Err = ErrNoProvider
+		return
+	}
+	value, err := s.Metrics.Query(ctx, query, at)
+	if err != nil {
+		r.Err = err
+		return
+	}
+	judge(value, r)
+}
+
+func (s *Sampler) readWorkload(ctx context.Context, namespace string, w chaosv1alpha1.WorkloadProbe, r *Result) {
+	if s.Reader == nil {
+		r.Err = errors.New("no Kubernetes reader configured for workload probes")
+		return
+	}
+	value, err := WorkloadReadiness(ctx, s.Reader, namespace, w)
+	if err != nil {
+		r.Err = err
+		return
+	}
+	judge(value, r)
+}
+
+func (s *Sampler) checkAlerts(ctx context.Context, alerts []string, at time.Time, out []Result) {
+	if s.Metrics == nil {
+		for i := range out {
+			out[i].Err = ErrNoProvider
+		}
+		return
+	}
+	firing, err := AlertFiring(ctx, s.Metrics, alerts, at)
+	if err != nil {
+		for i := range out {
+			out[i].Err = err
+		}
+		return
+	}
+	isFiring := make(map[string]bool, len(firing))
+	for _, name := range firing {
+		isFiring[name] = true
+	}
+	for i := range out {
+		value := 0.0
+		if isFiring[out[i].Name] {
+			value = 1
+		}
+		judge(value, &out[i])
+	}
+}
+
+// judge records value in r and Evaluate's verdict on it. An unusable
+// condition leaves the value measured but the check failed with Err.
+func judge(value float64, r *Result) {
+	r.Value = value
+	pass, err := Evaluate(value, r.Condition)
+	r.Pass = pass
+	r.Err = err
+}
