@@ -383,6 +383,9 @@ type Progress struct {
 	// probeErrorStreak counts consecutive samples with a probe error.
 	// +optional
 	ProbeErrorStreak int32 `json:"probeErrorStreak,omitempty"`
+	// probeErrorSince is the first sample of the current probe error streak.
+	// +optional
+	ProbeErrorSince *metav1.MicroTime `json:"probeErrorSince,omitempty"`
 	// holdUntil is when a sustained fault is due to be reverted.
 	// +optional
 	HoldUntil *metav1.MicroTime `json:"holdUntil,omitempty"`

@@ -946,6 +946,10 @@ func (in *Progress) DeepCopyInto(out *Progress) {
 		in, out := &in.PassStreakStart, &out.PassStreakStart
 		*out = (*in).DeepCopy()
 	}
+	if in.ProbeErrorSince != nil {
+		in, out := &in.ProbeErrorSince, &out.ProbeErrorSince
+		*out = (*in).DeepCopy()
+	}
 	if in.HoldUntil != nil {
 		in, out := &in.HoldUntil, &out.HoldUntil
 		*out = (*in).DeepCopy()
