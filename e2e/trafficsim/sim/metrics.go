@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// IstioDurationBuckets are Istio's default buckets for
+// istio_request_duration_milliseconds, so histogram_quantile gives the same
+// answers as against a real mesh.
+var IstioDurationBuckets = []float64{
+	0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+	30000, 60000, 300000, 600000, 1800000, 3600000,
+}
+
+// Metrics holds the series the simulator exports, named and labelled as
+// Istio's standard metrics.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	ready    *prometheus.GaugeVec
+	reporter string
+	source   string
+	registry *prometheus.Registry
+}
+
+// NewMetrics registers the simulator's metrics in a registry of their own, so
+// that no Go or process collectors (and nothing a library registered
+// globally) mix into what probes see. reporter and sourceWorkload fill the
+// labels of the same names.
+func NewMetrics(reporter, sourceWorkload string) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "istio_requests_total",
+			Help: "Requests to a service, as Istio's standard metric (simulated).",
+		}, []string{
+			"reporter", "source_workload", "destination_service_name",
+			"destination_service_namespace", "destination_workload",
+			"response_code", "response_flags",
+		}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "istio_request_duration_milliseconds",
+			Help:    "Request duration in milliseconds, as Istio's standard metric (simulated).",
+			Buckets: IstioDurationBuckets,
+		}, []string{
+			"reporter", "source_workload", "destination_service_name",
+			"destination_service_namespace", "destination_workload",
+			"response_code",
+		}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trafficsim_ready_endpoints",
+			Help: "Ready endpoints the simulator sees in a service's EndpointSlices.",
+		}, []string{"destination_service_name", "destination_service_namespace"}),
+		reporter: reporter,
+		source:   sourceWorkload,
+		registry: prometheus.NewRegistry(),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ready} {
+		if err := m.registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Registry returns the registry the metrics live in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Init creates the 200 and 503 series of svc at zero, because rate() needs
+// two samples of a series and would otherwise miss the first errors of an
+// experiment.
+func (m *Metrics) Init(svc ServiceRef) {
+	for _, code := range []string{"200", "503"} {
+		m.requests.WithLabelValues(m.labels(svc, code, FlagNone)...)
+	}
+	m.ready.WithLabelValues(svc.Name, svc.Namespace)
+}
+
+// Record counts one request to svc and observes its latency.
+func (m *Metrics) Record(svc ServiceRef, o Outcome) {
+	code := strconv.Itoa(o.Code)
+	m.requests.WithLabelValues(m.labels(svc, code, o.Flags)...).Inc()
+	m.duration.WithLabelValues(m.labels(svc, code)...).Observe(float64(o.Latency.Microseconds()) / 1000)
+}
+
+// SetReady publishes the ready endpoint count of svc.
+func (m *Metrics) SetReady(svc ServiceRef, n int) {
+	m.ready.WithLabelValues(svc.Name, svc.Namespace).Set(float64(n))
+}
+
+// labels lists label values in the order of the vectors' label names; the
+// destination workload is named after the service, as the demo's
+// Deployments are.
+func (m *Metrics) labels(svc ServiceRef, extra ...string) []string {
+	return append([]string{m.reporter, m.source, svc.Name, svc.Namespace, svc.Name}, extra...)
+}
