@@ -424,13 +424,13 @@ type SteadyStateSpec struct {
 	// interval between probe samples during the run.
 	// +optional
 	// +kubebuilder:default="5s"
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval metav1.Duration `json:"interval,omitzero"`
 
 	// baseline is how long every probe must pass before the fault is injected.
 	// If it does not hold, the run ends Inconclusive and nothing is touched.
 	// +optional
 	// +kubebuilder:default="30s"
-	Baseline metav1.Duration `json:"baseline,omitempty"`
+	Baseline metav1.Duration `json:"baseline,omitzero"`
 
 	// stabilization is the number of consecutive all-passing samples that count
 	// as recovered.
@@ -443,7 +443,7 @@ type SteadyStateSpec struct {
 	// the steady state to return before it ends Failed.
 	// +optional
 	// +kubebuilder:default="5m"
-	RecoveryTimeout metav1.Duration `json:"recoveryTimeout,omitempty"`
+	RecoveryTimeout metav1.Duration `json:"recoveryTimeout,omitzero"`
 
 	// probes that must all pass for the system to be healthy.
 	// +required

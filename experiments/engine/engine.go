@@ -371,7 +371,16 @@ func (r Run) recoveryDeadline() time.Time {
 	if st.Timeline.RevertedAt != nil && !r.instant() {
 		from = st.Timeline.RevertedAt.Time
 	}
-	return from.Add(r.Spec.SteadyState.RecoveryTimeout.Duration)
+	return from.Add(r.RecoveryTimeout())
+}
+
+// RecoveryTimeout is how long a run waits for recovery. It defaults like the CRD does, for specs that reached the
+// engine without defaulting: a zero timeout would fail every run at once.
+func (r Run) RecoveryTimeout() time.Duration {
+	if d := r.Spec.SteadyState.RecoveryTimeout.Duration; d > 0 {
+		return d
+	}
+	return 5 * time.Minute
 }
 
 // ApplyTargets records the selected targets (with their restore data) and,

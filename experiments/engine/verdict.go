@@ -135,7 +135,7 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 			if res.TimeToRecover != nil {
 				parts = append(parts, "recovered in "+res.TimeToRecover.Duration.String()+objectiveSuffix(res, "recoverWithin"))
 			} else {
-				parts = append(parts, fmt.Sprintf("did not recover within %s of the fault's end", r.Spec.SteadyState.RecoveryTimeout.Duration))
+				parts = append(parts, fmt.Sprintf("did not recover within %s of the fault's end", r.RecoveryTimeout()))
 			}
 		}
 		parts = append(parts, fmt.Sprintf("resolution %s", res.Resolution.Duration))

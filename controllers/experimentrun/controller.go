@@ -1,0 +1,307 @@
+// Package experimentrun drives ExperimentRuns: it snapshots the Experiment,
+// applies the ChaosPolicy, and carries out what the run engine decides —
+// sampling probes, writing targets to status before injecting, injecting,
+// reverting — until the run has a verdict.
+package experimentrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/engine"
+)
+
+// maxStepsPerReconcile bounds how many engine steps one reconcile takes, so
+// a run that keeps deciding (sample → abort → revert → finish) completes
+// promptly, yet a bug can never spin a worker forever.
+const maxStepsPerReconcile = 16
+
+// Reconciler drives ExperimentRuns.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads straight from the API server. Before it selects targets
+	// or injects, the reconciler checks the cached run is not stale, so a
+	// restarted operator never acts twice on an old status.
+	APIReader client.Reader
+	// Clock is the one clock every instant of a run comes from.
+	Clock clock.PassiveClock
+	// Recorder emits Kubernetes Events on transitions.
+	Recorder events.EventRecorder
+	// Faults builds the Fault for a run's spec.
+	Faults FaultFactory
+	// Samplers builds the probe sampler for a run's spec.
+	Samplers SamplerFactory
+	// Targets lists and selects the targets of a run.
+	Targets TargetSelector
+	// Metrics records the operator's own metrics; nil disables them.
+	Metrics *Metrics
+}
+
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns/finalizers,verbs=update
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=chaospolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile advances one run.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	log := ctrl.LoggerFrom(ctx)
+	run := &chaosv1alpha1.ExperimentRun{}
+	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := r.Clock.Now()
+
+	s := &scope{run: run, base: run.DeepCopy(), reconciler: r}
+	// One status patch, from one place, whatever path the reconcile takes.
+	defer func() {
+		if err := s.patchStatus(ctx); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+
+	if !run.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s, now)
+	}
+	if run.Status.Phase == chaosv1alpha1.PhaseCompleted {
+		return r.reconcileCompleted(ctx, s)
+	}
+	// The finalizer goes on before anything can be injected, so a deleted
+	// run always gets the chance to revert.
+	if !controllerutil.ContainsFinalizer(run, chaosv1alpha1.RunFinalizer) {
+		controllerutil.AddFinalizer(run, chaosv1alpha1.RunFinalizer)
+		if err := r.Client.Update(ctx, run); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+		s.base = run.DeepCopy()
+	}
+	if done, err := r.reconcileSnapshot(ctx, s, now); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	if wait, err := r.reconcilePolicy(ctx, s, now); wait > 0 || err != nil {
+		return ctrl.Result{RequeueAfter: wait}, err
+	}
+	res, err := r.reconcileEngine(ctx, s, now)
+	if errors.Is(err, errStale) {
+		// Not a failure: the watch will deliver the newer run; come back soon.
+		s.skipPatch = true
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	if err != nil {
+		log.Error(err, "run step failed", "run", klog.KObj(run), "phase", run.Status.Phase)
+	}
+	return res, err
+}
+
+// reconcileDelete reverts whatever the run may have injected, then lets the run go.
+func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope, now time.Time) (ctrl.Result, error) {
+	run := s.run
+	if !controllerutil.ContainsFinalizer(run, chaosv1alpha1.RunFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	if run.Status.Phase != chaosv1alpha1.PhaseCompleted && run.Status.Experiment != nil {
+		er := s.engineRun()
+		s.emit(er.Abort(now, chaosv1alpha1.AbortDeleted, "the run was deleted; reverting its fault"))
+		if err := r.revertAll(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		s.emit(er.ApplyReverted(r.Clock.Now()))
+		if err := s.patchStatus(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	controllerutil.RemoveFinalizer(run, chaosv1alpha1.RunFinalizer)
+	if err := r.Client.Update(ctx, run); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
+	}
+	s.skipPatch = true
+	return ctrl.Result{}, nil
+}
+
+// reconcileCompleted releases the finalizer of a finished run: its fault is
+// reverted by construction (Completed is only reached after revert).
+func (r *Reconciler) reconcileCompleted(ctx context.Context, s *scope) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(s.run, chaosv1alpha1.RunFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	if err := s.patchStatus(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	controllerutil.RemoveFinalizer(s.run, chaosv1alpha1.RunFinalizer)
+	if err := r.Client.Update(ctx, s.run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s.skipPatch = true
+	return ctrl.Result{}, nil
+}
+
+// reconcileSnapshot copies the Experiment's spec into the run once, so later
+// edits of the Experiment never change a run in flight.
+func (r *Reconciler) reconcileSnapshot(ctx context.Context, s *scope, now time.Time) (done bool, err error) {
+	run := s.run
+	if run.Status.Experiment != nil {
+		return false, nil
+	}
+	exp := &chaosv1alpha1.Experiment{}
+	key := client.ObjectKey{Namespace: run.Namespace, Name: run.Spec.ExperimentRef.Name}
+	if err := r.Client.Get(ctx, key, exp); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return true, fmt.Errorf("getting experiment %s: %w", key, err)
+		}
+		// Nothing was touched; the run ends with a verdict that says what to fix.
+		s.emit(s.engineRun().Fail(now, chaosv1alpha1.VerdictError, chaosv1alpha1.ReasonExperimentNotFound,
+			fmt.Sprintf("experiment %q not found in namespace %s; create it or fix spec.experimentRef.name", key.Name, key.Namespace)))
+		return true, nil
+	}
+	run.Status.Experiment = exp.Spec.DeepCopy()
+	run.Status.ExperimentGeneration = exp.Generation
+	run.Status.Phase = chaosv1alpha1.PhasePending
+	run.Status.Message = "accepted"
+	return false, nil
+}
+
+// reconcileEngine performs what the engine asks until it says to wait.
+func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Time) (ctrl.Result, error) {
+	er := s.engineRun()
+	if s.run.Status.Phase == chaosv1alpha1.PhasePending {
+		s.emit(er.Start(now))
+	}
+	for range maxStepsPerReconcile {
+		next := er.Next(now)
+		switch next.Action {
+		case engine.ActionNone:
+			return ctrl.Result{}, nil
+		case engine.ActionWait:
+			return ctrl.Result{RequeueAfter: next.After}, nil
+		case engine.ActionSample:
+			sampler, err := r.Samplers.For(ctx, s.run.Namespace, s.spec())
+			if err != nil {
+				return ctrl.Result{}, fmt.Errorf("building probes: %w", err)
+			}
+			sample := sampler.Sample(ctx, s.run.Namespace, s.spec(), now, next.Set)
+			r.Metrics.observeSample(sample)
+			s.emit(er.ApplySample(sample))
+		case engine.ActionSelectTargets:
+			if err := r.ensureFresh(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+			targets, note, err := r.Targets.Select(ctx, s.run, r.Faults)
+			if err != nil && !isNoTargets(err) {
+				return ctrl.Result{}, fmt.Errorf("selecting targets: %w", err)
+			}
+			s.emit(er.ApplyTargets(targets, note, err, now))
+			// Write-ahead: the targets and what revert needs are in the API
+			// server before any fault is applied.
+			if err := s.patchStatus(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
+		case engine.ActionInject:
+			if err := r.ensureFresh(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+			if err := r.injectAll(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+			s.emit(er.ApplyInjected(r.Clock.Now()))
+			if err := s.patchStatus(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
+		case engine.ActionRevert:
+			er.BeginRevert()
+			if err := r.revertAll(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+			s.emit(er.ApplyReverted(r.Clock.Now()))
+		}
+		if er.Finished() {
+			r.Metrics.observeFinished(s.run)
+			return ctrl.Result{}, nil
+		}
+		// Instants after I/O come from the clock again, so a slow sample
+		// does not make the next decision late.
+		now = r.Clock.Now()
+	}
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// ensureFresh refuses to act on a cached run older than the API server's: a
+// restarted or newly elected operator must not select or inject twice.
+func (r *Reconciler) ensureFresh(ctx context.Context, s *scope) error {
+	live := &chaosv1alpha1.ExperimentRun{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.run), live); err != nil {
+		return fmt.Errorf("reading run from the API server: %w", err)
+	}
+	if live.ResourceVersion != s.base.ResourceVersion {
+		return errStale
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller, and the gauge of active runs.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Metrics != nil {
+		if err := mgr.Add(manager.RunnableFunc(r.countActive)); err != nil {
+			return err
+		}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&chaosv1alpha1.ExperimentRun{}).
+		Watches(&chaosv1alpha1.ChaosPolicy{}, handler.EnqueueRequestsFromMapFunc(r.runsForPolicy)).
+		Named("experimentrun").
+		Complete(r)
+}
+
+// countActive keeps the active-runs gauge current from the cache.
+func (r *Reconciler) countActive(ctx context.Context) error {
+	ticker := time.NewTicker(5 * time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			runs := &chaosv1alpha1.ExperimentRunList{}
+			if err := r.Client.List(ctx, runs); err != nil {
+				continue
+			}
+			n := 0
+			for _, o := range runs.Items {
+				if isActive(o.Status.Phase) {
+					n++
+				}
+			}
+			r.Metrics.SetActive(n)
+		}
+	}
+}
+
+func isNoTargets(err error) bool { return err != nil && isNoTargetsErr(err) }
+
+// eventType maps an engine event to a Kubernetes event type.
+func eventType(e engine.Event) string {
+	if e.Warning {
+		return corev1.EventTypeWarning
+	}
+	return corev1.EventTypeNormal
+}

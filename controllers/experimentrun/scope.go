@@ -1,0 +1,69 @@
+package experimentrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/engine"
+)
+
+// errStale means the cached run is behind the API server; the reconcile is
+// retried shortly with the fresh object.
+var errStale = errors.New("cached run is stale")
+
+// scope is what one reconcile works on.
+type scope struct {
+	// run is the object being reconciled; its status is advanced in place.
+	run *chaosv1alpha1.ExperimentRun
+	// base is the run as last written, the origin of the next status patch.
+	base *chaosv1alpha1.ExperimentRun
+	// reconciler gives access to the client and recorder.
+	reconciler *Reconciler
+	// skipPatch is set when the run is gone or released and must not be written.
+	skipPatch bool
+}
+
+// spec is the Experiment snapshot the run uses.
+func (s *scope) spec() *chaosv1alpha1.ExperimentSpec { return s.run.Status.Experiment }
+
+// engineRun is the engine's view of the run.
+func (s *scope) engineRun() engine.Run {
+	spec := s.spec()
+	if spec == nil {
+		// A run that never snapshotted its Experiment can only be failed.
+		spec = &chaosv1alpha1.ExperimentSpec{}
+	}
+	return engine.Run{Spec: spec, Status: &s.run.Status, DryRun: s.run.Spec.DryRun}
+}
+
+// emit records engine events as Kubernetes Events on the run.
+func (s *scope) emit(events []engine.Event) {
+	rec := s.reconciler.Recorder
+	if rec == nil {
+		return
+	}
+	for _, e := range events {
+		rec.Eventf(s.run, nil, eventType(e), e.Reason, "Run", "%s", e.Message)
+	}
+}
+
+// patchStatus writes the run's status if it changed since base. It uses an
+// optimistic lock: a status written from a stale copy fails instead of
+// overwriting what another reconcile recorded.
+func (s *scope) patchStatus(ctx context.Context) error {
+	if s.skipPatch || equality.Semantic.DeepEqual(s.base.Status, s.run.Status) {
+		return nil
+	}
+	s.run.Status.ObservedGeneration = s.run.Generation
+	patch := client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})
+	if err := s.reconciler.Client.Status().Patch(ctx, s.run, patch); err != nil {
+		return fmt.Errorf("patching run status: %w", err)
+	}
+	s.base = s.run.DeepCopy()
+	return nil
+}
