@@ -62,6 +62,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;watch;patch;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one run.
@@ -220,8 +222,14 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 			if err := r.ensureFresh(ctx, s); err != nil {
 				return ctrl.Result{}, err
 			}
-			if err := r.injectAll(ctx, s); err != nil {
+			pending, err := r.injectAll(ctx, s)
+			if err != nil {
+				// Progress made before the error is written by the deferred patch.
 				return ctrl.Result{}, err
+			}
+			if pending {
+				// Never wait inside a reconcile: come back for the next pass.
+				return ctrl.Result{RequeueAfter: s.spec().SteadyState.Interval.Duration}, s.patchStatus(ctx)
 			}
 			s.emit(er.ApplyInjected(r.Clock.Now()))
 			if err := s.patchStatus(ctx); err != nil {

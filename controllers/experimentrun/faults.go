@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,11 +49,13 @@ func expiry(run *chaosv1alpha1.ExperimentRun) time.Time {
 	return start.Add(life)
 }
 
-// injectAll injects every target still Selected, recording each outcome on the target.
-func (r *Reconciler) injectAll(ctx context.Context, s *scope) error {
+// injectAll injects every target still Selected, recording each outcome on
+// the target. pending is true while a target's injection is still under way
+// (a drain waiting on PodDisruptionBudgets); the caller comes back for it.
+func (r *Reconciler) injectAll(ctx context.Context, s *scope) (pending bool, err error) {
 	fault, err := r.Faults.For(s.spec())
 	if err != nil {
-		return fmt.Errorf("building fault: %w", err)
+		return false, fmt.Errorf("building fault: %w", err)
 	}
 	for i := range s.run.Status.Targets {
 		t := &s.run.Status.Targets[i]
@@ -61,23 +64,55 @@ func (r *Reconciler) injectAll(ctx context.Context, s *scope) error {
 		}
 		restore, err := fault.Inject(ctx, faultTarget(s.run, *t), t.Restore)
 		now := metav1.NewMicroTime(r.Clock.Now())
+		if restore != nil {
+			// Inject reports progress even when it fails (a drain's evicted
+			// pods): keep it, or the next pass could not know them.
+			t.Restore = restore
+		}
 		switch {
 		case err == nil:
-			t.Phase, t.InjectedAt = chaosv1alpha1.TargetInjected, &now
-			if restore != nil {
-				t.Restore = restore
+			t.Phase = chaosv1alpha1.TargetInjected
+			if t.InjectedAt == nil {
+				t.InjectedAt = &now
 			}
+			t.Message = injectedMessage(t)
+		case errors.Is(err, faults.ErrInProgress):
+			// The failure began with the first pass (the cordon and the
+			// first evictions): that is the onset the figures count from.
+			if t.InjectedAt == nil {
+				t.InjectedAt = &now
+			}
+			t.Message = err.Error()
+			pending = true
 		case errors.Is(err, faults.ErrTargetGone), errors.Is(err, faults.ErrBlocked):
 			// Refused by the cluster or gone: reported, never forced.
 			t.Phase, t.Message = chaosv1alpha1.TargetFailed, err.Error()
 		default:
-			// Anything else may be transient; record it and let the next
-			// reconcile retry the still-Selected target... unless the API
-			// keeps failing, the run's guards and deadlines still apply.
-			return fmt.Errorf("injecting %s/%s: %w", t.Namespace, t.Name, err)
+			// Possibly transient: the target stays Selected and the next
+			// reconcile retries it, after the status (with any progress)
+			// is written.
+			return false, fmt.Errorf("injecting %s: %w", describeTarget(*t), err)
 		}
 	}
-	return nil
+	return pending, nil
+}
+
+// injectedMessage says what is left of an injection worth reading, such as
+// pods a drain could not evict before its timeout.
+func injectedMessage(t *chaosv1alpha1.TargetStatus) string {
+	if t.Restore != nil && t.Restore.Node != nil && len(t.Restore.Node.BlockedPods) > 0 {
+		return fmt.Sprintf("drained except %d pod(s) a PodDisruptionBudget kept refusing until the timeout: %s",
+			len(t.Restore.Node.BlockedPods), strings.Join(t.Restore.Node.BlockedPods, ", "))
+	}
+	return ""
+}
+
+// describeTarget names a target for messages.
+func describeTarget(t chaosv1alpha1.TargetStatus) string {
+	if t.Namespace == "" {
+		return fmt.Sprintf("%s %s", t.Kind, t.Name)
+	}
+	return fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
 }
 
 // revertAll reverts every target that may carry the fault. Revert works from
@@ -110,7 +145,7 @@ func (r *Reconciler) revertAll(ctx context.Context, s *scope) error {
 		case errors.As(err, &conflict):
 			t.Phase, t.RevertedAt, t.Message = chaosv1alpha1.TargetConflict, &now, conflict.Message
 		default:
-			errs = append(errs, fmt.Errorf("reverting %s/%s: %w", t.Namespace, t.Name, err))
+			errs = append(errs, fmt.Errorf("reverting %s: %w", describeTarget(*t), err))
 		}
 	}
 	// Every target is attempted before giving up, so one stubborn target

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -24,7 +26,7 @@ type TargetSelector interface {
 }
 
 // CandidateLister lists the objects of one target kind that a spec may select.
-type CandidateLister func(ctx context.Context, c client.Reader, namespaces []string, spec chaosv1alpha1.TargetSpec) ([]blastradius.Candidate, error)
+type CandidateLister func(ctx context.Context, namespaces []string, spec chaosv1alpha1.TargetSpec) ([]blastradius.Candidate, error)
 
 // Selector is the TargetSelector of the operator.
 type Selector struct {
@@ -36,17 +38,24 @@ type Selector struct {
 	OperatorNamespace string
 	// OperatorLabels identify the operator's own pods.
 	OperatorLabels map[string]string
+	// OperatorNode is the node the operator runs on, when known: draining
+	// it could take the operator down in the middle of the run.
+	OperatorNode string
 
 	// mu guards rnd, which is not safe for concurrent use.
 	mu  sync.Mutex
 	rnd *rand.Rand
 }
 
-// NewSelector returns a Selector whose random choices come from rnd.
+// NewSelector returns a Selector of pods and nodes read through c, whose
+// random choices come from rnd. Other kinds are added to Listers.
 func NewSelector(c client.Reader, rnd *rand.Rand, operatorNamespace string, operatorLabels map[string]string) *Selector {
 	return &Selector{
-		Client:            c,
-		Listers:           map[chaosv1alpha1.TargetKind]CandidateLister{chaosv1alpha1.TargetPod: ListPods},
+		Client: c,
+		Listers: map[chaosv1alpha1.TargetKind]CandidateLister{
+			chaosv1alpha1.TargetPod:  ListPods(c),
+			chaosv1alpha1.TargetNode: ListNodes(c),
+		},
 		OperatorNamespace: operatorNamespace,
 		OperatorLabels:    operatorLabels,
 		rnd:               rnd,
@@ -68,9 +77,14 @@ func (s *Selector) Select(ctx context.Context, run *chaosv1alpha1.ExperimentRun,
 	if len(namespaces) == 0 {
 		namespaces = []string{run.Namespace}
 	}
-	cands, err := lister(ctx, s.Client, namespaces, spec.Target)
+	cands, err := lister(ctx, namespaces, spec.Target)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing %s candidates: %w", spec.Target.Kind, err)
+	}
+	if s.OperatorNode != "" {
+		cands = slices.DeleteFunc(cands, func(c blastradius.Candidate) bool {
+			return c.Kind == chaosv1alpha1.TargetNode && c.Name == s.OperatorNode
+		})
 	}
 	s.mu.Lock()
 	sel, err := blastradius.Select(cands, spec.Target, rules, s.rnd)
@@ -143,27 +157,82 @@ func (s *Selector) rules(ctx context.Context) (blastradius.Rules, error) {
 	return rules, nil
 }
 
-// ListPods lists the pods of namespaces matching spec's selector.
-func ListPods(ctx context.Context, c client.Reader, namespaces []string, spec chaosv1alpha1.TargetSpec) ([]blastradius.Candidate, error) {
-	opts := []client.ListOption{}
-	if spec.Selector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(spec.Selector)
+// ListPods lists, through c, the pods of namespaces matching spec's selector.
+func ListPods(c client.Reader) CandidateLister {
+	return func(ctx context.Context, namespaces []string, spec chaosv1alpha1.TargetSpec) ([]blastradius.Candidate, error) {
+		opts, err := selectorOptions(spec)
 		if err != nil {
-			return nil, fmt.Errorf("target.selector: %w", err)
-		}
-		opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
-	}
-	var out []blastradius.Candidate
-	for _, ns := range namespaces {
-		pods := &corev1.PodList{}
-		if err := c.List(ctx, pods, append(opts, client.InNamespace(ns))...); err != nil {
 			return nil, err
 		}
-		for i := range pods.Items {
-			out = append(out, blastradius.FromPod(&pods.Items[i]))
+		var out []blastradius.Candidate
+		for _, ns := range namespaces {
+			pods := &corev1.PodList{}
+			if err := c.List(ctx, pods, append(opts, client.InNamespace(ns))...); err != nil {
+				return nil, err
+			}
+			for i := range pods.Items {
+				out = append(out, blastradius.FromPod(&pods.Items[i]))
+			}
 		}
+		return out, nil
 	}
-	return out, nil
+}
+
+// ListNodes lists, through c, the nodes matching spec's selector.
+func ListNodes(c client.Reader) CandidateLister {
+	return func(ctx context.Context, _ []string, spec chaosv1alpha1.TargetSpec) ([]blastradius.Candidate, error) {
+		opts, err := selectorOptions(spec)
+		if err != nil {
+			return nil, err
+		}
+		nodes := &corev1.NodeList{}
+		if err := c.List(ctx, nodes, opts...); err != nil {
+			return nil, err
+		}
+		out := make([]blastradius.Candidate, 0, len(nodes.Items))
+		for _, n := range nodes.Items {
+			out = append(out, blastradius.Candidate{Kind: chaosv1alpha1.TargetNode, Name: n.Name, UID: n.UID, Labels: n.Labels})
+		}
+		return out, nil
+	}
+}
+
+// ListVirtualServices lists, through the Istio clientset, the VirtualServices
+// of namespaces matching spec's selector.
+func ListVirtualServices(c istioclient.Interface) CandidateLister {
+	return func(ctx context.Context, namespaces []string, spec chaosv1alpha1.TargetSpec) ([]blastradius.Candidate, error) {
+		opts := metav1.ListOptions{}
+		if spec.Selector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(spec.Selector)
+			if err != nil {
+				return nil, fmt.Errorf("target.selector: %w", err)
+			}
+			opts.LabelSelector = sel.String()
+		}
+		var out []blastradius.Candidate
+		for _, ns := range namespaces {
+			list, err := c.NetworkingV1().VirtualServices(ns).List(ctx, opts)
+			if err != nil {
+				return nil, err
+			}
+			for _, vs := range list.Items {
+				out = append(out, blastradius.Candidate{Kind: chaosv1alpha1.TargetVirtualService,
+					Namespace: vs.Namespace, Name: vs.Name, UID: vs.UID, Labels: vs.Labels})
+			}
+		}
+		return out, nil
+	}
+}
+
+func selectorOptions(spec chaosv1alpha1.TargetSpec) ([]client.ListOption, error) {
+	if spec.Selector == nil {
+		return nil, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("target.selector: %w", err)
+	}
+	return []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}, nil
 }
 
 func isNoTargetsErr(err error) bool { return errors.Is(err, blastradius.ErrNoTargets) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	istioversioned "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,7 +41,16 @@ func runWithAPIServer(m *testing.M, assets string) int {
 		fmt.Fprintln(os.Stderr, "building scheme:", err)
 		return 1
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, Scheme: scheme}
+	istioCRDs, err := istioCRDPath()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "finding Istio's CRDs:", err)
+		return 1
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		Scheme:                scheme,
+		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: []string{istioCRDs}, ErrorIfPathMissing: true},
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
@@ -54,6 +64,11 @@ func runWithAPIServer(m *testing.M, assets string) int {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "creating client:", err)
+		return 1
+	}
+	istioClient, err = istioversioned.NewForConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating Istio client:", err)
 		return 1
 	}
 	return m.Run()

@@ -1,0 +1,760 @@
+package faults
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	istionetworking "istio.io/api/networking/v1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"istio.io/client-go/pkg/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// IstioRestoreAnnotation holds, on a VirtualService under fault, the JSON of
+// the IstioRestore that undoes it. It is the dead-man switch's half of the
+// restore data: the run's status holds the other half, but a reaper that finds
+// an expired VirtualService whose run is gone has nothing else to revert from.
+const IstioRestoreAnnotation = "chaos.faultline.dev/restore"
+
+// istioFieldManager names Faultline in the VirtualService's managedFields, so
+// `kubectl get -o yaml --show-managed-fields` shows who set the fault.
+const istioFieldManager = "faultline"
+
+// Istio delays and/or aborts requests on the http routes of a VirtualService
+// by setting each route's fault, or, when the spec has a match, by inserting
+// ahead of each route a copy narrowed to that match with the fault set.
+//
+// It changes only what it records: the fault of the named routes, the routes
+// it inserts, and its own annotations. Every write is a JSON patch of exactly
+// those paths, guarded by the resourceVersion it was computed from, so a
+// weight, retry or route another writer changed meanwhile is never
+// overwritten, and so fields this build's Istio types do not know (from a
+// newer Istio) survive: a read-modify-Update through the typed client would
+// silently drop them.
+//
+// A VirtualService carries one run's fault at a time. Inject marks it with
+// the run (chaos.faultline.dev/run), an expiry (chaos.faultline.dev/expires)
+// and the restore data (IstioRestoreAnnotation), so ReapIstio can revert an
+// expired fault from the VirtualService alone.
+type Istio struct {
+	client versioned.Interface
+	spec   chaosv1alpha1.IstioFault
+	clock  clock.PassiveClock
+}
+
+var _ Fault = (*Istio)(nil)
+
+// NewIstio returns an Istio fault that acts through c as spec says. It tells
+// whether another run's marks have expired by the real clock; WithClock
+// replaces it.
+func NewIstio(c versioned.Interface, spec chaosv1alpha1.IstioFault) *Istio {
+	return &Istio{client: c, spec: spec, clock: clock.RealClock{}}
+}
+
+// WithClock makes f judge other runs' expiry by c, and returns f.
+func (f *Istio) WithClock(c clock.PassiveClock) *Istio {
+	f.clock = c
+	return f
+}
+
+// Prepare reads the VirtualService and records, for each targeted route, its
+// current fault, the fault Inject will set and, for scoped faults, the name
+// of the route Inject will insert. It changes nothing.
+//
+// A VirtualService that is gone, or is another object with the same name, is
+// ErrTargetGone. A spec that cannot apply to it (a route name it lacks, no
+// http routes, an unnamed route, a match that contradicts a route's own) is
+// an error that says so.
+//
+// When another run's fault is on the VirtualService, the original faults are
+// read as they will be once that run's fault is reverted: recording that
+// run's fault as "original" would make our revert put it back, and it would
+// outlive its run. When this run's own marks are already there, a second
+// Prepare returns the restore data Inject recorded for the same reason.
+func (f *Istio) Prepare(ctx context.Context, t Target) (Restore, error) {
+	if err := checkIstioTarget(t); err != nil {
+		return nil, err
+	}
+	vs, err := f.get(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	marks := readIstioMarks(vs)
+	if marks.run == t.Run && marks.restore != nil {
+		return &chaosv1alpha1.RestoreData{Istio: marks.restore}, nil
+	}
+	ed := newVSEditor(vs)
+	if marks.run != "" && marks.run != t.Run && marks.restore != nil {
+		// Only the in-memory view is reverted; the ops are discarded.
+		if _, err := ed.undo(marks.restore); err != nil {
+			return nil, fmt.Errorf("VirtualService %s: reading run %s's restore data: %w", klog.KObj(vs), marks.run, err)
+		}
+	}
+	names, err := resolveRoutes(vs, ed.http, f.spec.Routes)
+	if err != nil {
+		return nil, err
+	}
+	injected := f.fault()
+	injectedJSON, err := faultJSON(injected)
+	if err != nil {
+		return nil, err
+	}
+	restore := &chaosv1alpha1.IstioRestore{}
+	for _, name := range names {
+		route := ed.http[ed.index(name)]
+		original, err := faultJSON(route.GetFault())
+		if err != nil {
+			return nil, fmt.Errorf("VirtualService %s route %q: encoding its fault: %w", klog.KObj(vs), name, err)
+		}
+		rr := chaosv1alpha1.IstioRouteRestore{Name: name, OriginalFault: original, InjectedFault: injectedJSON}
+		if f.spec.Match != nil {
+			rr.InsertedRoute = insertedRouteName(name, t.Run)
+			// Built now only to refuse a match that contradicts the route's
+			// own before anything is recorded; Inject builds it again from
+			// the route as it is then.
+			if _, err := scopedRoute(route, f.spec.Match, rr.InsertedRoute, injected); err != nil {
+				return nil, fmt.Errorf("VirtualService %s: %w", klog.KObj(vs), err)
+			}
+		}
+		restore.Routes = append(restore.Routes, rr)
+	}
+	return &chaosv1alpha1.RestoreData{Istio: restore}, nil
+}
+
+// Inject sets the faults r records, in one write. It is a no-op when they are
+// already set (a scoped fault's inserted route exists, or a route's fault is
+// already the injected one).
+//
+// A route whose fault is neither the recorded original nor the injected one
+// (or which is gone) was changed by another writer since Prepare: Inject
+// writes nothing and returns an error that is both a *ConflictError and
+// ErrBlocked, so the run reports the target instead of retrying or forcing.
+// Another run's unexpired fault on the VirtualService is ErrBlocked too. An
+// expired one is reverted from its restore annotation in the same write,
+// since its run evidently failed to, and the reaper may not have come yet.
+func (f *Istio) Inject(ctx context.Context, t Target, r Restore) (Restore, error) {
+	if err := checkIstioTarget(t); err != nil {
+		return r, err
+	}
+	if r == nil || r.Istio == nil || len(r.Istio.Routes) == 0 {
+		return r, fmt.Errorf("VirtualService %s/%s: no restore data; record what Prepare returns before injecting, or the fault could not be reverted", t.Namespace, t.Name)
+	}
+	restoreJSON, err := json.Marshal(r.Istio)
+	if err != nil {
+		return r, fmt.Errorf("encoding restore data: %w", err)
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		vs, err := f.get(ctx, t)
+		if err != nil {
+			return err
+		}
+		ed := newVSEditor(vs)
+		marks := readIstioMarks(vs)
+		if marks.run != "" && marks.run != t.Run {
+			now := f.clock.Now()
+			if !marks.expired(now) {
+				return fmt.Errorf("VirtualService %s is already under fault by run %s until %s: %w", klog.KObj(vs), marks.run, marks.expires.Format(time.RFC3339), ErrBlocked)
+			}
+			if marks.restore == nil {
+				return fmt.Errorf("VirtualService %s carries the marks of expired run %s but no readable %s, so its fault cannot be reverted; refusing to add another: %w", klog.KObj(vs), marks.run, IstioRestoreAnnotation, ErrBlocked)
+			}
+			if _, err := ed.undo(marks.restore); err != nil {
+				return fmt.Errorf("VirtualService %s: reverting expired run %s: %w", klog.KObj(vs), marks.run, err)
+			}
+			ed.removeMarks()
+			logr.FromContextOrDiscard(ctx).Info("Reverting an expired fault of another run before injecting", "virtualService", klog.KObj(vs), "expiredRun", marks.run)
+		}
+		conflicts, err := f.apply(ed, r.Istio)
+		if err != nil {
+			return fmt.Errorf("VirtualService %s: %w", klog.KObj(vs), err)
+		}
+		if len(conflicts) > 0 {
+			conflict := &ConflictError{Message: fmt.Sprintf("VirtualService %s changed since Prepare: %s; nothing injected", klog.KObj(vs), strings.Join(conflicts, "; "))}
+			return fmt.Errorf("%w (%w)", conflict, ErrBlocked)
+		}
+		ed.setAnnotation(chaosv1alpha1.RunLabel, t.Run)
+		ed.setAnnotation(chaosv1alpha1.ExpiryAnnotation, t.Expires.UTC().Format(time.RFC3339))
+		ed.setAnnotation(IstioRestoreAnnotation, string(restoreJSON))
+		return ed.write(ctx, f.client)
+	})
+	return r, err
+}
+
+// Revert undoes what r records, and nothing else: a route's fault is restored
+// only while it is still the injected one; a route or fault another writer
+// changed is left as they wrote it and reported in a *ConflictError, after
+// every other route is restored. Inserted routes are removed whatever became
+// of them, since they are wholly Faultline's. The run's marks are removed
+// only if they name this run.
+//
+// It is idempotent and safe when Inject never ran. When r is empty it falls
+// back to the restore annotation if the marks name this run. It does nothing
+// when the VirtualService is gone or replaced, or when another run's marks are
+// on it: this run's fault was then already reverted, by the reaper or by the
+// other run taking over after its expiry, and the route faults now belong to
+// that run, even if they look the same as ours.
+func (f *Istio) Revert(ctx context.Context, t Target, r Restore) error {
+	if t.Kind != chaosv1alpha1.TargetVirtualService {
+		return fmt.Errorf("istio fault cannot act on a %s", t.Kind)
+	}
+	var conflict *ConflictError
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		conflict = nil
+		vs, err := f.client.NetworkingV1().VirtualServices(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading VirtualService %s/%s: %w", t.Namespace, t.Name, err)
+		}
+		if t.UID != "" && vs.UID != t.UID {
+			return nil
+		}
+		marks := readIstioMarks(vs)
+		if marks.run != "" && marks.run != t.Run {
+			return nil
+		}
+		var restore *chaosv1alpha1.IstioRestore
+		switch {
+		case r != nil && r.Istio != nil:
+			restore = r.Istio
+		case marks.run == t.Run:
+			restore = marks.restore
+		}
+		ed := newVSEditor(vs)
+		if restore != nil {
+			conflicts, err := ed.undo(restore)
+			if err != nil {
+				return fmt.Errorf("VirtualService %s: %w", klog.KObj(vs), err)
+			}
+			if len(conflicts) > 0 {
+				conflict = &ConflictError{Message: fmt.Sprintf("VirtualService %s: %s", klog.KObj(vs), strings.Join(conflicts, "; "))}
+			}
+		}
+		if marks.run == t.Run {
+			ed.removeMarks()
+		}
+		return ed.write(ctx, f.client)
+	})
+	if err != nil {
+		return err
+	}
+	if conflict != nil {
+		return conflict
+	}
+	return nil
+}
+
+// ReapIstio reverts the fault on vs from its annotations alone, for the
+// reaper (safety invariant 2, the dead-man switch): it finds VirtualServices
+// marked by a run that is gone or whose expiry has passed, and has no status
+// to read restore data from. Deciding that the fault is overdue is the
+// caller's; ReapIstio reverts unconditionally.
+//
+// vs is the object as the reaper saw it. The fresh object is reverted only if
+// it is still the same object marked by the same run: if another run took it
+// over since, its fault is alive and not the reaper's to revert. changed
+// reports whether anything was written. Routes another writer changed are
+// left as they wrote them and reported in a *ConflictError; the marks are
+// removed either way, so the reaper does not come back for them.
+func ReapIstio(ctx context.Context, c versioned.Interface, vs *networkingv1.VirtualService) (changed bool, err error) {
+	if vs == nil {
+		return false, nil
+	}
+	run := vs.GetAnnotations()[chaosv1alpha1.RunLabel]
+	if run == "" {
+		return false, nil
+	}
+	var conflict *ConflictError
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		changed, conflict = false, nil
+		fresh, err := c.NetworkingV1().VirtualServices(vs.Namespace).Get(ctx, vs.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading VirtualService %s: %w", klog.KObj(vs), err)
+		}
+		if vs.UID != "" && fresh.UID != vs.UID {
+			return nil
+		}
+		marks := readIstioMarks(fresh)
+		if marks.run != run {
+			return nil
+		}
+		if marks.restore == nil {
+			return fmt.Errorf("VirtualService %s carries run %s's marks but no readable %s: %s", klog.KObj(fresh), run, IstioRestoreAnnotation, marks.restoreErr)
+		}
+		ed := newVSEditor(fresh)
+		conflicts, err := ed.undo(marks.restore)
+		if err != nil {
+			return fmt.Errorf("VirtualService %s: %w", klog.KObj(fresh), err)
+		}
+		if len(conflicts) > 0 {
+			conflict = &ConflictError{Message: fmt.Sprintf("VirtualService %s: %s", klog.KObj(fresh), strings.Join(conflicts, "; "))}
+		}
+		ed.removeMarks()
+		changed = len(ed.ops) > 0
+		return ed.write(ctx, c)
+	})
+	if err != nil {
+		return false, err
+	}
+	if conflict != nil {
+		return changed, conflict
+	}
+	return changed, nil
+}
+
+// get reads the target, mapping absence and replacement to ErrTargetGone.
+func (f *Istio) get(ctx context.Context, t Target) (*networkingv1.VirtualService, error) {
+	vs, err := f.client.NetworkingV1().VirtualServices(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("VirtualService %s/%s: %w", t.Namespace, t.Name, ErrTargetGone)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading VirtualService %s/%s: %w", t.Namespace, t.Name, err)
+	}
+	if vs.UID != t.UID {
+		return nil, fmt.Errorf("VirtualService %s/%s is now UID %s, not the selected %s: %w", t.Namespace, t.Name, vs.UID, t.UID, ErrTargetGone)
+	}
+	return vs, nil
+}
+
+// fault is the fault the spec asks for, as Istio expresses it.
+func (f *Istio) fault() *istionetworking.HTTPFaultInjection {
+	fault := &istionetworking.HTTPFaultInjection{}
+	if d := f.spec.Delay; d != nil {
+		fault.Delay = &istionetworking.HTTPFaultInjection_Delay{
+			HttpDelayType: &istionetworking.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: durationpb.New(d.FixedDelay.Duration)},
+			Percentage:    &istionetworking.Percent{Value: float64(d.Percent)},
+		}
+	}
+	if a := f.spec.Abort; a != nil {
+		fault.Abort = &istionetworking.HTTPFaultInjection_Abort{
+			ErrorType:  &istionetworking.HTTPFaultInjection_Abort_HttpStatus{HttpStatus: a.HTTPStatus},
+			Percentage: &istionetworking.Percent{Value: float64(a.Percent)},
+		}
+	}
+	return fault
+}
+
+// apply adds to ed the edits that inject restore, and returns the routes that
+// another writer changed since Prepare (in which case ed must not be written).
+func (f *Istio) apply(ed *vsEditor, restore *chaosv1alpha1.IstioRestore) ([]string, error) {
+	var conflicts []string
+	for _, rr := range restore.Routes {
+		injected, err := parseFault(rr.InjectedFault)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: injected fault: %w", rr.Name, err)
+		}
+		if rr.InsertedRoute != "" {
+			if ed.index(rr.InsertedRoute) >= 0 {
+				continue
+			}
+			i := ed.index(rr.Name)
+			if i < 0 {
+				conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
+				continue
+			}
+			if f.spec.Match == nil {
+				return nil, fmt.Errorf("route %q: restore data names an inserted route but the fault has no match", rr.Name)
+			}
+			scoped, err := scopedRoute(ed.http[i], f.spec.Match, rr.InsertedRoute, injected)
+			if err != nil {
+				return nil, err
+			}
+			// Ahead of the original: Istio uses the first route that matches,
+			// so the narrowed copy takes the slice and the rest falls through.
+			ed.insertRoute(i, scoped)
+			continue
+		}
+		i := ed.index(rr.Name)
+		if i < 0 {
+			conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
+			continue
+		}
+		original, err := parseFault(rr.OriginalFault)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: original fault: %w", rr.Name, err)
+		}
+		switch current := ed.http[i].GetFault(); {
+		case sameFault(current, injected):
+		case sameFault(current, original):
+			ed.setFault(i, injected)
+		default:
+			conflicts = append(conflicts, fmt.Sprintf("route %s's fault was changed by another writer", rr.Name))
+		}
+	}
+	return conflicts, nil
+}
+
+// checkIstioTarget refuses targets Istio cannot act on safely: without a UID
+// a same-named replacement could not be told from the selected object.
+func checkIstioTarget(t Target) error {
+	if t.Kind != chaosv1alpha1.TargetVirtualService {
+		return fmt.Errorf("istio fault cannot act on a %s", t.Kind)
+	}
+	if t.UID == "" {
+		return fmt.Errorf("istio fault target %s/%s has no UID; refusing to act on a VirtualService that may not be the one selected", t.Namespace, t.Name)
+	}
+	if t.Run == "" {
+		return fmt.Errorf("istio fault target %s/%s has no run; its marks would not say whose fault it is", t.Namespace, t.Name)
+	}
+	return nil
+}
+
+// resolveRoutes returns the names of the routes to hurt: names, each of which
+// must name exactly one http route, or every http route when names is empty.
+// Routes are found by name so that revert finds the same route however others
+// reorder the list; an unnamed route could not be found again.
+func resolveRoutes(vs *networkingv1.VirtualService, http []*istionetworking.HTTPRoute, names []string) ([]string, error) {
+	if len(http) == 0 {
+		if len(vs.Spec.GetTcp()) > 0 || len(vs.Spec.GetTls()) > 0 {
+			return nil, fmt.Errorf("VirtualService %s has no http routes, only tcp or tls ones; an Istio fault can only delay or abort http routes", klog.KObj(vs))
+		}
+		return nil, fmt.Errorf("VirtualService %s has no http routes to delay or abort", klog.KObj(vs))
+	}
+	count := map[string]int{}
+	var have []string
+	for i, route := range http {
+		if route.GetName() == "" {
+			if len(names) == 0 {
+				return nil, fmt.Errorf("VirtualService %s: http route #%d has no name; Faultline finds routes by name to revert exactly what it changed, so name every http route or list the ones to hurt in fault.istio.routes", klog.KObj(vs), i)
+			}
+			continue
+		}
+		if count[route.GetName()] == 0 {
+			have = append(have, route.GetName())
+		}
+		count[route.GetName()]++
+	}
+	if len(names) == 0 {
+		names = have
+	}
+	for _, name := range names {
+		switch count[name] {
+		case 0:
+			return nil, fmt.Errorf("VirtualService %s has no http route named %q; it has: %s", klog.KObj(vs), name, strings.Join(have, ", "))
+		case 1:
+		default:
+			return nil, fmt.Errorf("VirtualService %s has %d http routes named %q; Faultline cannot tell which one it would revert", klog.KObj(vs), count[name], name)
+		}
+	}
+	return names, nil
+}
+
+// insertedRouteName names the copy a scoped fault inserts ahead of route.
+// It is derived from the run, so Prepare after a restart names it the same,
+// and runs never collide on it.
+func insertedRouteName(route, run string) string {
+	sum := sha256.Sum256([]byte(run))
+	return "faultline-" + route + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// scopedRoute returns a copy of route named name, with fault set and match
+// ANDed into each of its match blocks (Istio ORs blocks and ANDs conditions
+// within one), so the copy matches a subset of what route matches and sends
+// it to the same destinations. A route without match blocks matches
+// everything; its copy gets one block with just match.
+//
+// A block that already requires a header or source label to be something
+// else is refused: replacing that condition would widen the copy beyond the
+// original route and hurt traffic that the route never carried.
+func scopedRoute(route *istionetworking.HTTPRoute, match *chaosv1alpha1.IstioMatch, name string, fault *istionetworking.HTTPFaultInjection) (*istionetworking.HTTPRoute, error) {
+	scoped := proto.Clone(route).(*istionetworking.HTTPRoute)
+	scoped.Name = name
+	scoped.Fault = proto.Clone(fault).(*istionetworking.HTTPFaultInjection)
+	if len(scoped.Match) == 0 {
+		scoped.Match = []*istionetworking.HTTPMatchRequest{{}}
+	}
+	headers := sortedKeys(match.Headers)
+	labels := sortedKeys(match.SourceLabels)
+	for b, block := range scoped.Match {
+		for _, key := range headers {
+			// Header names are case-insensitive in HTTP, and Istio's
+			// validation rejects upper-case ones.
+			header, want := strings.ToLower(key), match.Headers[key]
+			if existing, ok := block.Headers[header]; ok {
+				if _, exact := existing.GetMatchType().(*istionetworking.StringMatch_Exact); !exact || existing.GetExact() != want {
+					return nil, fmt.Errorf("http route %q match #%d already matches header %q with another condition; a scoped fault can only narrow a route", route.GetName(), b, header)
+				}
+				continue
+			}
+			if block.Headers == nil {
+				block.Headers = map[string]*istionetworking.StringMatch{}
+			}
+			block.Headers[header] = &istionetworking.StringMatch{MatchType: &istionetworking.StringMatch_Exact{Exact: want}}
+		}
+		for _, key := range labels {
+			want := match.SourceLabels[key]
+			if existing, ok := block.SourceLabels[key]; ok {
+				if existing != want {
+					return nil, fmt.Errorf("http route %q match #%d already requires source label %s=%s; a scoped fault can only narrow a route", route.GetName(), b, key, existing)
+				}
+				continue
+			}
+			if block.SourceLabels == nil {
+				block.SourceLabels = map[string]string{}
+			}
+			block.SourceLabels[key] = want
+		}
+	}
+	return scoped, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// faultJSON encodes fault as Istio's JSON; "" for no fault.
+func faultJSON(fault *istionetworking.HTTPFaultInjection) (string, error) {
+	if isNoFault(fault) {
+		return "", nil
+	}
+	b, err := json.Marshal(fault)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// parseFault decodes faultJSON's output; nil for "".
+func parseFault(s string) (*istionetworking.HTTPFaultInjection, error) {
+	if s == "" {
+		return nil, nil
+	}
+	fault := &istionetworking.HTTPFaultInjection{}
+	if err := json.Unmarshal([]byte(s), fault); err != nil {
+		return nil, fmt.Errorf("decoding fault %s: %w", s, err)
+	}
+	return fault, nil
+}
+
+// sameFault compares faults as protobuf messages, so neither key order nor
+// spelling (a duration as "2s" or "2.000s") makes a fault another writer
+// never touched look changed. An empty fault is no fault.
+func sameFault(a, b *istionetworking.HTTPFaultInjection) bool {
+	if isNoFault(a) || isNoFault(b) {
+		return isNoFault(a) && isNoFault(b)
+	}
+	return proto.Equal(a, b)
+}
+
+func isNoFault(f *istionetworking.HTTPFaultInjection) bool {
+	return f == nil || proto.Size(f) == 0
+}
+
+// istioMarks are the annotations Inject leaves on a VirtualService.
+type istioMarks struct {
+	// run is the namespace/name of the run whose fault is on it; "" if none.
+	run string
+	// expires is when the fault is overdue; zero when missing or unreadable.
+	expires time.Time
+	// restore undoes the fault; nil when missing or unreadable.
+	restore *chaosv1alpha1.IstioRestore
+	// restoreErr says why restore is nil.
+	restoreErr string
+}
+
+func readIstioMarks(vs *networkingv1.VirtualService) istioMarks {
+	ann := vs.GetAnnotations()
+	m := istioMarks{run: ann[chaosv1alpha1.RunLabel]}
+	if m.run == "" {
+		return m
+	}
+	if exp, err := time.Parse(time.RFC3339, ann[chaosv1alpha1.ExpiryAnnotation]); err == nil {
+		m.expires = exp
+	}
+	raw, ok := ann[IstioRestoreAnnotation]
+	if !ok {
+		m.restoreErr = "the annotation is missing"
+		return m
+	}
+	restore := &chaosv1alpha1.IstioRestore{}
+	if err := json.Unmarshal([]byte(raw), restore); err != nil {
+		m.restoreErr = err.Error()
+		return m
+	}
+	m.restore = restore
+	return m
+}
+
+// expired reports whether the marked fault is overdue at now. A missing or
+// unreadable expiry counts as expired: every artefact must carry one, and one
+// that does not must not hold the VirtualService forever.
+func (m istioMarks) expired(now time.Time) bool {
+	return m.expires.IsZero() || !now.Before(m.expires)
+}
+
+// vsEditor edits a VirtualService in memory and records each edit as a JSON
+// patch operation on the same path, so the write changes exactly what was
+// edited and nothing another writer set. Indices stay valid because each
+// operation is recorded against the list as the previous ones left it, which
+// is also how the API server applies them.
+type vsEditor struct {
+	vs   *networkingv1.VirtualService
+	http []*istionetworking.HTTPRoute
+	ops  []jsonPatchOp
+}
+
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+func newVSEditor(vs *networkingv1.VirtualService) *vsEditor {
+	return &vsEditor{vs: vs, http: slices.Clone(vs.Spec.GetHttp())}
+}
+
+// index is the position of the http route named name, or -1.
+func (e *vsEditor) index(name string) int {
+	return slices.IndexFunc(e.http, func(r *istionetworking.HTTPRoute) bool { return r.GetName() == name })
+}
+
+func (e *vsEditor) routePath(i int) string { return "/spec/http/" + strconv.Itoa(i) }
+
+// setFault sets route i's fault; nil removes it.
+func (e *vsEditor) setFault(i int, fault *istionetworking.HTTPFaultInjection) {
+	route := proto.Clone(e.http[i]).(*istionetworking.HTTPRoute)
+	if isNoFault(fault) {
+		if route.Fault == nil {
+			return
+		}
+		route.Fault = nil
+		e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: e.routePath(i) + "/fault"})
+	} else {
+		route.Fault = proto.Clone(fault).(*istionetworking.HTTPFaultInjection)
+		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: e.routePath(i) + "/fault", Value: route.Fault})
+	}
+	e.http[i] = route
+}
+
+func (e *vsEditor) insertRoute(i int, route *istionetworking.HTTPRoute) {
+	e.http = slices.Insert(e.http, i, route)
+	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: e.routePath(i), Value: route})
+}
+
+func (e *vsEditor) removeRoute(i int) {
+	e.http = slices.Delete(e.http, i, i+1)
+	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: e.routePath(i)})
+}
+
+func (e *vsEditor) setAnnotation(key, value string) {
+	ann := e.vs.GetAnnotations()
+	if v, ok := ann[key]; ok && v == value {
+		return
+	}
+	if ann == nil {
+		ann = map[string]string{}
+		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{}})
+	} else {
+		ann = maps.Clone(ann)
+	}
+	ann[key] = value
+	e.vs.SetAnnotations(ann)
+	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(key), Value: value})
+}
+
+func (e *vsEditor) removeAnnotation(key string) {
+	ann := e.vs.GetAnnotations()
+	if _, ok := ann[key]; !ok {
+		return
+	}
+	ann = maps.Clone(ann)
+	delete(ann, key)
+	e.vs.SetAnnotations(ann)
+	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: "/metadata/annotations/" + escapePointer(key)})
+}
+
+// removeMarks removes the run's annotations.
+func (e *vsEditor) removeMarks() {
+	for _, key := range []string{chaosv1alpha1.RunLabel, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
+		e.removeAnnotation(key)
+	}
+}
+
+// undo adds the edits that revert restore and returns, for each route
+// another writer changed, why it was left alone.
+func (e *vsEditor) undo(restore *chaosv1alpha1.IstioRestore) ([]string, error) {
+	var conflicts []string
+	for _, rr := range restore.Routes {
+		if rr.InsertedRoute != "" {
+			for i := e.index(rr.InsertedRoute); i >= 0; i = e.index(rr.InsertedRoute) {
+				e.removeRoute(i)
+			}
+			continue
+		}
+		i := e.index(rr.Name)
+		if i < 0 {
+			conflicts = append(conflicts, fmt.Sprintf("route %s was removed by another writer; nothing to restore", rr.Name))
+			continue
+		}
+		original, err := parseFault(rr.OriginalFault)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: original fault: %w", rr.Name, err)
+		}
+		injected, err := parseFault(rr.InjectedFault)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: injected fault: %w", rr.Name, err)
+		}
+		switch current := e.http[i].GetFault(); {
+		case sameFault(current, original):
+		case sameFault(current, injected):
+			e.setFault(i, original)
+		default:
+			conflicts = append(conflicts, fmt.Sprintf("route %s's fault was changed by another writer; left as they wrote it", rr.Name))
+		}
+	}
+	return conflicts, nil
+}
+
+// write sends the recorded edits as one JSON patch. Its first operation sets
+// metadata.resourceVersion to the one the edits were computed from: the API
+// server then refuses the patch with a Conflict if the object changed since,
+// and the caller re-reads and recomputes instead of writing a stale view.
+func (e *vsEditor) write(ctx context.Context, c versioned.Interface) error {
+	if len(e.ops) == 0 {
+		return nil
+	}
+	ops := append([]jsonPatchOp{{Op: "replace", Path: "/metadata/resourceVersion", Value: e.vs.ResourceVersion}}, e.ops...)
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return fmt.Errorf("encoding patch: %w", err)
+	}
+	_, err = c.NetworkingV1().VirtualServices(e.vs.Namespace).Patch(ctx, e.vs.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: istioFieldManager})
+	if err != nil {
+		return fmt.Errorf("patching VirtualService %s: %w", klog.KObj(e.vs), err)
+	}
+	return nil
+}
+
+// escapePointer escapes a JSON pointer token (RFC 6901).
+func escapePointer(token string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
+}
