@@ -1,0 +1,419 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// SchemaVersion names the schema of the JSON report. It changes only when a
+// field is removed or changes meaning; new optional fields keep it, so tools
+// that gate on the report can pin it.
+const SchemaVersion = "report.faultline.dev/v1"
+
+// Summary is what a report says about one ExperimentRun: the status reduced to
+// what people and pipelines read, with every instant and span already
+// computed. It is the JSON report's schema, and the Text and Markdown reports
+// render it too, so the three never disagree.
+//
+// Absent values are omitted (JSON) or shown as "-" (text): a run in progress,
+// or one that ended before measuring, simply has fewer fields.
+type Summary struct {
+	// Schema is SchemaVersion.
+	Schema string `json:"schema"`
+	// Namespace of the run.
+	Namespace string `json:"namespace"`
+	// Name of the run.
+	Name string `json:"name"`
+	// Experiment is the name of the Experiment the run executes.
+	Experiment string `json:"experiment"`
+	// ExperimentGeneration is the Experiment generation the run snapshotted.
+	ExperimentGeneration int64 `json:"experimentGeneration,omitempty"`
+	// DryRun is true when the run injected nothing by design.
+	DryRun bool `json:"dryRun"`
+	// Phase of the run; empty before the operator has seen it.
+	Phase string `json:"phase,omitempty"`
+	// Verdict of the run: Passed, Failed, Aborted, Inconclusive or Error;
+	// empty while the run is in progress.
+	Verdict string `json:"verdict,omitempty"`
+	// Finished is true once the phase is Completed and the verdict final.
+	Finished bool `json:"finished"`
+	// Message is the run's summary in words.
+	Message string `json:"message,omitempty"`
+	// Result holds the measured figures and the judged objectives.
+	Result Result `json:"result"`
+	// Timeline holds the run's instants in chronological order.
+	Timeline Timeline `json:"timeline"`
+	// Targets the run acted on.
+	Targets []Target `json:"targets"`
+	// Probes summarises every steady-state probe, guard and detection alert.
+	Probes []Probe `json:"probes"`
+	// Abort says why the run was aborted; absent when it was not.
+	Abort *Abort `json:"abort,omitempty"`
+}
+
+// Duration is a span of time in two spellings: Text in Go's duration syntax,
+// as the ExperimentRun writes it ("1m2.5s"), and Seconds for tools that
+// compute with it. Offsets carry an explicit sign ("+1.002s", "-30s").
+type Duration struct {
+	// Text is the span in Go duration syntax, at full precision.
+	Text string `json:"text"`
+	// Seconds is the span in seconds.
+	Seconds float64 `json:"seconds"`
+}
+
+// Result holds a run's figures. Each is absent until measured.
+type Result struct {
+	// TimeToDetect is the detection instant minus injectedAt.
+	TimeToDetect *Duration `json:"timeToDetect,omitempty"`
+	// DetectedBy is Alert or Probe.
+	DetectedBy string `json:"detectedBy,omitempty"`
+	// TimeToRecover is recoveredAt minus injectedAt; zero when the system
+	// absorbed the fault.
+	TimeToRecover *Duration `json:"timeToRecover,omitempty"`
+	// Resolution is the probe interval: a crossing happened at most this long
+	// before the sample that saw it.
+	Resolution *Duration `json:"resolution,omitempty"`
+	// AbortLatency is from the first breaching sample to the revert being done.
+	AbortLatency *Duration `json:"abortLatency,omitempty"`
+	// Objectives are the objectives the run judged, in its order, followed by
+	// any its Experiment snapshot declares that it has not judged, so the
+	// list is the same whatever became of the run.
+	Objectives []Objective `json:"objectives"`
+}
+
+// Objective is one judged objective.
+type Objective struct {
+	// Name is detectWithin or recoverWithin.
+	Name string `json:"name"`
+	// Target is the objective's limit.
+	Target Duration `json:"target"`
+	// Measured is the figure judged; absent when never measured.
+	Measured *Duration `json:"measured,omitempty"`
+	// Status is Met, Missed or NotMeasured as the run judged it. An
+	// objective the Experiment declares but the run did not judge is Pending
+	// while the run is in progress and NotMeasured once it has finished (it
+	// ended before judging, as an Inconclusive or Error run does).
+	Status string `json:"status"`
+}
+
+// Instant is a point in time, and its offset from the timeline's origin.
+type Instant struct {
+	// At is the instant in UTC, to the microsecond.
+	At time.Time `json:"at"`
+	// Offset is At minus the timeline's origin; absent when there is no origin.
+	Offset *Duration `json:"offset,omitempty"`
+}
+
+// Timeline is a run's instants, ordered by time.
+type Timeline struct {
+	// Origin names the instant offsets are measured from: injectedAt when
+	// the fault was injected (the failure onset, which every figure is
+	// measured from), else startedAt; empty when neither is known.
+	Origin string `json:"origin,omitempty"`
+	// Events are the instants the run recorded, earliest first.
+	Events []Event `json:"events"`
+}
+
+// Event is one named instant of the timeline.
+type Event struct {
+	// Name is the ExperimentRun's timeline field: startedAt,
+	// baselineVerifiedAt, injectedAt, deviatedAt, alertedAt, abortedAt,
+	// revertedAt, recoveredAt or finishedAt.
+	Name string `json:"name"`
+	Instant
+}
+
+// Target is one object the run acted on.
+type Target struct {
+	// Kind is Pod, Node or VirtualService.
+	Kind string `json:"kind"`
+	// Namespace of the target; empty for Nodes.
+	Namespace string `json:"namespace,omitempty"`
+	// Name of the target.
+	Name string `json:"name"`
+	// Phase is Selected, Injected, Reverted, Failed or Conflict.
+	Phase string `json:"phase"`
+	// Injected is when the fault was applied to it.
+	Injected *Instant `json:"injected,omitempty"`
+	// Reverted is when the fault was undone on it.
+	Reverted *Instant `json:"reverted,omitempty"`
+	// Message explains a failure or conflict.
+	Message string `json:"message,omitempty"`
+}
+
+// Probe summarises the samples of one probe, guard or alert.
+type Probe struct {
+	// Name of the probe, guard or alert.
+	Name string `json:"name"`
+	// Kind is Probe (steady state), Guard or Alert.
+	Kind string `json:"kind"`
+	// Condition is what had to hold, such as ">= 0.99"; empty when the run's
+	// snapshot of the Experiment does not say.
+	Condition string `json:"condition,omitempty"`
+	// Baseline is the last value seen during the baseline.
+	Baseline string `json:"baseline,omitempty"`
+	// Worst is the value furthest on the failing side of the condition.
+	Worst string `json:"worst,omitempty"`
+	// Last is the latest value.
+	Last string `json:"last,omitempty"`
+	// Samples taken.
+	Samples int32 `json:"samples"`
+	// Failures are samples where the condition did not hold.
+	Failures int32 `json:"failures"`
+	// Errors are samples that could not be taken.
+	Errors int32 `json:"errors"`
+	// LastError is the latest error.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Abort says why and how a run was aborted.
+type Abort struct {
+	// Reason is the AbortReason, such as SLOBreached or Manual.
+	Reason string `json:"reason"`
+	// Guard that fired, for SLOBreached.
+	Guard string `json:"guard,omitempty"`
+	// Value that breached the guard.
+	Value string `json:"value,omitempty"`
+	// FirstBreach is the first sample that breached (or errored).
+	FirstBreach *Instant `json:"firstBreach,omitempty"`
+	// Message in words.
+	Message string `json:"message,omitempty"`
+}
+
+// Summarize reduces run to its report. It reads only the run, tolerates any
+// field being absent (a run just created has no status at all), and never
+// modifies it.
+func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
+	st := &run.Status
+	s := Summary{
+		Schema:               SchemaVersion,
+		Namespace:            run.Namespace,
+		Name:                 run.Name,
+		Experiment:           run.Spec.ExperimentRef.Name,
+		ExperimentGeneration: st.ExperimentGeneration,
+		DryRun:               run.Spec.DryRun,
+		Phase:                string(st.Phase),
+		Verdict:              string(st.Verdict),
+		Finished:             st.Phase == chaosv1alpha1.PhaseCompleted,
+		Message:              st.Message,
+		Result:               Result{Objectives: []Objective{}},
+		Targets:              []Target{},
+		Probes:               []Probe{},
+	}
+
+	origin, originTime := timelineOrigin(st.Timeline)
+	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st.Timeline, originTime)}
+
+	if r := st.Result; r != nil {
+		s.Result.TimeToDetect = span(r.TimeToDetect)
+		s.Result.DetectedBy = string(r.DetectedBy)
+		s.Result.TimeToRecover = span(r.TimeToRecover)
+		s.Result.Resolution = span(r.Resolution)
+		s.Result.AbortLatency = span(r.AbortLatency)
+		for _, o := range r.Objectives {
+			s.Result.Objectives = append(s.Result.Objectives, Objective{
+				Name:     o.Name,
+				Target:   newDuration(o.Target.Duration),
+				Measured: span(o.Measured),
+				Status:   string(o.Status),
+			})
+		}
+	}
+	unjudged := StatusPending
+	if s.Finished {
+		unjudged = string(chaosv1alpha1.ObjectiveNotMeasured)
+	}
+	s.Result.Objectives = addDeclaredObjectives(s.Result.Objectives, st.Experiment, unjudged)
+
+	for _, t := range st.Targets {
+		s.Targets = append(s.Targets, Target{
+			Kind:      string(t.Kind),
+			Namespace: t.Namespace,
+			Name:      t.Name,
+			Phase:     string(t.Phase),
+			Injected:  instant(t.InjectedAt, originTime),
+			Reverted:  instant(t.RevertedAt, originTime),
+			Message:   t.Message,
+		})
+	}
+
+	conditions := probeConditions(st.Experiment)
+	for _, p := range st.Probes {
+		s.Probes = append(s.Probes, Probe{
+			Name:      p.Name,
+			Kind:      string(p.Kind),
+			Condition: conditions[probeKey{p.Kind, p.Name}],
+			Baseline:  p.Baseline,
+			Worst:     p.Worst,
+			Last:      p.Last,
+			Samples:   p.Samples,
+			Failures:  p.Failures,
+			Errors:    p.Errors,
+			LastError: p.LastError,
+		})
+	}
+
+	if a := st.Abort; a != nil {
+		s.Abort = &Abort{
+			Reason:      string(a.Reason),
+			Guard:       a.Guard,
+			Value:       a.Value,
+			FirstBreach: instant(a.FirstBreachAt, originTime),
+			Message:     a.Message,
+		}
+	}
+	return s
+}
+
+// StatusPending is the Status of an objective a run in progress has not judged yet.
+const StatusPending = "Pending"
+
+// addDeclaredObjectives appends the objectives spec declares that judged
+// lacks, with the given status.
+func addDeclaredObjectives(judged []Objective, spec *chaosv1alpha1.ExperimentSpec, status string) []Objective {
+	if spec == nil || spec.Objectives == nil {
+		return judged
+	}
+	declared := []struct {
+		name  string
+		limit *metav1.Duration
+	}{
+		{objectiveDetect, spec.Objectives.DetectWithin},
+		{objectiveRecover, spec.Objectives.RecoverWithin},
+	}
+	for _, d := range declared {
+		if d.limit == nil || slices.ContainsFunc(judged, func(o Objective) bool { return o.Name == d.name }) {
+			continue
+		}
+		judged = append(judged, Objective{Name: d.name, Target: newDuration(d.limit.Duration), Status: status})
+	}
+	return judged
+}
+
+// timelineOrigin picks the instant offsets are measured from. Every figure
+// (time-to-detect, time-to-recover) is measured from injectedAt, so offsets
+// from it read directly as those figures; a run that never injected is
+// described from its start instead.
+func timelineOrigin(tl chaosv1alpha1.Timeline) (string, *time.Time) {
+	switch {
+	case tl.InjectedAt != nil:
+		return "injectedAt", &tl.InjectedAt.Time
+	case tl.StartedAt != nil:
+		return "startedAt", &tl.StartedAt.Time
+	}
+	return "", nil
+}
+
+// timelineEvents lists the recorded instants earliest first. Ties keep the
+// API's field order, which is the usual order of a run, so that two instants
+// taken from the same sample (a deviation and an alert) read naturally.
+func timelineEvents(tl chaosv1alpha1.Timeline, origin *time.Time) []Event {
+	fields := []struct {
+		name string
+		at   *metav1.MicroTime
+	}{
+		{"startedAt", tl.StartedAt},
+		{"baselineVerifiedAt", tl.BaselineVerifiedAt},
+		{"injectedAt", tl.InjectedAt},
+		{"deviatedAt", tl.DeviatedAt},
+		{"alertedAt", tl.AlertedAt},
+		{"abortedAt", tl.AbortedAt},
+		{"revertedAt", tl.RevertedAt},
+		{"recoveredAt", tl.RecoveredAt},
+		{"finishedAt", tl.FinishedAt},
+	}
+	events := []Event{}
+	for _, f := range fields {
+		if in := instant(f.at, origin); in != nil {
+			events = append(events, Event{Name: f.name, Instant: *in})
+		}
+	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].At.Before(events[j].At) })
+	return events
+}
+
+// instant converts at to an Instant relative to origin; nil when at is.
+func instant(at *metav1.MicroTime, origin *time.Time) *Instant {
+	if at == nil {
+		return nil
+	}
+	in := &Instant{At: at.UTC()}
+	if origin != nil {
+		off := newDuration(at.Sub(*origin))
+		off.Text = signed(at.Sub(*origin))
+		in.Offset = &off
+	}
+	return in
+}
+
+// span converts an API duration; nil when d is.
+func span(d *metav1.Duration) *Duration {
+	if d == nil {
+		return nil
+	}
+	v := newDuration(d.Duration)
+	return &v
+}
+
+func newDuration(d time.Duration) Duration {
+	return Duration{Text: d.String(), Seconds: d.Seconds()}
+}
+
+// signed writes an offset with its sign, so "+0s" and "-30s" are told apart
+// at a glance from the figures they sit next to.
+func signed(d time.Duration) string {
+	if d < 0 {
+		return d.String()
+	}
+	return "+" + d.String()
+}
+
+type probeKey struct {
+	kind chaosv1alpha1.ProbeKind
+	name string
+}
+
+// probeConditions reads what each probe and guard had to meet from the run's
+// snapshot of its Experiment; the probe summaries in status do not repeat it,
+// and a worst value means little without the threshold next to it.
+func probeConditions(spec *chaosv1alpha1.ExperimentSpec) map[probeKey]string {
+	out := map[probeKey]string{}
+	if spec == nil {
+		return out
+	}
+	for _, p := range spec.SteadyState.Probes {
+		switch {
+		case p.Condition != nil:
+			out[probeKey{chaosv1alpha1.ProbeKindSteadyState, p.Name}] = string(p.Condition.Op) + " " + p.Condition.Value
+		case p.Workload != nil:
+			// A workload probe's value is the percentage of desired replicas ready.
+			minReady := p.Workload.MinReadyPercent
+			if minReady == 0 {
+				minReady = 100 // the CRD default
+			}
+			out[probeKey{chaosv1alpha1.ProbeKindSteadyState, p.Name}] = ">= " + strconv.Itoa(int(minReady)) + "% ready"
+		}
+	}
+	if spec.Abort != nil {
+		for _, g := range spec.Abort.Guards {
+			c := string(g.Condition.Op) + " " + g.Condition.Value
+			if g.For != nil && g.For.Duration > 0 {
+				c = fmt.Sprintf("%s (breach for %s)", c, g.For.Duration)
+			}
+			out[probeKey{chaosv1alpha1.ProbeKindGuard, g.Name}] = c
+		}
+	}
+	if spec.Detection != nil {
+		for _, a := range spec.Detection.Alerts {
+			out[probeKey{chaosv1alpha1.ProbeKindAlert, a}] = "firing"
+		}
+	}
+	return out
+}

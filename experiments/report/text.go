@@ -1,0 +1,161 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// Text writes the report of run for a terminal: a header, the figures with
+// their objectives, the timeline (each instant as its offset from the
+// failure onset and in UTC), the targets, the probes, and the abort when
+// there was one.
+func Text(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
+	return writeText(w, Summarize(run))
+}
+
+func writeText(w io.Writer, s Summary) error {
+	p := &printer{w: w}
+
+	tw := p.table()
+	p.row(tw, "Run", runName(s))
+	p.row(tw, "Experiment", experimentText(s))
+	p.row(tw, "Verdict", verdictText(s))
+	p.row(tw, "Phase", phaseText(s))
+	p.row(tw, "Message", orNone(s.Message))
+	p.flush(tw)
+
+	p.line("")
+	p.line("Figures")
+	tw = p.table()
+	for _, f := range figures(s) {
+		if f.judgement == "" {
+			p.row(tw, "  "+f.label, f.value)
+		} else {
+			p.row(tw, "  "+f.label, f.value, f.judgement)
+		}
+	}
+	p.flush(tw)
+
+	p.line("")
+	switch {
+	case len(s.Timeline.Events) == 0:
+		p.line("Timeline: nothing recorded yet")
+	case s.Timeline.Origin == "":
+		p.line("Timeline")
+	default:
+		p.line("Timeline (offsets from " + s.Timeline.Origin + ")")
+	}
+	tw = p.table()
+	for _, e := range s.Timeline.Events {
+		p.row(tw, "  "+offsetText(&e.Instant), e.At.Format(timeLayout), e.Name)
+	}
+	p.flush(tw)
+
+	p.line("")
+	if len(s.Targets) == 0 {
+		p.line("Targets: none selected yet")
+	} else {
+		p.line("Targets")
+		withMessage := hasTargetMessages(s.Targets)
+		tw = p.table()
+		header := []string{"  KIND", "NAMESPACE", "NAME", "PHASE", "INJECTED", "REVERTED"}
+		if withMessage {
+			header = append(header, "MESSAGE")
+		}
+		p.row(tw, header...)
+		for _, t := range s.Targets {
+			cells := []string{"  " + t.Kind, orNone(t.Namespace), t.Name, t.Phase, offsetText(t.Injected), offsetText(t.Reverted)}
+			if withMessage {
+				cells = append(cells, orNone(t.Message))
+			}
+			p.row(tw, cells...)
+		}
+		p.flush(tw)
+	}
+
+	p.line("")
+	if len(s.Probes) == 0 {
+		p.line("Probes: no samples yet")
+	} else {
+		p.line("Probes")
+		withErrors := hasProbeErrors(s.Probes)
+		tw = p.table()
+		header := []string{"  NAME", "KIND", "CONDITION", "BASELINE", "WORST", "LAST", "SAMPLES", "FAILURES", "ERRORS"}
+		if withErrors {
+			header = append(header, "LAST ERROR")
+		}
+		p.row(tw, header...)
+		for _, pr := range s.Probes {
+			cells := []string{"  " + pr.Name, pr.Kind, orNone(pr.Condition), orNone(pr.Baseline), orNone(pr.Worst), orNone(pr.Last),
+				strconv.Itoa(int(pr.Samples)), strconv.Itoa(int(pr.Failures)), strconv.Itoa(int(pr.Errors))}
+			if withErrors {
+				cells = append(cells, orNone(pr.LastError))
+			}
+			p.row(tw, cells...)
+		}
+		p.flush(tw)
+	}
+
+	if a := s.Abort; a != nil {
+		p.line("")
+		p.line("Aborted")
+		tw = p.table()
+		p.row(tw, "  Reason", a.Reason)
+		p.row(tw, "  Guard", guardText(a))
+		p.row(tw, "  First breach", instantText(a.FirstBreach))
+		p.row(tw, "  Abort latency", durationText(s.Result.AbortLatency))
+		p.row(tw, "  Message", orNone(a.Message))
+		p.flush(tw)
+	}
+	return p.err
+}
+
+// printer writes lines and tab-aligned tables, keeping the first write error
+// so the renderer reads as a straight sequence of sections.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) line(s string) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintln(p.w, s)
+	}
+}
+
+// table starts an aligned block; two spaces between columns, as kubectl does.
+func (p *printer) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+}
+
+func (p *printer) row(tw *tabwriter.Writer, cells ...string) {
+	if p.err != nil {
+		return
+	}
+	for i, c := range cells {
+		if i > 0 {
+			if _, p.err = io.WriteString(tw, "\t"); p.err != nil {
+				return
+			}
+		}
+		// A message with a tab or a newline would break the columns.
+		if _, p.err = io.WriteString(tw, flatten.Replace(c)); p.err != nil {
+			return
+		}
+	}
+	_, p.err = io.WriteString(tw, "\n")
+}
+
+// flatten keeps a cell on one line.
+var flatten = strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ")
+
+func (p *printer) flush(tw *tabwriter.Writer) {
+	if p.err == nil {
+		p.err = tw.Flush()
+	}
+}
