@@ -10,19 +10,19 @@ import (
 type RunPhase string
 
 const (
-	// PhasePending: accepted, not yet started (waiting for policy or approval).
+	// PhasePending means accepted, not yet started (waiting for policy or approval).
 	PhasePending RunPhase = "Pending"
-	// PhaseBaseline: verifying the steady state before touching anything.
+	// PhaseBaseline means verifying the steady state before touching anything.
 	PhaseBaseline RunPhase = "Baseline"
-	// PhaseInjecting: targets recorded, the fault being applied.
+	// PhaseInjecting means targets recorded, the fault being applied.
 	PhaseInjecting RunPhase = "Injecting"
-	// PhaseObserving: the fault is active; probes and guards are sampled.
+	// PhaseObserving means the fault is active; probes and guards are sampled.
 	PhaseObserving RunPhase = "Observing"
-	// PhaseReverting: the fault is being undone.
+	// PhaseReverting means the fault is being undone.
 	PhaseReverting RunPhase = "Reverting"
-	// PhaseRecovering: the fault is gone; waiting for the steady state to return.
+	// PhaseRecovering means the fault is gone; waiting for the steady state to return.
 	PhaseRecovering RunPhase = "Recovering"
-	// PhaseCompleted: finished; the verdict is final.
+	// PhaseCompleted means finished; the verdict is final.
 	PhaseCompleted RunPhase = "Completed"
 )
 
@@ -31,16 +31,16 @@ const (
 type Verdict string
 
 const (
-	// VerdictPassed: every objective was met.
+	// VerdictPassed means every objective was met.
 	VerdictPassed Verdict = "Passed"
-	// VerdictFailed: an objective was missed, or the system did not recover.
+	// VerdictFailed means an objective was missed, or the system did not recover.
 	VerdictFailed Verdict = "Failed"
-	// VerdictAborted: a guard fired, probes went blind, or the run was stopped.
+	// VerdictAborted means a guard fired, probes went blind, or the run was stopped.
 	VerdictAborted Verdict = "Aborted"
-	// VerdictInconclusive: the run could not test the hypothesis (the baseline
+	// VerdictInconclusive means the run could not test the hypothesis (the baseline
 	// did not hold, or policy refused it); nothing was injected.
 	VerdictInconclusive Verdict = "Inconclusive"
-	// VerdictError: the run could not be carried out (bad reference, API errors).
+	// VerdictError means the run could not be carried out (bad reference, API errors).
 	VerdictError Verdict = "Error"
 )
 
@@ -49,20 +49,20 @@ const (
 type AbortReason string
 
 const (
-	// AbortSLOBreached: a guard was breached for its window.
+	// AbortSLOBreached means a guard was breached for its window.
 	AbortSLOBreached AbortReason = "SLOBreached"
-	// AbortProbeUnavailable: probes failed to answer; Faultline stopped hurting
+	// AbortProbeUnavailable means probes failed to answer; Faultline stopped hurting
 	// a system it could not see.
 	AbortProbeUnavailable AbortReason = "ProbeUnavailable"
-	// AbortKillSwitch: the ChaosPolicy was paused.
+	// AbortKillSwitch means the ChaosPolicy was paused.
 	AbortKillSwitch AbortReason = "KillSwitch"
-	// AbortDeleted: the run was deleted while its fault was active.
+	// AbortDeleted means the run was deleted while its fault was active.
 	AbortDeleted AbortReason = "Deleted"
-	// AbortReplaced: a newer run replaced it (concurrencyPolicy Replace).
+	// AbortReplaced means a newer run replaced it (concurrencyPolicy Replace).
 	AbortReplaced AbortReason = "Replaced"
-	// AbortManual: a person asked for the abort with the abort annotation.
+	// AbortManual means a person asked for the abort with the abort annotation.
 	AbortManual AbortReason = "Manual"
-	// AbortInjectionFailed: the fault could not be applied to every target.
+	// AbortInjectionFailed means the fault could not be applied to every target.
 	AbortInjectionFailed AbortReason = "InjectionFailed"
 )
 
@@ -71,15 +71,15 @@ const (
 type TargetPhase string
 
 const (
-	// TargetSelected: recorded, the fault not yet applied.
+	// TargetSelected means recorded, the fault not yet applied.
 	TargetSelected TargetPhase = "Selected"
-	// TargetInjected: the fault is applied.
+	// TargetInjected means the fault is applied.
 	TargetInjected TargetPhase = "Injected"
-	// TargetReverted: the fault is undone (or needed no undoing).
+	// TargetReverted means the fault is undone (or needed no undoing).
 	TargetReverted TargetPhase = "Reverted"
-	// TargetFailed: the fault could not be applied; nothing is left to undo.
+	// TargetFailed means the fault could not be applied; nothing is left to undo.
 	TargetFailed TargetPhase = "Failed"
-	// TargetConflict: another writer changed what Faultline set; it was left
+	// TargetConflict means another writer changed what Faultline set; it was left
 	// as they wrote it.
 	TargetConflict TargetPhase = "Conflict"
 )
@@ -257,9 +257,9 @@ type Timeline struct {
 type DetectionSource string
 
 const (
-	// DetectedByAlert: one of detection.alerts fired.
+	// DetectedByAlert means one of detection.alerts fired.
 	DetectedByAlert DetectionSource = "Alert"
-	// DetectedByProbe: a steady-state probe failed.
+	// DetectedByProbe means a steady-state probe failed.
 	DetectedByProbe DetectionSource = "Probe"
 )
 
@@ -268,11 +268,11 @@ const (
 type ObjectiveStatus string
 
 const (
-	// ObjectiveMet: the measured time is within the objective.
+	// ObjectiveMet means the measured time is within the objective.
 	ObjectiveMet ObjectiveStatus = "Met"
-	// ObjectiveMissed: the measured time exceeds it, or never came.
+	// ObjectiveMissed means the measured time exceeds it, or never came.
 	ObjectiveMissed ObjectiveStatus = "Missed"
-	// ObjectiveNotMeasured: the run ended before the figure could be measured.
+	// ObjectiveNotMeasured means the run ended before the figure could be measured.
 	ObjectiveNotMeasured ObjectiveStatus = "NotMeasured"
 )
 
@@ -504,8 +504,4 @@ type ExperimentRunList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ExperimentRun `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&ExperimentRun{}, &ExperimentRunList{})
 }

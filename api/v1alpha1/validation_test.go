@@ -77,7 +77,7 @@ func loadSample(t *testing.T, file string) *unstructured.Unstructured {
 	return u
 }
 
-func ensureNamespace(t *testing.T, ctx context.Context, name string) {
+func ensureNamespace(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if err := k8sClient.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -88,7 +88,7 @@ func ensureNamespace(t *testing.T, ctx context.Context, name string) {
 func TestSamplesAreAccepted(t *testing.T) {
 	needAPIServer(t)
 	ctx := t.Context()
-	ensureNamespace(t, ctx, "shop")
+	ensureNamespace(ctx, t, "shop")
 	files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no samples found: %v", err)
@@ -130,7 +130,7 @@ func firstProbe(u *unstructured.Unstructured, i int) map[string]any {
 func TestInvalidExperimentsAreRefused(t *testing.T) {
 	needAPIServer(t)
 	ctx := t.Context()
-	ensureNamespace(t, ctx, "invalid")
+	ensureNamespace(ctx, t, "invalid")
 	tests := map[string]struct {
 		sample string
 		mutate func(u *unstructured.Unstructured)
@@ -304,7 +304,7 @@ func TestChaosPolicyMustBeNamedDefault(t *testing.T) {
 func TestExperimentRunSpecIsImmutable(t *testing.T) {
 	needAPIServer(t)
 	ctx := t.Context()
-	ensureNamespace(t, ctx, "immutable")
+	ensureNamespace(ctx, t, "immutable")
 	u := loadSample(t, "chaos_v1alpha1_experimentrun.yaml")
 	u.SetNamespace("immutable")
 	if err := k8sClient.Create(ctx, u); err != nil {

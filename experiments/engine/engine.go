@@ -27,18 +27,18 @@ import (
 type Action string
 
 const (
-	// ActionWait: nothing is due; come back after Next.After.
+	// ActionWait means nothing is due; come back after Next.After.
 	ActionWait Action = "Wait"
-	// ActionSample: take the checks in Next.Set now and call ApplySample.
+	// ActionSample means take the checks in Next.Set now and call ApplySample.
 	ActionSample Action = "Sample"
-	// ActionSelectTargets: select targets, prepare their restore data, write
+	// ActionSelectTargets means select targets, prepare their restore data, write
 	// both to status (before anything is injected) and call ApplyTargets.
 	ActionSelectTargets Action = "SelectTargets"
-	// ActionInject: inject every target still Selected and call ApplyInjected.
+	// ActionInject means inject every target still Selected and call ApplyInjected.
 	ActionInject Action = "Inject"
-	// ActionRevert: revert every target that may carry the fault and call ApplyReverted.
+	// ActionRevert means revert every target that may carry the fault and call ApplyReverted.
 	ActionRevert Action = "Revert"
-	// ActionNone: the run is finished.
+	// ActionNone means the run is finished.
 	ActionNone Action = "None"
 )
 

@@ -79,7 +79,7 @@ func (f *fakePrometheus) provider(t *testing.T, timeout time.Duration) *probes.P
 func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	fmt.Fprint(w, body)
+	_, _ = fmt.Fprint(w, body)
 }
 
 // vectorJSON is an instant-vector answer with one series per value.

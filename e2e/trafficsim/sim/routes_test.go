@@ -193,7 +193,7 @@ func TestCompileRoutes(t *testing.T) {
 		},
 		"the legacy integer percent still sets the delayed share": {
 			route: &networkingv1alpha3.HTTPRoute{Fault: &networkingv1alpha3.HTTPFaultInjection{Delay: &networkingv1alpha3.HTTPFaultInjection_Delay{
-				Percent:       40,
+				Percent:       40, //nolint:staticcheck // the legacy field is what this case exercises
 				HttpDelayType: &networkingv1alpha3.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: durationpb.New(time.Second)},
 			}}},
 			want: &Fault{Delay: time.Second, DelayPercent: 40},
