@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
-KUBE_VERSION ?= v1.37.2
+KUBE_VERSION ?= v1.37.1
 export KUBE_VERSION
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
@@ -61,16 +61,16 @@ build: ## Build the operator and the kubectl plugin into ./bin.
 ##@ Test
 
 .PHONY: control-plane
-control-plane: ## Build (once per machine) etcd and the Kubernetes binaries from the Go module proxy.
-	hack/tools.sh k8s
+control-plane: ## Build (once per machine) etcd and kube-apiserver for envtest from the Go module proxy.
+	hack/tools.sh envtest
 
 .PHONY: unit
 unit: ## Unit tests only: no API server.
-	$(GO) test -short ./api/... ./experiments/... ./cmd/...
+	$(GO) test -short ./...
 
 .PHONY: envtest
 envtest: control-plane ## Tests against a real etcd and kube-apiserver.
-	KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test ./api/... ./experiments/... ./controllers/... ./webhooks/... ./cmd/...
+	KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test ./...
 
 .PHONY: test
 test: envtest ## Everything CI runs: unit, envtest.
