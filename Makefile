@@ -76,7 +76,7 @@ envtest: control-plane ## Tests against a real etcd and kube-apiserver.
 test: envtest ## Everything CI runs: unit, envtest.
 
 .PHONY: bench
-bench: control-plane ## Benchmarks; they print figures, they do not pass or fail.
+bench: control-plane ## Benchmarks: abort latency, scheduling lateness, selection; they print figures, never fail.
 	KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 ##@ Tools

@@ -302,7 +302,8 @@ ensure_etcd() {
   if [[ $FAULTLINE_TRY_DOWNLOAD == 1 ]]; then
     local tmpd
     tmpd=$(mktemp -d "$K8S_DIR/.etcd-dl.XXXXXX")
-    local name="etcd-v$ver-$(goos)-$(goarch)"
+    local name
+    name="etcd-v$ver-$(goos)-$(goarch)"
     if try_download "https://github.com/etcd-io/etcd/releases/download/v$ver/$name.tar.gz" "$tmpd/etcd.tgz" &&
       tar -xzf "$tmpd/etcd.tgz" -C "$tmpd" "$name/etcd" &&
       version_ok "$tmpd/$name/etcd" "etcd Version: $ver" --version; then
@@ -411,7 +412,8 @@ ensure_prometheus() { # ensure_prometheus NAME... (prometheus and/or promtool)
   [[ ${#todo[@]} -gt 0 ]] || return 0
 
   if [[ $FAULTLINE_TRY_DOWNLOAD == 1 ]]; then
-    local tmpd name="prometheus-$rel.$(goos)-$(goarch)"
+    local tmpd name
+    name="prometheus-$rel.$(goos)-$(goarch)"
     tmpd=$(mktemp -d "$PROM_DIR/.dl.XXXXXX")
     if try_download "https://github.com/prometheus/prometheus/releases/download/v$rel/$name.tar.gz" "$tmpd/p.tgz" &&
       tar -xzf "$tmpd/p.tgz" -C "$tmpd" "$name/prometheus" "$name/promtool"; then

@@ -78,7 +78,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	s := &scope{run: run, base: run.DeepCopy(), reconciler: r}
 	// One status patch, from one place, whatever path the reconcile takes.
 	defer func() {
-		if err := s.patchStatus(ctx); err != nil && retErr == nil {
+		err := s.patchStatus(ctx)
+		if apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(retErr)) {
+			// The cache had not caught up with our own last write: not a
+			// failure, and not worth a backoff that would delay an abort.
+			res, retErr = ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+			return
+		}
+		if err != nil && retErr == nil {
 			retErr = err
 		}
 	}()
