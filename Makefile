@@ -72,8 +72,27 @@ unit: ## Unit tests only: no API server.
 envtest: control-plane ## Tests against a real etcd and kube-apiserver.
 	KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test ./...
 
+.PHONY: e2e
+e2e: ## The end-to-end suite on the local testbed (brought up and torn down), or on FAULTLINE_E2E_KUBECONFIG.
+	hack/tools.sh all
+	env -u KUBECONFIG $(GO) test -tags e2e -count=1 -v -timeout 60m ./e2e/
+
 .PHONY: test
-test: envtest ## Everything CI runs: unit, envtest.
+test: envtest e2e ## Everything CI runs: unit, envtest and the end-to-end suite.
+
+##@ Testbed and demo
+
+.PHONY: testbed-up
+testbed-up: ## A local cluster (kwok nodes), the demo shop, Prometheus and trafficsim; kubeconfig in .testbed/kubeconfig.
+	hack/testbed-up.sh
+
+.PHONY: testbed-down
+testbed-down: ## Stop everything testbed-up started.
+	hack/testbed-down.sh
+
+.PHONY: demo
+demo: ## The testbed, the operator, one run of each sample experiment watched live, and the reports.
+	hack/demo.sh
 
 .PHONY: bench
 bench: control-plane ## Benchmarks: abort latency, scheduling lateness, selection; they print figures, never fail.

@@ -1,0 +1,74 @@
+//go:build e2e
+
+// Package e2e holds Faultline's end-to-end tests. They run against the
+// testbed of hack/testbed-up.sh (a kwok cluster with the demo shop,
+// trafficsim and Prometheus; DESIGN.md, "The testbed") with the operator
+// built from this tree and run as a local process.
+//
+// Run them with `make e2e`, or `go test -tags e2e ./e2e`. TestMain brings the
+// testbed up unless FAULTLINE_E2E_KUBECONFIG (or KUBECONFIG) names a cluster
+// to use, and tears down only what it started. Environment:
+//
+//	FAULTLINE_E2E_KUBECONFIG  use this cluster instead of bringing up the testbed;
+//	                          KUBECONFIG likewise when go test is run directly
+//	FAULTLINE_E2E_KEEP=1      leave a testbed this run started up afterwards
+//	FAULTLINE_E2E_OPERATOR=0  do not build and run the operator (one runs elsewhere)
+//	PROMETHEUS_ADDR           Prometheus of the testbed (default 127.0.0.1:9090)
+//
+// The helpers every test uses are in testbed_test.go.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tb is the testbed shared by every test of the package, set by TestMain.
+var tb *Testbed
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	start := time.Now()
+	// An interrupted run still stops the operator and a testbed it started;
+	// the signal handler and the normal path share tearDown's once.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if s, ok := <-sigs; ok {
+			fmt.Fprintf(os.Stderr, "e2e: %s: tearing down\n", s)
+			cancel()
+			if tb != nil {
+				tb.tearDown()
+			}
+			os.Exit(1)
+		}
+	}()
+
+	var err error
+	tb, err = setUpTestbed(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: setting up: %v\n", err)
+		if tb != nil {
+			tb.tearDown()
+		}
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "e2e: testbed and operator ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+
+	code := m.Run()
+	tb.tearDown()
+	fmt.Fprintf(os.Stderr, "e2e: done in %s\n", time.Since(start).Round(100*time.Millisecond))
+	return code
+}
