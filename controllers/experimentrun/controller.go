@@ -112,6 +112,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
 	res, err := r.reconcileEngine(ctx, s, now)
+	if err == nil && run.Status.Phase == chaosv1alpha1.PhaseCompleted {
+		// Release the finalizer in the same reconcile that reached the
+		// verdict: whoever reads a completed run sees it whole.
+		return r.reconcileCompleted(ctx, s)
+	}
 	if errors.Is(err, errStale) {
 		// Not a failure: the watch will deliver the newer run; come back soon.
 		s.skipPatch = true

@@ -1,0 +1,389 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// These tests run the Istio and node-drain faults end to end and check that
+// each reverts exactly what it changed, and nothing another writer changed.
+
+// istioExperiment hurts cart's "primary" route for hold.
+func istioExperiment(name string, fault chaosv1alpha1.IstioFault, hold time.Duration) *chaosv1alpha1.Experiment {
+	return &chaosv1alpha1.Experiment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		Spec: chaosv1alpha1.ExperimentSpec{
+			Target: chaosv1alpha1.TargetSpec{
+				Kind: chaosv1alpha1.TargetVirtualService, Names: []string{"cart"},
+				Mode: chaosv1alpha1.SelectAll, MaxTargets: ptr.To[int32](1),
+			},
+			Fault:    chaosv1alpha1.FaultSpec{Istio: &fault},
+			Duration: &metav1.Duration{Duration: hold},
+			Provider: &chaosv1alpha1.ProviderSpec{Prometheus: &chaosv1alpha1.PrometheusProvider{
+				Address: "http://" + tb.PrometheusAddr, Timeout: &metav1.Duration{Duration: 2 * time.Second},
+			}},
+			SteadyState: chaosv1alpha1.SteadyStateSpec{
+				Interval:        metav1.Duration{Duration: interval},
+				Baseline:        metav1.Duration{Duration: 3 * time.Second},
+				Stabilization:   3,
+				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
+				Probes: []chaosv1alpha1.Probe{{
+					Name:       "cart-success",
+					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("cart", "5s")},
+					Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.95"},
+				}},
+			},
+			Objectives: &chaosv1alpha1.ObjectivesSpec{
+				DetectWithin:  &metav1.Duration{Duration: 10 * time.Second},
+				RecoverWithin: &metav1.Duration{Duration: hold + 30*time.Second},
+			},
+		},
+	}
+}
+
+func abortFault(percent int32) chaosv1alpha1.IstioFault {
+	return chaosv1alpha1.IstioFault{Routes: []string{"primary"}, Abort: &chaosv1alpha1.IstioAbort{HTTPStatus: 503, Percent: percent}}
+}
+
+// virtualService reads a shop VirtualService as unstructured JSON.
+func virtualService(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	vs := &unstructured.Unstructured{}
+	vs.SetGroupVersionKind(virtualServiceGVK)
+	if err := tb.Client.Get(t.Context(), client.ObjectKey{Namespace: shopNamespace, Name: name}, vs); err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+func vsSpec(vs *unstructured.Unstructured) map[string]any {
+	spec, _, _ := unstructured.NestedMap(vs.Object, "spec")
+	return spec
+}
+
+func TestIstioAbortIsMeasuredAndRevertedExactly(t *testing.T) {
+	tb.RequireSteadyState(t)
+	before := virtualService(t, "cart")
+
+	run := tb.RunExperiment(t, istioExperiment("e2e-istio-abort", abortFault(50), 15*time.Second), 3*time.Minute)
+	t.Logf("report: %s", run.Status.Message)
+
+	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
+		t.Fatalf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
+	}
+	res := run.Status.Result
+	if res == nil || res.TimeToDetect == nil || res.TimeToRecover == nil || run.Status.Timeline.DeviatedAt == nil {
+		t.Fatalf("figures missing: %+v", res)
+	}
+	held := run.Status.Timeline.RevertedAt.Sub(run.Status.Timeline.InjectedAt.Time)
+	if held < 15*time.Second || held > 18*time.Second {
+		t.Errorf("the fault was held %s, want its duration of 15s (+ at most a few seconds)", held)
+	}
+	after := virtualService(t, "cart")
+	if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(after)) {
+		t.Fatalf("the VirtualService differs after the run:\nbefore %v\nafter  %v", vsSpec(before), vsSpec(after))
+	}
+	for k := range after.GetAnnotations() {
+		if strings.HasPrefix(k, "chaos.faultline.dev/") {
+			t.Errorf("annotation %s left behind", k)
+		}
+	}
+}
+
+func TestIstioAbortBreachingAGuardIsRevertedAtOnce(t *testing.T) {
+	tb.RequireSteadyState(t)
+	before := virtualService(t, "cart")
+	exp := istioExperiment("e2e-istio-guard", abortFault(100), 2*time.Minute)
+	exp.Spec.Abort = &chaosv1alpha1.AbortSpec{Guards: []chaosv1alpha1.Guard{{
+		Name:       "cart-90",
+		Prometheus: chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("cart", "5s")},
+		Condition:  chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.9"},
+	}}}
+
+	run := tb.RunExperiment(t, exp, 2*time.Minute)
+	t.Logf("report: %s", run.Status.Message)
+
+	if run.Status.Verdict != chaosv1alpha1.VerdictAborted || run.Status.Abort == nil || run.Status.Abort.Reason != chaosv1alpha1.AbortSLOBreached {
+		t.Fatalf("verdict %s abort %+v, want Aborted by the guard", run.Status.Verdict, run.Status.Abort)
+	}
+	if run.Status.Result.AbortLatency == nil {
+		t.Fatal("abort latency not recorded")
+	}
+	held := run.Status.Timeline.RevertedAt.Sub(run.Status.Timeline.InjectedAt.Time)
+	if held > 30*time.Second {
+		t.Errorf("the 2m fault was held %s: the guard did not cut it short", held)
+	}
+	t.Logf("abort latency %s, fault held %s of 2m", run.Status.Result.AbortLatency.Duration, held)
+	if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(virtualService(t, "cart"))) {
+		t.Fatal("the route was not restored after the abort")
+	}
+}
+
+func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
+	tb.RequireSteadyState(t)
+	exp := istioExperiment("e2e-istio-other-writer", abortFault(50), 20*time.Second)
+	tb.Create(t, exp)
+	run := tb.StartRun(t, exp)
+	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
+
+	// Another writer (a person, Flagger) sets a timeout on the hurt route.
+	vs := virtualService(t, "cart")
+	patch := []byte(`[{"op":"test","path":"/spec/http/0/name","value":"primary"},{"op":"add","path":"/spec/http/0/timeout","value":"3s"}]`)
+	if err := tb.Client.Patch(t.Context(), vs, client.RawPatch("application/json-patch+json", patch)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// t.Context() is already cancelled in a cleanup.
+		ctx := context.Background()
+		vs := &unstructured.Unstructured{}
+		vs.SetGroupVersionKind(virtualServiceGVK)
+		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
+			t.Errorf("reading cart to undo the timeout: %v", err)
+			return
+		}
+		undo := []byte(`[{"op":"remove","path":"/spec/http/0/timeout"}]`)
+		if err := tb.Client.Patch(ctx, vs, client.RawPatch("application/json-patch+json", undo)); err != nil {
+			t.Errorf("undoing the other writer's timeout: %v", err)
+		}
+	})
+
+	got := tb.WaitRunCompleted(t, run, 2*time.Minute)
+	t.Logf("report: %s", got.Status.Message)
+	after := virtualService(t, "cart")
+	routes, _, _ := unstructured.NestedSlice(after.Object, "spec", "http")
+	route := routes[0].(map[string]any)
+	if route["timeout"] != "3s" {
+		t.Errorf("the other writer's timeout was lost: route %v", route)
+	}
+	if _, ok := route["fault"]; ok {
+		t.Errorf("the fault was left on the route: %v", route)
+	}
+}
+
+func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
+	tb.RequireSteadyState(t)
+	before := virtualService(t, "cart")
+	fault := abortFault(100)
+	fault.Match = &chaosv1alpha1.IstioMatch{Headers: map[string]string{"x-faultline-canary": "true"}}
+	exp := istioExperiment("e2e-istio-scoped", fault, 20*time.Second)
+	tb.Create(t, exp)
+	run := tb.StartRun(t, exp)
+	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
+
+	// trafficsim sends 20% of requests with the canary header: only those fail.
+	var ratio float64
+	waitFor(t, 15*time.Second, "cart's success ratio to settle near 0.8", func(ctx context.Context) (bool, error) {
+		r, err := tb.SuccessRatio(ctx, "cart", "5s")
+		if err != nil {
+			return false, err
+		}
+		ratio = r
+		if !within(r, 0.8, 0.08) {
+			return false, fmt.Errorf("success ratio %.3f", r)
+		}
+		return true, nil
+	})
+	t.Logf("cart success ratio with the canary slice aborted: %.3f", ratio)
+
+	got := tb.WaitRunCompleted(t, run, 2*time.Minute)
+	t.Logf("report: %s", got.Status.Message)
+	if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(virtualService(t, "cart"))) {
+		t.Fatal("the inserted route was not removed")
+	}
+}
+
+// drainExperiment drains the named node for hold.
+func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alpha1.Experiment {
+	return &chaosv1alpha1.Experiment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		Spec: chaosv1alpha1.ExperimentSpec{
+			Target: chaosv1alpha1.TargetSpec{Kind: chaosv1alpha1.TargetNode, Names: []string{node}, Mode: chaosv1alpha1.SelectOne, MaxTargets: ptr.To[int32](1)},
+			Fault: chaosv1alpha1.FaultSpec{NodeDrain: &chaosv1alpha1.NodeDrainFault{
+				GracePeriodSeconds: ptr.To[int64](0), Timeout: &metav1.Duration{Duration: timeout},
+			}},
+			Duration: &metav1.Duration{Duration: hold},
+			SteadyState: chaosv1alpha1.SteadyStateSpec{
+				Interval:        metav1.Duration{Duration: interval},
+				Baseline:        metav1.Duration{Duration: 3 * time.Second},
+				Stabilization:   3,
+				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
+				Probes: []chaosv1alpha1.Probe{
+					{Name: "checkout-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: 100}},
+					{Name: "cart-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "cart", MinReadyPercent: 100}},
+				},
+			},
+			Objectives: &chaosv1alpha1.ObjectivesSpec{RecoverWithin: &metav1.Duration{Duration: time.Minute}},
+		},
+	}
+}
+
+// nodeOf returns a node running a pod of app, and one running none of it.
+func nodeOf(t *testing.T, app string) (with, without string) {
+	t.Helper()
+	pods, err := tb.shopPods(t.Context(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, p := range pods {
+		used[p.Spec.NodeName] = true
+		with = p.Spec.NodeName
+	}
+	for _, n := range []string{"kwok-a-1", "kwok-a-2", "kwok-b-1", "kwok-b-2"} {
+		if !used[n] {
+			without = n
+		}
+	}
+	return with, without
+}
+
+func node(t *testing.T, name string) *corev1.Node {
+	t.Helper()
+	n := &corev1.Node{}
+	if err := tb.Client.Get(t.Context(), client.ObjectKey{Name: name}, n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// setUnschedulable cordons or uncordons a node as a person would. It takes
+// its own ctx, as it also runs in cleanups, where t.Context() is cancelled.
+func setUnschedulable(ctx context.Context, t *testing.T, name string, v bool) {
+	t.Helper()
+	n := &corev1.Node{}
+	if err := tb.Client.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
+		t.Error(err)
+		return
+	}
+	patch := client.MergeFrom(n.DeepCopy())
+	n.Spec.Unschedulable = v
+	if err := tb.Client.Patch(ctx, n, patch); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNodeDrainReschedulesAndUncordons(t *testing.T) {
+	tb.RequireSteadyState(t)
+	tb.RestoreShopOnCleanup(t)
+	_, target := nodeOf(t, "payments") // a node without payments: its PDB does not block
+	if target == "" {
+		t.Skip("every node runs a payments pod; the PDB would block any drain")
+	}
+	run := tb.RunExperiment(t, drainExperiment("e2e-drain", target, 20*time.Second, 30*time.Second), 3*time.Minute)
+	t.Logf("report: %s", run.Status.Message)
+
+	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
+		t.Fatalf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
+	}
+	if n := node(t, target); n.Spec.Unschedulable {
+		t.Fatalf("node %s left cordoned", target)
+	}
+	restore := run.Status.Targets[0].Restore
+	if restore == nil || restore.Node == nil || len(restore.Node.EvictedPods) == 0 {
+		t.Fatalf("no evicted pods recorded: %+v", restore)
+	}
+	pods := &corev1.PodList{}
+	if err := tb.Client.List(t.Context(), pods, client.InNamespace(shopNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == target && p.DeletionTimestamp == nil && p.CreationTimestamp.Time.Before(run.Status.Timeline.InjectedAt.Time) {
+			t.Errorf("pod %s survived the drain of %s", p.Name, target)
+		}
+	}
+	if run.Status.Result.TimeToRecover == nil {
+		t.Fatal("time to recover not measured")
+	}
+	t.Logf("drained %s: %d pods evicted, time to recover %s", target, len(restore.Node.EvictedPods), run.Status.Result.TimeToRecover.Duration)
+}
+
+func TestDrainBlockedByAPodDisruptionBudgetTimesOutAndSaysWhy(t *testing.T) {
+	tb.RequireSteadyState(t)
+	tb.RestoreShopOnCleanup(t)
+	target, _ := nodeOf(t, "payments")
+	run := tb.RunExperiment(t, drainExperiment("e2e-drain-pdb", target, 5*time.Second, 8*time.Second), 3*time.Minute)
+	t.Logf("report: %s", run.Status.Message)
+
+	if n := node(t, target); n.Spec.Unschedulable {
+		t.Fatalf("node %s left cordoned after a blocked drain", target)
+	}
+	tgt := run.Status.Targets[0]
+	if tgt.Restore == nil || tgt.Restore.Node == nil || len(tgt.Restore.Node.BlockedPods) == 0 {
+		t.Fatalf("the run does not say what blocked the drain: target %+v", tgt)
+	}
+	if !strings.Contains(tgt.Message, "PodDisruptionBudget") {
+		t.Errorf("target message %q does not name the PodDisruptionBudget", tgt.Message)
+	}
+	t.Logf("blocked pods: %v", tgt.Restore.Node.BlockedPods)
+}
+
+func TestNodeCordonedBySomeoneElseStaysCordoned(t *testing.T) {
+	tb.RequireSteadyState(t)
+	tb.RestoreShopOnCleanup(t)
+	_, target := nodeOf(t, "payments")
+	if target == "" {
+		t.Skip("every node runs a payments pod")
+	}
+	setUnschedulable(t.Context(), t, target, true)
+	t.Cleanup(func() { setUnschedulable(context.Background(), t, target, false) })
+
+	run := tb.RunExperiment(t, drainExperiment("e2e-drain-theirs", target, 5*time.Second, 20*time.Second), 3*time.Minute)
+	t.Logf("report: %s", run.Status.Message)
+	if !node(t, target).Spec.Unschedulable {
+		t.Fatalf("node %s, cordoned by someone else before the run, was uncordoned by it", target)
+	}
+}
+
+func TestReaperRevertsAFaultWhoseRunWasDeletedWhileTheOperatorWasDown(t *testing.T) {
+	tb.RequireSteadyState(t)
+	before := virtualService(t, "cart")
+	exp := istioExperiment("e2e-reaper", abortFault(50), 2*time.Minute)
+	tb.Create(t, exp)
+	run := tb.StartRun(t, exp)
+	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
+
+	// The operator dies with the fault applied; meanwhile someone deletes the
+	// run and strips its finalizer (as a namespace cleanup script might).
+	tb.KillOperator(t)
+	got := &chaosv1alpha1.ExperimentRun{}
+	if err := tb.Client.Get(t.Context(), client.ObjectKeyFromObject(run), got); err != nil {
+		t.Fatal(err)
+	}
+	got.Finalizers = nil
+	if err := tb.Client.Update(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Client.Delete(t.Context(), got); err != nil && !isNotFound(err) {
+		t.Fatal(err)
+	}
+	if _, ok := virtualService(t, "cart").GetAnnotations()[chaosv1alpha1.RunLabel]; !ok {
+		t.Fatal("the fault is not on the VirtualService; the test proves nothing")
+	}
+
+	tb.StartOperator(t, "--reap-period=2s")
+	waitFor(t, 30*time.Second, "the reaper to remove the orphaned fault", func(ctx context.Context) (bool, error) {
+		vs := &unstructured.Unstructured{}
+		vs.SetGroupVersionKind(virtualServiceGVK)
+		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
+			return false, err
+		}
+		if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(vs)) {
+			return false, fmt.Errorf("spec still %v", vsSpec(vs))
+		}
+		return true, nil
+	})
+}
