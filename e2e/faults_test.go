@@ -387,3 +387,59 @@ func TestReaperRevertsAFaultWhoseRunWasDeletedWhileTheOperatorWasDown(t *testing
 		return true, nil
 	})
 }
+
+// TestOperatorKilledDuringSustainedFaultsResumesAndReverts SIGKILLs the
+// operator while an Istio fault and while a drain are held, restarts it, and
+// checks that each run finishes with its figures and that nothing it changed
+// is left behind.
+func TestOperatorKilledDuringSustainedFaultsResumesAndReverts(t *testing.T) {
+	t.Run("istio fault", func(t *testing.T) {
+		tb.RequireSteadyState(t)
+		before := virtualService(t, "cart")
+		exp := istioExperiment("e2e-istio-crash", abortFault(50), 15*time.Second)
+		tb.Create(t, exp)
+		run := tb.StartRun(t, exp)
+		waitPhase(t, run, chaosv1alpha1.PhaseObserving)
+
+		tb.KillOperator(t)
+		time.Sleep(3 * time.Second)
+		tb.StartOperator(t)
+
+		got := tb.WaitRunCompleted(t, run, 2*time.Minute)
+		t.Logf("report: %s", got.Status.Message)
+		if got.Status.Result == nil || got.Status.Result.TimeToRecover == nil {
+			t.Fatalf("no time to recover after resuming: %+v", got.Status.Result)
+		}
+		if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(virtualService(t, "cart"))) {
+			t.Fatal("the VirtualService differs after the resumed run")
+		}
+	})
+	t.Run("node drain", func(t *testing.T) {
+		tb.RequireSteadyState(t)
+		tb.RestoreShopOnCleanup(t)
+		_, target := nodeOf(t, "payments")
+		if target == "" {
+			t.Skip("every node runs a payments pod; the PDB would block any drain")
+		}
+		exp := drainExperiment("e2e-drain-crash", target, 15*time.Second, 30*time.Second)
+		tb.Create(t, exp)
+		run := tb.StartRun(t, exp)
+		waitPhase(t, run, chaosv1alpha1.PhaseObserving)
+		if !node(t, target).Spec.Unschedulable {
+			t.Fatal("the node is not cordoned while the drain is held; the test proves nothing")
+		}
+
+		tb.KillOperator(t)
+		time.Sleep(3 * time.Second)
+		tb.StartOperator(t)
+
+		got := tb.WaitRunCompleted(t, run, 2*time.Minute)
+		t.Logf("report: %s", got.Status.Message)
+		if got.Status.Verdict != chaosv1alpha1.VerdictPassed {
+			t.Errorf("verdict %s after resuming, want Passed: %s", got.Status.Verdict, got.Status.Message)
+		}
+		if node(t, target).Spec.Unschedulable {
+			t.Fatalf("node %s left cordoned after the resumed drain", target)
+		}
+	})
+}
