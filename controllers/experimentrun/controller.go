@@ -316,8 +316,6 @@ func (r *Reconciler) countActive(ctx context.Context) error {
 	}
 }
 
-func isNoTargets(err error) bool { return err != nil && isNoTargetsErr(err) }
-
 // eventType maps an engine event to a Kubernetes event type.
 func eventType(e engine.Event) string {
 	if e.Warning {

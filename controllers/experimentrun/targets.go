@@ -235,4 +235,6 @@ func selectorOptions(spec chaosv1alpha1.TargetSpec) ([]client.ListOption, error)
 	return []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}, nil
 }
 
-func isNoTargetsErr(err error) bool { return errors.Is(err, blastradius.ErrNoTargets) }
+// isNoTargets reports whether selection found nothing eligible: a verdict for
+// the run, not an error to retry.
+func isNoTargets(err error) bool { return errors.Is(err, blastradius.ErrNoTargets) }
