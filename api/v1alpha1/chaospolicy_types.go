@@ -20,6 +20,20 @@ type BlackoutWindow struct {
 	TimeZone *string `json:"timeZone,omitempty"`
 }
 
+// DrainScope says which pods a node drain may evict.
+// +kubebuilder:validation:Enum=EnabledNamespaces;AllNamespaces
+type DrainScope string
+
+const (
+	// DrainEnabledNamespaces evicts only pods of namespaces that may be
+	// targeted (enabled and not protected); the others stay on the cordoned
+	// node and are listed in the run's report.
+	DrainEnabledNamespaces DrainScope = "EnabledNamespaces"
+	// DrainAllNamespaces evicts every pod but the operator's own, as
+	// `kubectl drain` would, protected namespaces included.
+	DrainAllNamespaces DrainScope = "AllNamespaces"
+)
+
 // ChaosPolicySpec holds the cluster's guardrails.
 type ChaosPolicySpec struct {
 	// paused is the kill switch: every active run is aborted and its fault
@@ -53,6 +67,23 @@ type ChaosPolicySpec struct {
 	// +kubebuilder:validation:Maximum=100
 	MaxWorkloadPercent *int32 `json:"maxWorkloadPercent,omitempty"`
 
+	// allowedProviderAddresses are the only metrics provider addresses an
+	// Experiment may use. An address is allowed when its scheme, host and
+	// port equal one of these and its path starts with that one's path.
+	// Empty allows none: Experiments with Prometheus probes are refused.
+	// Without a ChaosPolicy, none is allowed either.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=2048
+	AllowedProviderAddresses []string `json:"allowedProviderAddresses,omitempty"`
+
+	// drainScope says which pods a node drain may evict: EnabledNamespaces
+	// (default) or AllNamespaces.
+	// +optional
+	// +kubebuilder:default=EnabledNamespaces
+	DrainScope DrainScope `json:"drainScope,omitempty"`
+
 	// blackoutWindows in which no run starts.
 	// +optional
 	// +listType=atomic
@@ -70,11 +101,32 @@ type ChaosPolicyStatus struct {
 	// +optional
 	ActiveRuns int32 `json:"activeRuns,omitempty"`
 
-	// conditions: Ready.
+	// killSwitch reports the effect of spec.paused.
+	// +optional
+	KillSwitch *KillSwitchStatus `json:"killSwitch,omitempty"`
+
+	// conditions: Ready, Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// KillSwitchStatus confirms the kill switch: when it was engaged, and when
+// every run it stopped had its fault reverted.
+type KillSwitchStatus struct {
+	// engagedAt is when the operator first saw spec.paused true.
+	// +optional
+	EngagedAt *metav1.MicroTime `json:"engagedAt,omitempty"`
+
+	// allRevertedAt is when no run had a fault active any more after the
+	// switch was engaged.
+	// +optional
+	AllRevertedAt *metav1.MicroTime `json:"allRevertedAt,omitempty"`
+
+	// abortedRuns is how many runs the switch stopped.
+	// +optional
+	AbortedRuns int32 `json:"abortedRuns,omitempty"`
 }
 
 // ChaosPolicy holds the guardrails every run obeys. There is one, named default.

@@ -67,6 +67,13 @@ const (
 	ReasonSuspended          = "Suspended"
 	ReasonReconciled         = "Reconciled"
 	ReasonPaused             = "Paused"
+	ReasonForbidden          = "Forbidden"
+	ReasonMalformed          = "Malformed"
+	ReasonProviderNotAllowed = "ProviderNotAllowed"
+	ReasonApproved           = "Approved"
+	ReasonConfigError        = "ConfigError"
+	ReasonKillSwitchEngaged  = "KillSwitchEngaged"
+	ReasonKillSwitchReverted = "KillSwitchReverted"
 )
 
 // Labels and annotations Faultline reads and writes.
@@ -87,6 +94,14 @@ const (
 	// AbortReason to record (Replaced when a newer scheduled run replaces it,
 	// anything else is recorded as the message of a manual abort).
 	AbortAnnotation = "chaos.faultline.dev/abort"
+	// RequestedByAnnotation on an Experiment or run records, as JSON, the user
+	// who created it (or last changed an Experiment's spec): username, uid,
+	// groups and extra, from the admission request. Only the admission
+	// webhook writes it; runs act with these rights, re-checked at start.
+	RequestedByAnnotation = "chaos.faultline.dev/requested-by"
+	// ApprovedByAnnotation on a run records the user who approved it, as the
+	// admission webhook saw them. Only the webhook writes it.
+	ApprovedByAnnotation = "chaos.faultline.dev/approved-by"
 	// RunFinalizer keeps a run until its fault is reverted.
 	RunFinalizer = "chaos.faultline.dev/revert"
 )

@@ -162,6 +162,13 @@ type NodeRestore struct {
 	// +listType=atomic
 	EvictedPods []EvictedPod `json:"evictedPods,omitempty"`
 
+	// sparedPods are pods the drain left on the cordoned node because their
+	// namespace may not be targeted (protected or not enabled), as
+	// namespace/name. The ChaosPolicy's drainScope AllNamespaces evicts them.
+	// +optional
+	// +listType=atomic
+	SparedPods []string `json:"sparedPods,omitempty"`
+
 	// blockedPods are pods whose eviction a PodDisruptionBudget kept refusing
 	// until the drain timed out, as namespace/name.
 	// +optional
@@ -410,6 +417,17 @@ type AbortStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ApprovalStatus records who approved a run and when.
+type ApprovalStatus struct {
+	// approvedBy is the user who approved the run.
+	// +required
+	ApprovedBy string `json:"approvedBy"`
+
+	// approvedAt is when the operator saw the approval.
+	// +optional
+	ApprovedAt *metav1.MicroTime `json:"approvedAt,omitempty"`
+}
+
 // ExperimentRunStatus is the report of one run.
 type ExperimentRunStatus struct {
 	// observedGeneration is the generation last reconciled.
@@ -437,6 +455,15 @@ type ExperimentRunStatus struct {
 	// +optional
 	Experiment *ExperimentSpec `json:"experiment,omitempty"`
 
+	// requestedBy is the user whose rights the run acts with: who created
+	// it, or for a scheduled run the Experiment's recorded owner.
+	// +optional
+	RequestedBy string `json:"requestedBy,omitempty"`
+
+	// approval records who approved the run, when its Experiment requires it.
+	// +optional
+	Approval *ApprovalStatus `json:"approval,omitempty"`
+
 	// targets the run acts on, with what revert needs. Written before injection.
 	// +optional
 	// +listType=atomic
@@ -463,7 +490,7 @@ type ExperimentRunStatus struct {
 	// +optional
 	Progress Progress `json:"progress,omitempty"`
 
-	// conditions: Injected, Detected, Recovered, Aborted, Completed.
+	// conditions: Injected, Detected, Recovered, Aborted, Completed, Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
