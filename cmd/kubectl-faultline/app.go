@@ -160,7 +160,7 @@ Installed on PATH as kubectl-faultline, it is used as "kubectl faultline".`,
 	if a.connect == nil {
 		a.connect = kubeconfigFlags(root.PersistentFlags())
 	}
-	root.AddCommand(a.runCommand(), a.reportCommand(), a.abortCommand(), a.listCommand())
+	root.AddCommand(a.runCommand(), a.reportCommand(), a.abortCommand(), a.approveCommand(), a.listCommand())
 	return root
 }
 

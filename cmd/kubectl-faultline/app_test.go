@@ -596,3 +596,54 @@ func TestListShowsFullPrecisionFigures(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestApprove(t *testing.T) {
+	pending := chaosv1alpha1.ExperimentRunStatus{Phase: chaosv1alpha1.PhasePending}
+	t0 := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	approvedBy := func(r *chaosv1alpha1.ExperimentRun, by string) *chaosv1alpha1.ExperimentRun {
+		r.Annotations = map[string]string{chaosv1alpha1.ApprovedAnnotation: "true", chaosv1alpha1.ApprovedByAnnotation: by}
+		return r
+	}
+	tests := map[string]struct {
+		run          *chaosv1alpha1.ExperimentRun
+		wantApproved string // the approved annotation afterwards
+		wantBy       string // the approved-by annotation afterwards
+		wantSaid     string
+	}{
+		"a pending run is annotated approved": {
+			run:          storedRun("r", "e", t0, pending),
+			wantApproved: "true",
+		},
+		"an approved run keeps its approver": {
+			run:          approvedBy(storedRun("r", "e", t0, pending), "bob"),
+			wantApproved: "true",
+			wantBy:       "bob",
+			wantSaid:     "already approved (by bob)",
+		},
+		"a completed run is left as it is": {
+			run:      storedRun("r", "e", t0, completed(chaosv1alpha1.VerdictPassed, "done")),
+			wantSaid: "nothing to approve",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, []client.Object{tc.run})
+			if code := h.execute("approve", "r"); code != 0 {
+				t.Fatalf("exit code %d, want 0\nstderr: %s", code, h.stderr.String())
+			}
+			var got chaosv1alpha1.ExperimentRun
+			if err := h.client.Get(t.Context(), client.ObjectKeyFromObject(tc.run), &got); err != nil {
+				t.Fatal(err)
+			}
+			if v := got.Annotations[chaosv1alpha1.ApprovedAnnotation]; v != tc.wantApproved {
+				t.Errorf("approved annotation = %q, want %q", v, tc.wantApproved)
+			}
+			if v := got.Annotations[chaosv1alpha1.ApprovedByAnnotation]; v != tc.wantBy {
+				t.Errorf("approved-by annotation = %q, want %q", v, tc.wantBy)
+			}
+			if !strings.Contains(h.stderr.String(), tc.wantSaid) {
+				t.Errorf("stderr %q does not say %q", h.stderr.String(), tc.wantSaid)
+			}
+		})
+	}
+}

@@ -46,6 +46,8 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 			{"phase", orNone(s.Phase)},
 			{"verdict", orNone(s.Verdict)},
 			{"dryRun", strconv.FormatBool(s.DryRun)},
+			{"requestedBy", orNone(s.RequestedBy)},
+			{"approvedBy", approvalText(s.Approval)},
 			{"timeToDetect", durationText(s.Result.TimeToDetect)},
 			{"detectedBy", orNone(s.Result.DetectedBy)},
 			{"timeToRecover", durationText(s.Result.TimeToRecover)},

@@ -26,6 +26,8 @@ func writeMarkdown(w io.Writer, s Summary) error {
 	p.mdRow("Verdict", "**"+verdictText(s)+"**")
 	p.mdRow("Phase", phaseText(s))
 	p.mdRow("Message", orNone(s.Message))
+	p.mdRow("Requested by", orNone(s.RequestedBy))
+	p.mdRow("Approved by", approvalText(s.Approval))
 
 	p.line("")
 	p.line("#### Figures")
@@ -73,6 +75,11 @@ func writeMarkdown(w io.Writer, s Summary) error {
 			}
 			p.mdRow(cells...)
 		}
+	}
+
+	if spared := sparedPods(s.Targets); len(spared) > 0 {
+		p.line("")
+		p.line(fmt.Sprintf("Spared by the drain (namespace may not be targeted): %d pods: %s", len(spared), strings.Join(spared, ", ")))
 	}
 
 	p.line("")

@@ -94,6 +94,8 @@ func passedRun() *chaosv1alpha1.ExperimentRun {
 		Message:              "Passed: detected 15.002s after injection (by alert), recovered 45.003s after injection",
 		ExperimentGeneration: 3,
 		Experiment:           experimentSpec(),
+		RequestedBy:          "alice@example.com",
+		Approval:             &chaosv1alpha1.ApprovalStatus{ApprovedBy: "bob@example.com", ApprovedAt: at(started, -2*time.Minute)},
 		Targets:              podTargets(chaosv1alpha1.TargetReverted, true),
 		Timeline: chaosv1alpha1.Timeline{
 			StartedAt:          at(started, 0),

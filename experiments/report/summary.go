@@ -46,6 +46,11 @@ type Summary struct {
 	Finished bool `json:"finished"`
 	// Message is the run's summary in words.
 	Message string `json:"message,omitempty"`
+	// RequestedBy is the user whose rights the run acted with.
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// Approval says who approved the run and when; absent when the run
+	// needed no approval or has not been approved.
+	Approval *Approval `json:"approval,omitempty"`
 	// Result holds the measured figures and the judged objectives.
 	Result Result `json:"result"`
 	// Timeline holds the run's instants in chronological order.
@@ -56,6 +61,14 @@ type Summary struct {
 	Probes []Probe `json:"probes"`
 	// Abort says why the run was aborted; absent when it was not.
 	Abort *Abort `json:"abort,omitempty"`
+}
+
+// Approval is who approved a run and when.
+type Approval struct {
+	// ApprovedBy is the approving user, as the admission webhook saw them.
+	ApprovedBy string `json:"approvedBy"`
+	// ApprovedAt is when the operator saw the approval.
+	ApprovedAt *Instant `json:"approvedAt,omitempty"`
 }
 
 // Duration is a span of time in two spellings: Text in Go's duration syntax,
@@ -146,6 +159,9 @@ type Target struct {
 	Reverted *Instant `json:"reverted,omitempty"`
 	// Message explains a failure or conflict.
 	Message string `json:"message,omitempty"`
+	// Spared are the pods a node drain left on the node because their
+	// namespace may not be targeted, as namespace/name.
+	Spared []string `json:"spared,omitempty"`
 }
 
 // Probe summarises the samples of one probe, guard or alert.
@@ -203,6 +219,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 		Verdict:              string(st.Verdict),
 		Finished:             st.Phase == chaosv1alpha1.PhaseCompleted,
 		Message:              st.Message,
+		RequestedBy:          st.RequestedBy,
 		Result:               Result{Objectives: []Objective{}},
 		Targets:              []Target{},
 		Probes:               []Probe{},
@@ -232,8 +249,17 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	}
 	s.Result.Objectives = addDeclaredObjectives(s.Result.Objectives, st.Experiment, unjudged)
 
+	if a := st.Approval; a != nil {
+		s.Approval = &Approval{ApprovedBy: a.ApprovedBy, ApprovedAt: instant(a.ApprovedAt, originTime)}
+	}
+
 	for _, t := range st.Targets {
+		var spared []string
+		if t.Restore != nil && t.Restore.Node != nil {
+			spared = t.Restore.Node.SparedPods
+		}
 		s.Targets = append(s.Targets, Target{
+			Spared:    spared,
 			Kind:      string(t.Kind),
 			Namespace: t.Namespace,
 			Name:      t.Name,

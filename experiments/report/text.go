@@ -27,6 +27,8 @@ func writeText(w io.Writer, s Summary) error {
 	p.row(tw, "Verdict", verdictText(s))
 	p.row(tw, "Phase", phaseText(s))
 	p.row(tw, "Message", orNone(s.Message))
+	p.row(tw, "Requested by", orNone(s.RequestedBy))
+	p.row(tw, "Approved by", approvalText(s.Approval))
 	p.flush(tw)
 
 	p.line("")
@@ -101,6 +103,14 @@ func writeText(w io.Writer, s Summary) error {
 		p.flush(tw)
 	}
 
+	if spared := sparedPods(s.Targets); len(spared) > 0 {
+		p.line("")
+		p.line(fmt.Sprintf("Spared by the drain (namespace may not be targeted): %d pods", len(spared)))
+		for _, sp := range spared {
+			p.line("  " + sp)
+		}
+	}
+
 	if a := s.Abort; a != nil {
 		p.line("")
 		p.line("Aborted")
@@ -158,4 +168,26 @@ func (p *printer) flush(tw *tabwriter.Writer) {
 	if p.err == nil {
 		p.err = tw.Flush()
 	}
+}
+
+// approvalText says who approved a run and when, or "-".
+func approvalText(a *Approval) string {
+	if a == nil {
+		return orNone("")
+	}
+	if a.ApprovedAt == nil {
+		return a.ApprovedBy
+	}
+	return a.ApprovedBy + " at " + a.ApprovedAt.At.Format(timeLayout)
+}
+
+// sparedPods lists, node by node, the pods drains left in place.
+func sparedPods(targets []Target) []string {
+	var out []string
+	for _, t := range targets {
+		for _, p := range t.Spared {
+			out = append(out, p+" (on "+t.Name+")")
+		}
+	}
+	return out
 }
