@@ -15,8 +15,11 @@ const EnabledNamespaceLabel = "chaos.faultline.dev/enabled"
 type BlackoutWindow struct {
 	TimeWindow `json:",inline"`
 
-	// timeZone of the window, an IANA name. Defaults to UTC.
+	// timeZone of the window, an IANA name. Defaults to UTC. The admission
+	// webhook checks that the zone exists.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-A-Za-z0-9_+/]+$')",message="timeZone must be an IANA time zone name, such as \"Asia/Seoul\" or \"UTC\""
 	TimeZone *string `json:"timeZone,omitempty"`
 }
 
@@ -42,8 +45,20 @@ type ChaosPolicySpec struct {
 	Paused bool `json:"paused,omitempty"`
 
 	// namespaceSelector picks the namespaces whose objects may be targeted.
-	// Defaults to namespaces labelled chaos.faultline.dev/enabled=true.
+	// Defaults to namespaces labelled chaos.faultline.dev/enabled=true. An
+	// empty selector ({}) opts every namespace in. The schema checks
+	// operators, value counts and sizes; the admission webhook checks the
+	// syntax of every key and value.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || size(self.matchLabels) <= 64",message="namespaceSelector.matchLabels may have at most 64 labels"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || size(self.matchExpressions) <= 32",message="namespaceSelector.matchExpressions may have at most 32 expressions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="namespaceSelector.matchExpressions operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn']) || (has(e.values) && size(e.values) > 0))",message="namespaceSelector.matchExpressions with operator In or NotIn need at least one value, such as {key: app, operator: In, values: [checkout]}"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['Exists', 'DoesNotExist']) || !has(e.values) || size(e.values) == 0)",message="namespaceSelector.matchExpressions with operator Exists or DoesNotExist take no values; remove values"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !has(e.values) || size(e.values) <= 64)",message="namespaceSelector.matchExpressions may list at most 64 values each"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.key.size() > 0 && e.key.size() <= 317)",message="namespaceSelector.matchExpressions key must be a label key, such as \"app\" or \"app.kubernetes.io/name\""
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, k.matches('^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))",message="namespaceSelector.matchLabels keys must be label keys, such as \"app\" or \"app.kubernetes.io/name\""
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, k.size() <= 317 && self.matchLabels[k].size() <= 63)",message="namespaceSelector.matchLabels values must be label values of at most 63 characters, with keys of at most 317, such as {app: checkout}"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// protectedNamespaces are never targeted, whatever their labels. The
@@ -53,11 +68,14 @@ type ChaosPolicySpec struct {
 	// +kubebuilder:default={"kube-system"}
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="protectedNamespaces must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as \"kube-system\""
 	ProtectedNamespaces []string `json:"protectedNamespaces,omitempty"`
 
-	// maxConcurrentRuns across the cluster; a run over the limit waits in Pending.
+	// maxConcurrentRuns across the cluster, 1 to 1000; a run over the limit
+	// waits in Pending.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
 	MaxConcurrentRuns *int32 `json:"maxConcurrentRuns,omitempty"`
 
 	// maxWorkloadPercent caps the share of one workload's pods a single run may
@@ -76,6 +94,7 @@ type ChaosPolicySpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^https?://[^/?#]+')",message="allowedProviderAddresses must be http:// or https:// URLs with a host, such as \"http://prometheus.monitoring:9090\""
 	AllowedProviderAddresses []string `json:"allowedProviderAddresses,omitempty"`
 
 	// drainScope says which pods a node drain may evict: EnabledNamespaces

@@ -4,6 +4,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Every duration field carries one CEL rule of two parts. A regular
+// expression first admits only what Go's time.ParseDuration reads without
+// overflow: no sign, units h, m, s, ms, us, µs and ns, at most 5 digits of
+// hours, 7 of minutes or seconds and 10 of smaller units, in at most 32
+// characters. The bounds are checked after it, with duration(). CEL's && does
+// not report the error of a side it need not evaluate, so "1y" or "500 ms"
+// gets the field's own message instead of an evaluation error, and never
+// reaches storage, where one such value made typed decoding of every
+// Experiment fail and stopped the operator. µs is admitted because Go writes
+// sub-millisecond durations with it when the operator snapshots a spec into
+// a run's status.
+
 // ConcurrencyPolicy says what the scheduler does when a run is due while an
 // earlier run of the same Experiment is still active.
 // +kubebuilder:validation:Enum=Forbid;Replace
@@ -85,7 +97,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.mode != 'Percent' || !has(self.value) || (self.value >= 1 && self.value <= 100)",message="target.value must be between 1 and 100 when target.mode is Percent"
 // +kubebuilder:validation:XValidation:rule="self.mode != 'Count' || !has(self.value) || self.value >= 1",message="target.value must be at least 1 when target.mode is Count"
 // +kubebuilder:validation:XValidation:rule="self.mode in ['Count','Percent'] || !has(self.value)",message="target.value is only used with target.mode Count or Percent; remove it or change the mode"
-// +kubebuilder:validation:XValidation:rule="has(self.selector) || (has(self.names) && size(self.names) > 0)",message="target needs a selector or names: an empty blast radius would match everything"
+// +kubebuilder:validation:XValidation:rule="(has(self.selector) && ((has(self.selector.matchLabels) && size(self.selector.matchLabels) > 0) || (has(self.selector.matchExpressions) && size(self.selector.matchExpressions) > 0))) || (has(self.names) && size(self.names) > 0)",message="target needs a selector with matchLabels or matchExpressions, or names: an empty blast radius would match everything"
 type TargetSpec struct {
 	// kind of the objects to target: Pod, Node or VirtualService.
 	// +required
@@ -97,10 +109,23 @@ type TargetSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="target.namespaces must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as \"shop\""
 	Namespaces []string `json:"namespaces,omitempty"`
 
-	// selector picks objects by label.
+	// selector picks objects by label. It must say something: a selector
+	// without matchLabels or matchExpressions would match every object.
+	// The schema checks operators, value counts and sizes; the admission
+	// webhook checks the syntax of every key and value.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || size(self.matchLabels) <= 64",message="target.selector.matchLabels may have at most 64 labels"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || size(self.matchExpressions) <= 32",message="target.selector.matchExpressions may have at most 32 expressions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="target.selector.matchExpressions operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn']) || (has(e.values) && size(e.values) > 0))",message="target.selector.matchExpressions with operator In or NotIn need at least one value, such as {key: app, operator: In, values: [checkout]}"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['Exists', 'DoesNotExist']) || !has(e.values) || size(e.values) == 0)",message="target.selector.matchExpressions with operator Exists or DoesNotExist take no values; remove values"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !has(e.values) || size(e.values) <= 64)",message="target.selector.matchExpressions may list at most 64 values each"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.key.size() > 0 && e.key.size() <= 317)",message="target.selector.matchExpressions key must be a label key, such as \"app\" or \"app.kubernetes.io/name\""
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, k.matches('^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))",message="target.selector.matchLabels keys must be label keys, such as \"app\" or \"app.kubernetes.io/name\""
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, k.size() <= 317 && self.matchLabels[k].size() <= 63)",message="target.selector.matchLabels values must be label values of at most 63 characters, with keys of at most 317, such as {app: checkout}"
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 
 	// names picks objects by name (within namespaces). With a selector, an
@@ -109,6 +134,7 @@ type TargetSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="target.names must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), such as \"checkout-7d9f\""
 	Names []string `json:"names,omitempty"`
 
 	// mode says how many eligible objects become targets.
@@ -116,13 +142,16 @@ type TargetSpec struct {
 	// +kubebuilder:default=One
 	Mode SelectionMode `json:"mode,omitempty"`
 
-	// value is the count (mode Count) or percentage (mode Percent).
+	// value is the count (mode Count, at most 10000) or percentage (mode Percent).
 	// +optional
+	// +kubebuilder:validation:Maximum=10000
 	Value *int32 `json:"value,omitempty"`
 
-	// maxTargets is a hard cap on the number of targets, enforced after mode.
+	// maxTargets is a hard cap on the number of targets, enforced after mode,
+	// 1 to 10000.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
 	MaxTargets *int32 `json:"maxTargets,omitempty"`
 }
 
@@ -140,9 +169,10 @@ const (
 
 // PodKillFault kills the target pods once; their controllers replace them.
 type PodKillFault struct {
-	// gracePeriodSeconds given to each pod. Defaults to the pod's own.
+	// gracePeriodSeconds given to each pod, 0 to 3600. Defaults to the pod's own.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
 	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
 
 	// method is Delete (default) or Evict (through the Eviction API, respecting
@@ -154,8 +184,11 @@ type PodKillFault struct {
 
 // IstioDelay delays a share of requests.
 type IstioDelay struct {
-	// fixedDelay added to each affected request.
+	// fixedDelay added to each affected request, 1ms to 1h.
 	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1ms') && duration(self) <= duration('1h')",message="fault.istio.delay.fixedDelay must be a duration between 1ms and 1h, such as \"2s\""
 	FixedDelay metav1.Duration `json:"fixedDelay"`
 
 	// percent of requests delayed, 1 to 100.
@@ -183,16 +216,20 @@ type IstioAbort struct {
 // IstioMatch narrows an Istio fault to a slice of traffic. Faultline inserts
 // a copy of each targeted route, with this match added and the fault set,
 // ahead of the original, so only the slice is hurt.
-// +kubebuilder:validation:XValidation:rule="size(self.headers) > 0 || size(self.sourceLabels) > 0",message="fault.istio.match needs headers or sourceLabels"
+// +kubebuilder:validation:XValidation:rule="(has(self.headers) && size(self.headers) > 0) || (has(self.sourceLabels) && size(self.sourceLabels) > 0)",message="fault.istio.match needs headers or sourceLabels, such as {headers: {x-chaos: \"true\"}}"
 type IstioMatch struct {
-	// headers that a request must carry, with exact values.
+	// headers that a request must carry, with exact values: names of 1 to
+	// 256 characters, values of at most 1024.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() > 0 && k.size() <= 256 && self[k].size() <= 1024)",message="fault.istio.match.headers names must be 1 to 256 characters and values at most 1024, such as {x-chaos: \"true\"}"
 	Headers map[string]string `json:"headers,omitempty"`
 
-	// sourceLabels that the calling workload must carry.
+	// sourceLabels that the calling workload must carry, as label keys and
+	// values.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && self[k].size() <= 63)",message="fault.istio.match.sourceLabels must be label keys with values of at most 63 characters, such as {app: frontend}"
 	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
 }
 
@@ -203,6 +240,7 @@ type IstioFault struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=253
 	Routes []string `json:"routes,omitempty"`
 
@@ -234,15 +272,20 @@ const (
 // NodeDrainFault cordons the target nodes and evicts their pods, then
 // uncordons the nodes after the experiment's duration.
 type NodeDrainFault struct {
-	// gracePeriodSeconds given to each evicted pod. Defaults to the pod's own.
+	// gracePeriodSeconds given to each evicted pod, 0 to 3600. Defaults to the
+	// pod's own.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
 	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
 
 	// timeout for evictions blocked by PodDisruptionBudgets; when it passes,
-	// the drain stops and the run reports what blocked it.
+	// the drain stops and the run reports what blocked it. 1s to 24h.
 	// +optional
 	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="fault.nodeDrain.timeout must be a duration between 1s and 24h, such as \"5m\""
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// emptyDir says whether pods with emptyDir volumes are evicted (Evict) or
@@ -287,7 +330,8 @@ type PrometheusAuth struct {
 
 	// secretName of a Secret in the Experiment's namespace.
 	// +required
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="provider.prometheus.auth.secretName must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), such as \"prometheus-token\""
 	SecretName string `json:"secretName"`
 }
 
@@ -296,12 +340,16 @@ type PrometheusProvider struct {
 	// address of the Prometheus HTTP API, such as http://prometheus.monitoring:9090.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.startsWith('https://')",message="provider.prometheus.address must be an http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#]+')",message="provider.prometheus.address must be an http:// or https:// URL with a host, such as \"http://prometheus.monitoring:9090\""
 	Address string `json:"address"`
 
-	// timeout of one query.
+	// timeout of one query, 100ms to 5m. Defaults to 5s; there is no
+	// "no deadline": a query that never answers must not hold a run.
 	// +optional
 	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('100ms') && duration(self) <= duration('5m')",message="provider.prometheus.timeout must be a duration between 100ms and 5m, such as \"5s\"; omit timeout for the default 5s"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// auth for the server.
@@ -341,18 +389,22 @@ type Hypothesis struct {
 	// +required
 	Op ConditionOperator `json:"op"`
 
-	// value is the threshold, a decimal number written as a string, such as "0.99".
+	// value is the threshold, a decimal number written as a string, such as
+	// "0.99". It must be finite: the exponent has at most two digits, so
+	// "1e400", which no float64 holds, is refused rather than read as +Inf.
 	// +required
-	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\""
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]{1,2})?$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\", with an exponent of at most two digits"
 	Value string `json:"value"`
 }
 
 // PrometheusQuery is a PromQL expression that must return exactly one sample.
 type PrometheusQuery struct {
-	// query in PromQL; it must evaluate to a single sample.
+	// query in PromQL, at most 4096 characters; it must evaluate to a single
+	// sample.
 	// +required
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
 	Query string `json:"query"`
 }
 
@@ -377,11 +429,14 @@ type WorkloadProbe struct {
 
 	// name of the workload.
 	// +required
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="workload.name must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), such as \"checkout\""
 	Name string `json:"name"`
 
 	// namespace of the workload. Defaults to the Experiment's namespace.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="workload.namespace must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as \"shop\""
 	Namespace string `json:"namespace,omitempty"`
 
 	// minReadyPercent of the desired replicas that must be ready, 1 to 100.
@@ -395,13 +450,13 @@ type WorkloadProbe struct {
 // Probe is one steady-state check: a Prometheus query with a condition, or
 // the readiness of a workload.
 // +kubebuilder:validation:XValidation:rule="has(self.prometheus) != has(self.workload)",message="a probe must set exactly one of prometheus or workload"
-// +kubebuilder:validation:XValidation:rule="!has(self.prometheus) || has(self.condition)",message="a prometheus probe needs a condition, such as {op: \">=\", value: \"0.99\"}"
-// +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.condition)",message="a workload probe takes minReadyPercent, not a condition"
+// +kubebuilder:validation:XValidation:rule="has(self.prometheus) == has(self.workload) || !has(self.prometheus) || has(self.condition)",message="a prometheus probe needs a condition, such as {op: \">=\", value: \"0.99\"}"
+// +kubebuilder:validation:XValidation:rule="has(self.prometheus) == has(self.workload) || !has(self.workload) || !has(self.condition)",message="a workload probe takes minReadyPercent, not a condition"
 type Probe struct {
-	// name of the probe, unique within the Experiment.
+	// name of the probe, unique within the Experiment, as a DNS-1123 label.
 	// +required
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="probe name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as \"success-rate\""
 	Name string `json:"name"`
 
 	// prometheus queries the Experiment's Prometheus provider.
@@ -418,31 +473,40 @@ type Probe struct {
 }
 
 // SteadyStateSpec is the hypothesis of what healthy looks like.
-// +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('1s')",message="steadyState.interval must be at least 1s"
-// +kubebuilder:validation:XValidation:rule="duration(self.baseline) >= duration('0s')",message="steadyState.baseline must not be negative"
 type SteadyStateSpec struct {
-	// interval between probe samples during the run.
+	// interval between probe samples during the run, 1s to 1h.
 	// +optional
 	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="steadyState.interval must be a duration between 1s and 1h, such as \"5s\""
 	Interval metav1.Duration `json:"interval,omitzero"`
 
 	// baseline is how long every probe must pass before the fault is injected.
 	// If it does not hold, the run ends Inconclusive and nothing is touched.
+	// 0s to 1h.
 	// +optional
 	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="steadyState.baseline must be a duration between 0s and 1h, such as \"30s\""
 	Baseline metav1.Duration `json:"baseline,omitzero"`
 
 	// stabilization is the number of consecutive all-passing samples that count
-	// as recovered.
+	// as recovered, 1 to 100.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
 	Stabilization int32 `json:"stabilization,omitempty"`
 
 	// recoveryTimeout is how long after the fault is reverted the run waits for
-	// the steady state to return before it ends Failed.
+	// the steady state to return before it ends Failed. 1s to 24h.
 	// +optional
 	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="steadyState.recoveryTimeout must be a duration between 1s and 24h, such as \"5m\""
 	RecoveryTimeout metav1.Duration `json:"recoveryTimeout,omitzero"`
 
 	// probes that must all pass for the system to be healthy.
@@ -462,18 +526,28 @@ type DetectionSpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="!self.matches('^[[:space:]]|[[:space:]]$')",message="detection.alerts names must not begin or end with whitespace; write the alertname exactly as in the alerting rule, such as \"CheckoutAvailabilityLow\""
 	Alerts []string `json:"alerts,omitempty"`
 }
 
 // ObjectivesSpec are the targets a run is judged against.
 type ObjectivesSpec struct {
-	// detectWithin is the longest acceptable time from injection to detection.
+	// detectWithin is the longest acceptable time from injection to
+	// detection, 1s to 24h.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="objectives.detectWithin must be a duration between 1s and 24h, such as \"1m\""
 	DetectWithin *metav1.Duration `json:"detectWithin,omitempty"`
 
-	// recoverWithin is the longest acceptable time from injection to recovery.
+	// recoverWithin is the longest acceptable time from injection to
+	// recovery, 1s to 24h.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="objectives.recoverWithin must be a duration between 1s and 24h, such as \"2m\""
 	RecoverWithin *metav1.Duration `json:"recoverWithin,omitempty"`
 }
 
@@ -492,10 +566,10 @@ const (
 // Guard is a guard SLO: while the fault is active, a breach for longer than
 // for aborts the run and reverts the fault at once.
 type Guard struct {
-	// name of the guard, unique within the Experiment.
+	// name of the guard, unique within the Experiment, as a DNS-1123 label.
 	// +required
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="guard name must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as \"error-budget\""
 	Name string `json:"name"`
 
 	// prometheus query whose value is checked.
@@ -506,9 +580,12 @@ type Guard struct {
 	// +required
 	Condition Hypothesis `json:"condition"`
 
-	// for is how long the breach must last before the run aborts. Zero aborts
-	// on the first breaching sample.
+	// for is how long the breach must last before the run aborts, 0s to 1h.
+	// Zero aborts on the first breaching sample.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="abort.guards[].for must be a duration between 0s and 1h, such as \"10s\"; 0s aborts on the first breaching sample"
 	For *metav1.Duration `json:"for,omitempty"`
 }
 
@@ -527,29 +604,39 @@ type AbortSpec struct {
 	OnProbeError ProbeErrorPolicy `json:"onProbeError,omitempty"`
 
 	// probeErrorThreshold is the number of consecutive samples with a probe
-	// error that abort the run under onProbeError Abort.
+	// error that abort the run under onProbeError Abort, 1 to 100.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
 	ProbeErrorThreshold int32 `json:"probeErrorThreshold,omitempty"`
 }
 
 // ExperimentSpec defines a chaos experiment: a hypothesis, a blast radius,
 // one fault and objectives, optionally on a schedule.
-// +kubebuilder:validation:XValidation:rule="!has(self.fault.podKill) || self.target.kind == 'Pod'",message="fault.podKill needs target.kind Pod"
-// +kubebuilder:validation:XValidation:rule="!has(self.fault.nodeDrain) || self.target.kind == 'Node'",message="fault.nodeDrain needs target.kind Node"
-// +kubebuilder:validation:XValidation:rule="!has(self.fault.istio) || self.target.kind == 'VirtualService'",message="fault.istio needs target.kind VirtualService"
-// +kubebuilder:validation:XValidation:rule="has(self.fault.podKill) || has(self.duration)",message="istio and nodeDrain faults are held for spec.duration: set it, such as \"2m\""
+//
+// The rules that fit the fault to the target kind and to spec.duration apply
+// only once exactly one fault is set, so an empty or doubled fault is told
+// that, and not about a kind or duration it never chose.
+// +kubebuilder:validation:XValidation:rule="[has(self.fault.podKill), has(self.fault.istio), has(self.fault.nodeDrain)].filter(x, x).size() != 1 || !has(self.fault.podKill) || self.target.kind == 'Pod'",message="fault.podKill needs target.kind Pod"
+// +kubebuilder:validation:XValidation:rule="[has(self.fault.podKill), has(self.fault.istio), has(self.fault.nodeDrain)].filter(x, x).size() != 1 || !has(self.fault.nodeDrain) || self.target.kind == 'Node'",message="fault.nodeDrain needs target.kind Node"
+// +kubebuilder:validation:XValidation:rule="[has(self.fault.podKill), has(self.fault.istio), has(self.fault.nodeDrain)].filter(x, x).size() != 1 || !has(self.fault.istio) || self.target.kind == 'VirtualService'",message="fault.istio needs target.kind VirtualService"
+// +kubebuilder:validation:XValidation:rule="[has(self.fault.podKill), has(self.fault.istio), has(self.fault.nodeDrain)].filter(x, x).size() != 1 || has(self.fault.podKill) || has(self.duration)",message="istio and nodeDrain faults are held for spec.duration: set it, such as \"2m\""
 // +kubebuilder:validation:XValidation:rule="(self.steadyState.probes.all(p, !has(p.prometheus)) && (!has(self.abort) || !has(self.abort.guards) || size(self.abort.guards) == 0) && (!has(self.detection) || !has(self.detection.alerts) || size(self.detection.alerts) == 0)) || (has(self.provider) && has(self.provider.prometheus))",message="prometheus probes, guards and detection alerts need provider.prometheus.address"
 type ExperimentSpec struct {
 	// schedule in cron syntax (robfig/cron standard five fields, or
-	// descriptors such as @hourly and "@every 30m"). Absent: runs start only on demand.
+	// descriptors such as @hourly and "@every 30m"), at most 256 characters.
+	// Absent: runs start only on demand. The admission webhook checks the syntax.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
 	Schedule string `json:"schedule,omitempty"`
 
 	// timeZone of the schedule and windows, an IANA name such as Asia/Seoul.
-	// Defaults to UTC.
+	// Defaults to UTC. The admission webhook checks that the zone exists.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-A-Za-z0-9_+/]+$')",message="timeZone must be an IANA time zone name, such as \"Asia/Seoul\" or \"UTC\""
 	TimeZone *string `json:"timeZone,omitempty"`
 
 	// suspend stops scheduled runs from starting. Runs already started go on.
@@ -562,15 +649,17 @@ type ExperimentSpec struct {
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
 
 	// startingDeadlineSeconds: a scheduled run that could not start within this
-	// many seconds of its time is skipped and counted as missed.
+	// many seconds of its time is skipped and counted as missed. 0 to 86400.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
 	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
 
-	// runHistoryLimit is how many finished runs are kept.
+	// runHistoryLimit is how many finished runs are kept, 0 to 100.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	RunHistoryLimit *int32 `json:"runHistoryLimit,omitempty"`
 
 	// windows restrict when runs may start: inside one of them, in timeZone.
@@ -593,8 +682,11 @@ type ExperimentSpec struct {
 	Fault FaultSpec `json:"fault"`
 
 	// duration a sustained fault (istio, nodeDrain) is held. Required for them;
-	// unused by podKill, whose kill is instant.
+	// unused by podKill, whose kill is instant. 1s to 24h.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="spec.duration must be a duration between 1s and 24h, such as \"2m\""
 	Duration *metav1.Duration `json:"duration,omitempty"`
 
 	// provider holds the metrics servers the probes query.

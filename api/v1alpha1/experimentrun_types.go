@@ -88,12 +88,18 @@ const (
 type ExperimentReference struct {
 	// name of the Experiment.
 	// +required
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="experimentRef.name must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), such as \"checkout-pod-kill\""
 	Name string `json:"name"`
 }
 
 // ExperimentRunSpec says which Experiment to run, and how.
-// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ExperimentRun spec is immutable; create a new ExperimentRun instead"
+//
+// The spec is immutable, compared field by field with an absent dryRun equal
+// to false: comparing whole objects refused the operator's own finalizer
+// update of a run whose manifest wrote out dryRun: false (the operator's
+// client drops the omitempty field), and such a run never started.
+// +kubebuilder:validation:XValidation:rule="self.experimentRef.name == oldSelf.experimentRef.name && (has(self.dryRun) && self.dryRun) == (has(oldSelf.dryRun) && oldSelf.dryRun)",message="ExperimentRun spec is immutable; create a new ExperimentRun instead"
 type ExperimentRunSpec struct {
 	// experimentRef names the Experiment to run.
 	// +required
@@ -396,6 +402,27 @@ type Progress struct {
 	// holdUntil is when a sustained fault is due to be reverted.
 	// +optional
 	HoldUntil *metav1.MicroTime `json:"holdUntil,omitempty"`
+	// configErrorAttempts counts the consecutive attempts of a step that
+	// failed on a configuration error (a missing Secret, malformed
+	// credentials, a forbidden listing); at the limit the run ends with
+	// verdict Error. Kept here so a restarted operator continues the count.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ConfigErrorAttempts int32 `json:"configErrorAttempts,omitempty"`
+	// lastConfigErrorAt is when the last of those attempts failed; the next
+	// attempt is due one retry interval later.
+	// +optional
+	LastConfigErrorAt *metav1.MicroTime `json:"lastConfigErrorAt,omitempty"`
+	// configError is the last configuration error and what to fix. A run
+	// aborted for it keeps it, and ends with verdict Error once reverted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	ConfigError string `json:"configError,omitempty"`
+	// stepErrorSince is when the current streak of failing steps, transient
+	// API errors included, began. While a fault is active, a streak longer
+	// than a bound aborts the run: a fault is never kept on while retrying.
+	// +optional
+	StepErrorSince *metav1.MicroTime `json:"stepErrorSince,omitempty"`
 }
 
 // AbortStatus says why and how a run was aborted.

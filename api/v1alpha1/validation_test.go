@@ -3,15 +3,20 @@ package v1alpha1_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +24,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
 // The tests in this file install the generated CRDs into a real etcd and
@@ -135,18 +142,31 @@ func TestInvalidExperimentsAreRefused(t *testing.T) {
 		sample string
 		mutate func(u *unstructured.Unstructured)
 		want   string
+		// notWant is a message of another rule that must not fire: the
+		// refusal leads with the actual problem.
+		notWant []string
 	}{
 		"no fault at all": {
-			sample: "chaos_v1alpha1_experiment_podkill.yaml",
-			mutate: func(u *unstructured.Unstructured) { set(u.Object, map[string]any{}, "spec", "fault") },
-			want:   "fault must set exactly one of podKill, istio or nodeDrain",
+			sample:  "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate:  func(u *unstructured.Unstructured) { set(u.Object, map[string]any{}, "spec", "fault") },
+			want:    "fault must set exactly one of podKill, istio or nodeDrain",
+			notWant: []string{"held for spec.duration", "needs target.kind"},
 		},
 		"two faults at once": {
 			sample: "chaos_v1alpha1_experiment_podkill.yaml",
 			mutate: func(u *unstructured.Unstructured) {
 				set(u.Object, map[string]any{"gracePeriodSeconds": int64(0)}, "spec", "fault", "nodeDrain")
 			},
-			want: "fault must set exactly one of podKill, istio or nodeDrain",
+			want:    "fault must set exactly one of podKill, istio or nodeDrain",
+			notWant: []string{"held for spec.duration", "needs target.kind"},
+		},
+		"empty istio match": {
+			sample: "chaos_v1alpha1_experiment_istio.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, map[string]any{}, "spec", "fault", "istio", "match")
+			},
+			want:    "fault.istio.match needs headers or sourceLabels",
+			notWant: []string{"no such key", "evaluation error"},
 		},
 		"percent above 100": {
 			sample: "chaos_v1alpha1_experiment_podkill.yaml",
@@ -185,12 +205,12 @@ func TestInvalidExperimentsAreRefused(t *testing.T) {
 		"no selector and no names": {
 			sample: "chaos_v1alpha1_experiment_podkill.yaml",
 			mutate: func(u *unstructured.Unstructured) { set(u.Object, nil, "spec", "target", "selector") },
-			want:   "target needs a selector or names",
+			want:   "target needs a selector with matchLabels or matchExpressions, or names",
 		},
 		"interval below one second": {
 			sample: "chaos_v1alpha1_experiment_podkill.yaml",
 			mutate: func(u *unstructured.Unstructured) { set(u.Object, "500ms", "spec", "steadyState", "interval") },
-			want:   "steadyState.interval must be at least 1s",
+			want:   `steadyState.interval must be a duration between 1s and 1h, such as "5s"`,
 		},
 		"podKill on nodes": {
 			sample: "chaos_v1alpha1_experiment_podkill.yaml",
@@ -287,6 +307,11 @@ func TestInvalidExperimentsAreRefused(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error does not say what is wrong:\n got: %v\nwant: %q", err, tc.want)
 			}
+			for _, other := range tc.notWant {
+				if strings.Contains(err.Error(), other) {
+					t.Fatalf("error leads with an unrelated rule %q:\n got: %v", other, err)
+				}
+			}
 		})
 	}
 }
@@ -360,6 +385,252 @@ func TestPrinterColumns(t *testing.T) {
 			}
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("columns:\n got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// corpusDir holds malformed manifests shared with the admission webhook's
+// tests; the schema-* files are the ones the CRD schema and CEL alone refuse.
+var corpusDir = filepath.Join("..", "..", "webhooks", "testdata", "corpus")
+
+// corpusCase is one malformed manifest and what its refusal must say.
+type corpusCase struct {
+	file string
+	want string
+	why  string
+	obj  *unstructured.Unstructured
+}
+
+// loadCorpusCase reads a corpus file: "# want:" and "# why:" comment lines,
+// then one manifest.
+func loadCorpusCase(t *testing.T, path string) corpusCase {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := corpusCase{file: filepath.Base(path), obj: &unstructured.Unstructured{}}
+	for line := range strings.Lines(string(data)) {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		line = strings.TrimRight(line, "\n")
+		if v, ok := strings.CutPrefix(line, "# want: "); ok {
+			c.want = v
+		}
+		if v, ok := strings.CutPrefix(line, "# why: "); ok {
+			c.why = v
+		}
+	}
+	if c.want == "" || c.why == "" {
+		t.Fatalf("%s: needs '# want: ' and '# why: ' comment lines before the manifest", c.file)
+	}
+	if err := yaml.Unmarshal(data, &c.obj.Object); err != nil {
+		t.Fatalf("%s: %v", c.file, err)
+	}
+	switch c.obj.GetKind() {
+	case "Experiment", "ExperimentRun":
+		if c.obj.GetNamespace() != "corpus" {
+			t.Fatalf("%s: namespaced manifests of the corpus belong in namespace corpus, not %q", c.file, c.obj.GetNamespace())
+		}
+	case "ChaosPolicy":
+	default:
+		t.Fatalf("%s: kind %q is not one of Faultline's", c.file, c.obj.GetKind())
+	}
+	return c
+}
+
+// TestSchemaCorpusIsRefused creates every schema-* corpus manifest against
+// the real apiserver with the CRDs alone (no webhook) and asserts that each is
+// refused with the message its want line names, and for one reason only: a
+// manifest refused for two reasons would not prove the intended rule works.
+func TestSchemaCorpusIsRefused(t *testing.T) {
+	needAPIServer(t)
+	ctx := t.Context()
+	ensureNamespace(ctx, t, "corpus")
+	files, err := filepath.Glob(filepath.Join(corpusDir, "schema-*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 75 {
+		t.Fatalf("the schema corpus has %d manifests; want at least 75", len(files))
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			c := loadCorpusCase(t, f)
+			err := k8sClient.Create(ctx, c.obj)
+			if err == nil {
+				// Leave nothing behind that would make the next
+				// ChaosPolicy case fail for AlreadyExists instead.
+				_ = k8sClient.Delete(ctx, c.obj)
+				t.Fatalf("accepted (%s); want a refusal containing %q", c.why, c.want)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error containing %q, got %v", c.want, err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("refusal does not name the rule:\n got: %v\nwant: %q", err, c.want)
+			}
+			// Every cause must be about one field: a manifest refused for
+			// a second field proves nothing about the first. Causes
+			// without a field ("<nil>") are notes: rules skipped after a
+			// schema error, an integer's format.
+			var status apierrors.APIStatus
+			if !errors.As(err, &status) || status.Status().Details == nil {
+				t.Fatalf("refusal carries no causes: %v", err)
+			}
+			fields := map[string]bool{}
+			for _, cause := range status.Status().Details.Causes {
+				if cause.Field != "" && cause.Field != "<nil>" {
+					fields[cause.Field] = true
+				}
+			}
+			if len(fields) > 1 {
+				t.Fatalf("refused for %d fields; the manifest must be valid but for one:\n%v", len(fields), err)
+			}
+		})
+	}
+}
+
+// typedClient talks to the apiserver with Faultline's Go types, as the
+// operator does: fields the operator's types omit when empty are not sent.
+func typedClient(t *testing.T) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(restCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRunWrittenWithDryRunFalseCanBeFinalized is the stuck-run case: a run
+// whose manifest writes out dryRun: false must still take the operator's
+// finalizer, written by a client that drops the omitempty field, while a
+// real change of the spec stays refused.
+func TestRunWrittenWithDryRunFalseCanBeFinalized(t *testing.T) {
+	needAPIServer(t)
+	ctx := t.Context()
+	ensureNamespace(ctx, t, "dryrun")
+	typed := typedClient(t)
+
+	tests := map[string]struct {
+		dryRun any // written out by the manifest; nil leaves it out
+		change func(run *chaosv1alpha1.ExperimentRun) client.Patch
+		usePut bool
+		// refused is empty when the write must be accepted.
+		refused string
+	}{
+		"dryRun false written out, finalizer added by update": {
+			dryRun: false,
+			change: func(run *chaosv1alpha1.ExperimentRun) client.Patch {
+				run.Finalizers = append(run.Finalizers, chaosv1alpha1.RunFinalizer)
+				return nil
+			},
+			usePut: true,
+		},
+		"dryRun false written out, finalizer added by merge patch": {
+			dryRun: false,
+			change: func(run *chaosv1alpha1.ExperimentRun) client.Patch {
+				base := run.DeepCopy()
+				run.Finalizers = append(run.Finalizers, chaosv1alpha1.RunFinalizer)
+				return client.MergeFrom(base)
+			},
+		},
+		"dryRun left out, update writes dryRun false": {
+			dryRun: nil,
+			change: func(run *chaosv1alpha1.ExperimentRun) client.Patch {
+				return client.RawPatch(types.MergePatchType, []byte(`{"spec":{"dryRun":false},"metadata":{"finalizers":["`+chaosv1alpha1.RunFinalizer+`"]}}`))
+			},
+		},
+		"dryRun false written out, experimentRef changed by update": {
+			dryRun: false,
+			change: func(run *chaosv1alpha1.ExperimentRun) client.Patch {
+				run.Spec.ExperimentRef.Name = "another-experiment"
+				return nil
+			},
+			usePut:  true,
+			refused: "ExperimentRun spec is immutable; create a new ExperimentRun instead",
+		},
+		"dryRun false written out, dryRun turned on by update": {
+			dryRun: false,
+			change: func(run *chaosv1alpha1.ExperimentRun) client.Patch {
+				run.Spec.DryRun = true
+				return nil
+			},
+			usePut:  true,
+			refused: "ExperimentRun spec is immutable; create a new ExperimentRun instead",
+		},
+		"dryRun true written out, dryRun dropped by update": {
+			dryRun: true,
+			change: func(run *chaosv1alpha1.ExperimentRun) client.Patch {
+				run.Spec.DryRun = false
+				return nil
+			},
+			usePut:  true,
+			refused: "ExperimentRun spec is immutable; create a new ExperimentRun instead",
+		},
+	}
+	i := 0
+	for name, tc := range tests {
+		i++
+		t.Run(name, func(t *testing.T) {
+			u := loadSample(t, "chaos_v1alpha1_experimentrun.yaml")
+			u.SetNamespace("dryrun")
+			u.SetGenerateName("")
+			u.SetName(fmt.Sprintf("dry-run-case-%d", i))
+			if tc.dryRun != nil {
+				set(u.Object, tc.dryRun, "spec", "dryRun")
+			}
+			if err := k8sClient.Create(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				// Remove the finalizer so the namespace can be reused.
+				_ = k8sClient.Patch(ctx, u, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+				_ = k8sClient.Delete(ctx, u)
+			})
+			run := &chaosv1alpha1.ExperimentRun{}
+			if err := typed.Get(ctx, client.ObjectKeyFromObject(u), run); err != nil {
+				t.Fatal(err)
+			}
+			want := run.Spec
+			patch := tc.change(run)
+			var err error
+			if tc.usePut {
+				err = typed.Update(ctx, run)
+			} else {
+				err = typed.Patch(ctx, run, patch)
+			}
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("want refusal %q, got %v", tc.refused, err)
+				}
+				got := &chaosv1alpha1.ExperimentRun{}
+				if err := typed.Get(ctx, client.ObjectKeyFromObject(u), got); err != nil {
+					t.Fatal(err)
+				}
+				if got.Spec != want {
+					t.Fatalf("refused write changed the stored spec: %+v, was %+v", got.Spec, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("the operator's write was refused: %v", err)
+			}
+			got := &chaosv1alpha1.ExperimentRun{}
+			if err := typed.Get(ctx, client.ObjectKeyFromObject(u), got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(got.Finalizers, chaosv1alpha1.RunFinalizer) {
+				t.Fatalf("finalizer not stored: %v", got.Finalizers)
+			}
+			if got.Spec != want {
+				t.Fatalf("spec changed: %+v, was %+v", got.Spec, want)
 			}
 		})
 	}
