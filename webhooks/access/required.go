@@ -1,0 +1,173 @@
+package access
+
+import (
+	"fmt"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+// Check is one right a run needs: the resource attributes of a
+// SubjectAccessReview, and why Faultline would use the right.
+type Check struct {
+	// Verb is the API verb, such as delete or patch.
+	Verb string
+	// Group is the API group of Resource, "" for the core group.
+	Group string
+	// Resource is the plural resource name, such as pods.
+	Resource string
+	// Subresource is the subresource, such as eviction, or "".
+	Subresource string
+	// Namespace the right is needed in; "" asks for it cluster-wide (and,
+	// for a namespaced resource, in every namespace).
+	Namespace string
+	// Name narrows the right to one object; "" asks for every object.
+	Name string
+	// Why says what a run does with the right.
+	Why string
+}
+
+// key identifies a check without its reason, for deduplication.
+type checkKey struct {
+	verb, group, resource, subresource, namespace, name string
+}
+
+func (c Check) key() checkKey {
+	return checkKey{c.Verb, c.Group, c.Resource, c.Subresource, c.Namespace, c.Name}
+}
+
+// denied is the refusal of c for user.
+func (c Check) denied(user string) *Denied {
+	return &Denied{
+		User:        user,
+		Verb:        c.Verb,
+		Group:       c.Group,
+		Resource:    c.Resource,
+		Subresource: c.Subresource,
+		Namespace:   c.Namespace,
+		Name:        c.Name,
+		Why:         c.Why,
+	}
+}
+
+// describe renders c for an error message, as Denied does.
+func (c Check) describe() string {
+	d := c.denied("")
+	res := d.Resource
+	if d.Subresource != "" {
+		res += "/" + d.Subresource
+	}
+	if d.Group != "" {
+		res += "." + d.Group
+	}
+	if d.Name != "" {
+		res += " " + d.Name
+	}
+	if d.Namespace == "" {
+		return fmt.Sprintf("%s %s cluster-wide", d.Verb, res)
+	}
+	return fmt.Sprintf("%s %s in namespace %s", d.Verb, res, d.Namespace)
+}
+
+// istioGroup is the API group of Istio's VirtualServices.
+const istioGroup = "networking.istio.io"
+
+// workloadResources maps a workload probe's kind to its apps/v1 resource.
+var workloadResources = map[chaosv1alpha1.WorkloadKind]string{
+	chaosv1alpha1.WorkloadDeployment:  "deployments",
+	chaosv1alpha1.WorkloadStatefulSet: "statefulsets",
+	chaosv1alpha1.WorkloadDaemonSet:   "daemonsets",
+}
+
+// Required lists the rights a run of spec, an Experiment in namespace ns,
+// uses, so that its requester is held to what they could do by hand. The
+// list is in a stable order (the fault's rights per target namespace, then
+// the probes' in spec order, then the Secret) and holds each right once.
+//
+// The fault's rights follow both target.kind and the fault set, so a spec
+// whose two disagree (which the schema refuses, but a stored object may
+// hold) is held to both rather than to neither. Rights are asked for every
+// object of a kind, not the names in target.names: selection lists the
+// objects, and a grant narrowed by resourceNames would let the list pick
+// objects the requester could not touch.
+func Required(ns string, spec *chaosv1alpha1.ExperimentSpec) []Check {
+	if spec == nil {
+		return nil
+	}
+	var out []Check
+	seen := map[checkKey]bool{}
+	add := func(c Check) {
+		if seen[c.key()] {
+			return
+		}
+		seen[c.key()] = true
+		out = append(out, c)
+	}
+
+	targetNamespaces := spec.Target.Namespaces
+	if len(targetNamespaces) == 0 {
+		targetNamespaces = []string{ns}
+	}
+	fault := spec.Fault
+
+	if spec.Target.Kind == chaosv1alpha1.TargetPod || fault.PodKill != nil {
+		evict := fault.PodKill != nil && fault.PodKill.Method == chaosv1alpha1.PodKillEvict
+		for _, tns := range targetNamespaces {
+			if evict {
+				add(Check{Verb: "create", Resource: "pods", Subresource: "eviction", Namespace: tns,
+					Why: "a podKill run with method Evict evicts the pods it selects"})
+			} else {
+				add(Check{Verb: "delete", Resource: "pods", Namespace: tns,
+					Why: "a podKill run deletes the pods it selects"})
+			}
+			add(Check{Verb: "list", Resource: "pods", Namespace: tns,
+				Why: "a run lists pods to select its targets"})
+		}
+	}
+
+	if spec.Target.Kind == chaosv1alpha1.TargetVirtualService || fault.Istio != nil {
+		for _, tns := range targetNamespaces {
+			add(Check{Verb: "patch", Group: istioGroup, Resource: "virtualservices", Namespace: tns,
+				Why: "an istio run patches the http routes of the VirtualServices it selects"})
+			add(Check{Verb: "list", Group: istioGroup, Resource: "virtualservices", Namespace: tns,
+				Why: "a run lists VirtualServices to select its targets"})
+		}
+	}
+
+	if spec.Target.Kind == chaosv1alpha1.TargetNode || fault.NodeDrain != nil {
+		add(Check{Verb: "patch", Resource: "nodes",
+			Why: "a nodeDrain run cordons the nodes it selects and uncordons them afterwards"})
+		// A drain evicts whatever runs on the node, in any namespace, so
+		// the requester must be able to evict (and find) pods everywhere,
+		// as `kubectl drain` by hand would need.
+		add(Check{Verb: "create", Resource: "pods", Subresource: "eviction",
+			Why: "a nodeDrain run evicts the pods on the nodes it drains, of whatever namespace"})
+		add(Check{Verb: "list", Resource: "pods",
+			Why: "a nodeDrain run lists the pods on the nodes it drains, of whatever namespace"})
+		add(Check{Verb: "list", Resource: "nodes",
+			Why: "a run lists nodes to select its targets"})
+	}
+
+	for _, p := range spec.SteadyState.Probes {
+		if p.Workload == nil {
+			continue
+		}
+		resource, ok := workloadResources[p.Workload.Kind]
+		if !ok {
+			// An unknown kind cannot be probed; the probe fails on its own
+			// and reads nothing.
+			continue
+		}
+		pns := p.Workload.Namespace
+		if pns == "" {
+			pns = ns
+		}
+		add(Check{Verb: "get", Group: "apps", Resource: resource, Namespace: pns, Name: p.Workload.Name,
+			Why: fmt.Sprintf("probe %q reads the workload's readiness", p.Name)})
+	}
+
+	if spec.Provider != nil && spec.Provider.Prometheus != nil && spec.Provider.Prometheus.Auth != nil && spec.Provider.Prometheus.Auth.SecretName != "" {
+		add(Check{Verb: "get", Resource: "secrets", Namespace: ns, Name: spec.Provider.Prometheus.Auth.SecretName,
+			Why: "provider.prometheus.auth reads the Secret's credentials and sends them to the provider"})
+	}
+	return out
+}
