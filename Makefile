@@ -30,7 +30,8 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/ and the chart.
-	$(CONTROLLER_GEN) rbac:roleName=faultline-manager crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=faultline-manager crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+	$(GO) run ./hack/webhookconditions config/webhook/manifests.yaml
 	hack/sync-chart.sh
 
 .PHONY: generate

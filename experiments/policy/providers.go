@@ -3,7 +3,9 @@ package policy
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -42,6 +44,29 @@ func ProviderAllowed(p *chaosv1alpha1.ChaosPolicy, address string) error {
 	}
 	return fmt.Errorf("provider address %q is not allowed by the ChaosPolicy %q; use one of: %s",
 		address, chaosv1alpha1.DefaultPolicyName, strings.Join(allowed, ", "))
+}
+
+// ValidateAddress returns nil when a is a provider address Faultline can
+// call and an allow-list can vouch for (http or https, a host, no userinfo,
+// query or fragment), and otherwise an error that says what to write. The
+// admission webhooks use it for ChaosPolicy allow-list entries and for
+// Experiment addresses, so both are read by the same rules as ProviderAllowed.
+func ValidateAddress(a string) error {
+	if strings.ContainsFunc(a, unicode.IsSpace) {
+		// url.Parse keeps spaces in a path, and a trailing space copied from
+		// a document would make the address miss every allow-list entry.
+		return fmt.Errorf("provider address %q: must not contain spaces; write it as http://host:port, such as http://prometheus.monitoring:9090", a)
+	}
+	u, err := parseAddress(a)
+	if err != nil {
+		return fmt.Errorf("provider address %q: %w", a, err)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("provider address %q: port %s is not between 1 and 65535", a, p)
+		}
+	}
+	return nil
 }
 
 // parseAddress parses an http(s) provider address and refuses the parts an

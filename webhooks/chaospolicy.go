@@ -1,0 +1,123 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/experiments/schedule"
+)
+
+// policyValidator refuses a ChaosPolicy whose guardrails could not be read
+// as written: a selector, address or window the controllers would have to
+// treat as "nothing allowed" or "always blacked out" at run time.
+type policyValidator struct{}
+
+// Handle implements admission.Handler.
+func (v *policyValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+	switch req.Operation {
+	case admissionv1.Create:
+	case admissionv1.Update:
+		if !policySpecChanged(req.OldObject.Raw, req.Object.Raw) {
+			// Flipping the kill switch, or any metadata change, is never
+			// refused over the rest of the spec: stopping every run must
+			// work even when the stored policy predates a rule.
+			return admission.Allowed("")
+		}
+	default:
+		return admission.Allowed("")
+	}
+	var p problems
+	specControls(&p, req.Object.Raw)
+	if len(p) > 0 {
+		return p.response()
+	}
+	pol := &chaosv1alpha1.ChaosPolicy{}
+	if err := json.Unmarshal(req.Object.Raw, pol); err != nil {
+		return admission.Denied(fmt.Sprintf("the ChaosPolicy cannot be read (%v): fix the field named and apply it again", err))
+	}
+	validatePolicySpec(&p, &pol.Spec)
+	return p.response()
+}
+
+func validatePolicySpec(p *problems, spec *chaosv1alpha1.ChaosPolicySpec) {
+	if spec.NamespaceSelector != nil {
+		validateSelector(p, spec.NamespaceSelector, field.NewPath("spec", "namespaceSelector"))
+	}
+	for i, ns := range spec.ProtectedNamespaces {
+		if why := dnsLabel(ns); why != "" {
+			p.addf("spec.protectedNamespaces[%d] %s is not a valid namespace name (%s): write a namespace such as kube-system", i, quote(ns), why)
+		}
+	}
+	seen := map[string]int{}
+	for i, a := range spec.AllowedProviderAddresses {
+		path := fmt.Sprintf("spec.allowedProviderAddresses[%d]", i)
+		if err := policy.ValidateAddress(a); err != nil {
+			p.addf("%s: %v", path, err)
+			continue
+		}
+		key := addressKey(a)
+		if first, dup := seen[key]; dup {
+			p.addf("%s %s allows the same server and path as spec.allowedProviderAddresses[%d]: remove one of them", path, quote(a), first)
+			continue
+		}
+		seen[key] = i
+	}
+	if err := schedule.ValidateBlackouts(spec.BlackoutWindows); err != nil {
+		for _, e := range splitJoined(err) {
+			p.addf("%s", e)
+		}
+	}
+}
+
+// addressKey is an allowed address reduced to what policy.ProviderAllowed
+// compares (scheme, host, port, path), so entries that differ only in case,
+// an explicit default port or a trailing slash count as duplicates.
+func addressKey(a string) string {
+	u, err := url.Parse(a)
+	if err != nil {
+		return a
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port + strings.TrimSuffix(u.Path, "/")
+}
+
+// policySpecChanged reports whether an update changes anything of the
+// ChaosPolicy's spec other than paused.
+func policySpecChanged(oldRaw, newRaw []byte) bool {
+	strip := func(raw []byte) (any, bool) {
+		spec, err := rawSpec(raw)
+		if err != nil {
+			return nil, false
+		}
+		v, err := decodeGeneric(nullIfEmpty(spec))
+		if err != nil {
+			return nil, false
+		}
+		if m, ok := v.(map[string]any); ok {
+			delete(m, "paused")
+			if len(m) == 0 {
+				return nil, true
+			}
+		}
+		return v, true
+	}
+	o, okOld := strip(oldRaw)
+	n, okNew := strip(newRaw)
+	if !okOld || !okNew {
+		return true
+	}
+	return !reflect.DeepEqual(o, n)
+}

@@ -1,0 +1,141 @@
+package webhooks
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"k8s.io/utils/ptr"
+
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+)
+
+func TestWalkControls(t *testing.T) {
+	tests := map[string]struct {
+		spec string
+		want string // substring of the first problem; "" for none
+	}{
+		"plain text passes":                         {spec: `{"a":"checkout","b":["x"],"c":{"k":"v"}}`},
+		"a newline inside a query is layout":        {spec: `{"probes":[{"prometheus":{"query":"sum(\n\tup)"}}]}`},
+		"a newline in a name is refused":            {spec: `{"name":"a\nb"}`, want: `spec.name "a\nb" contains a line break`},
+		"a carriage return in a query is refused":   {spec: `{"prometheus":{"query":"up\r"}}`, want: "spec.prometheus.query"},
+		"NUL deep in a list is named by its path":   {spec: `{"a":[{"b":"x\u0000"}]}`, want: "spec.a[0].b"},
+		"ESC in a map key is refused":               {spec: `{"labels":{"a\u001b":"v"}}`, want: "spec.labels key"},
+		"a key that is not an identifier is quoted": {spec: `{"m":{"app/x":"\u007f"}}`, want: `spec.m["app/x"]`},
+		"C1 controls are refused":                   {spec: `{"a":"\u0085"}`, want: "U+0085"},
+		"bidi overrides are refused":                {spec: `{"a":"\u202e"}`, want: "U+202E"},
+		"bidi isolates are refused":                 {spec: `{"a":"\u2069"}`, want: "U+2069"},
+		"direction marks are refused":               {spec: `{"a":"\u200f"}`, want: "U+200F"},
+		"other non-ASCII letters pass":              {spec: `{"a":"Grüße 東京"}`},
+		"numbers and booleans are not strings":      {spec: `{"a":1,"b":true,"c":null}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var p problems
+			specControls(&p, []byte(`{"spec":`+tc.spec+`}`))
+			switch {
+			case tc.want == "" && len(p) > 0:
+				t.Fatalf("refused: %v", p)
+			case tc.want != "" && (len(p) == 0 || !strings.Contains(p[0], tc.want)):
+				t.Fatalf("problems %q, want the first to contain %q", p, tc.want)
+			}
+		})
+	}
+}
+
+func TestAnnotationPatch(t *testing.T) {
+	const key = chaosv1alpha1.RequestedByAnnotation
+	tests := map[string]struct {
+		current map[string]string
+		want    map[string]*string
+		ops     string
+	}{
+		"no annotations member: one add of the whole map": {
+			current: nil, want: map[string]*string{key: ptr.To("x")},
+			ops: `[{"op":"add","path":"/metadata/annotations","value":{"chaos.faultline.dev/requested-by":"x"}}]`,
+		},
+		"a different value is replaced": {
+			current: map[string]string{key: "y"}, want: map[string]*string{key: ptr.To("x")},
+			ops: `[{"op":"add","path":"/metadata/annotations/chaos.faultline.dev~1requested-by","value":"x"}]`,
+		},
+		"the same value needs no patch": {
+			current: map[string]string{key: "x"}, want: map[string]*string{key: ptr.To("x")},
+			ops: `null`,
+		},
+		"an unwanted value is removed": {
+			current: map[string]string{key: "x", "other": "1"}, want: map[string]*string{key: nil},
+			ops: `[{"op":"remove","path":"/metadata/annotations/chaos.faultline.dev~1requested-by"}]`,
+		},
+		"nothing to remove and no annotations needs no patch": {
+			current: nil, want: map[string]*string{key: nil},
+			ops: `null`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := json.Marshal(annotationPatch(tc.current, tc.want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.ops {
+				t.Fatalf("patch %s, want %s", got, tc.ops)
+			}
+		})
+	}
+}
+
+func TestSpecChanged(t *testing.T) {
+	tests := map[string]struct {
+		old, new string
+		want     bool
+	}{
+		"a default written out is no change":          {old: `{"spec":{"schedule":"@daily"}}`, new: `{"spec":{"schedule":"@daily","suspend":false}}`},
+		"a duration written differently is no change": {old: `{"spec":{"duration":"60s"}}`, new: `{"spec":{"duration":"1m"}}`},
+		"a changed field is a change":                 {old: `{"spec":{"suspend":false}}`, new: `{"spec":{"suspend":true}}`, want: true},
+		"undecodable but equal specs are no change":   {old: `{"spec":{"duration":"1y"}}`, new: `{"spec":{"duration":"1y"}}`},
+		"undecodable and different is a change":       {old: `{"spec":{"duration":"1y"}}`, new: `{"spec":{"duration":"2y"}}`, want: true},
+		"metadata does not count":                     {old: `{"metadata":{"labels":{"a":"b"}},"spec":{}}`, new: `{"spec":{}}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := specChanged[chaosv1alpha1.ExperimentSpec]([]byte(tc.old), []byte(tc.new)); got != tc.want {
+				t.Fatalf("specChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPolicySpecChangedIgnoresPaused(t *testing.T) {
+	old := `{"spec":{"allowedProviderAddresses":["ftp://x"],"paused":false}}`
+	if policySpecChanged([]byte(old), []byte(`{"spec":{"allowedProviderAddresses":["ftp://x"],"paused":true}}`)) {
+		t.Fatal("flipping paused on a policy that no longer validates counts as a spec change; the kill switch would be refused")
+	}
+	if !policySpecChanged([]byte(old), []byte(`{"spec":{"allowedProviderAddresses":["http://x"],"paused":true}}`)) {
+		t.Fatal("changing the allow-list did not count as a spec change")
+	}
+}
+
+func TestValidateQuery(t *testing.T) {
+	tests := map[string]struct {
+		query string
+		want  string
+	}{
+		"a ratio passes":                 {query: `sum(rate(a[1m])) / sum(rate(b[1m]))`},
+		"a scalar passes":                {query: `scalar(sum(up))`},
+		"a multi-line query passes":      {query: "sum(\n  rate(a[1m])\n)"},
+		"a parse error names its place":  {query: `sum(rate(a[1m])`, want: "1:16: parse error"},
+		"a range vector is not a number": {query: `a[1m]`, want: "returns a range vector"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var p problems
+			validateQuery(&p, "q", tc.query)
+			switch {
+			case tc.want == "" && len(p) > 0:
+				t.Fatalf("refused: %v", p)
+			case tc.want != "" && (len(p) == 0 || !strings.Contains(p[0], tc.want)):
+				t.Fatalf("problems %q, want one containing %q", p, tc.want)
+			}
+		})
+	}
+}
