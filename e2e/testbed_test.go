@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +92,9 @@ type Testbed struct {
 	Prom promv1.API
 	// Operator is the operator process; nil with FAULTLINE_E2E_OPERATOR=0.
 	Operator *Operator
+	// Webhooks are the admission webhook configurations pointing at
+	// Operator; nil with FAULTLINE_E2E_OPERATOR=0.
+	Webhooks *Webhooks
 
 	// managed: the testbed is hack/testbed-up.sh's, so its Prometheus can
 	// be stopped and started through the script and PID files.
@@ -150,17 +154,44 @@ func setUpTestbed(ctx context.Context) (*Testbed, error) {
 		if err := build.Run(); err != nil {
 			return t, fmt.Errorf("building the operator: %w", err)
 		}
+		// The testbed's apiserver calls the operator's admission webhooks
+		// on this machine, with a certificate made for the run.
+		t.Webhooks, err = newWebhooks(t.StateDir, filepath.Join(root, "config", "webhook", "manifests.yaml"))
+		if err != nil {
+			return t, err
+		}
+		// The operator runs as its own ServiceAccount with the generated
+		// RBAC, unless FAULTLINE_E2E_OPERATOR_ADMIN=1.
+		operatorKubeconfig := t.Kubeconfig
+		if os.Getenv("FAULTLINE_E2E_OPERATOR_ADMIN") != "1" {
+			if operatorKubeconfig, err = t.operatorKubeconfig(ctx); err != nil {
+				return t, err
+			}
+		}
 		t.Operator = &Operator{
 			Bin:         bin,
-			Kubeconfig:  t.Kubeconfig,
+			Kubeconfig:  operatorKubeconfig,
 			MetricsAddr: operatorMetricsAddr,
 			HealthAddr:  operatorHealthAddr,
+			WebhookAddr: t.Webhooks.Addr,
+			Args:        t.Webhooks.OperatorArgs(),
 			LogPath:     filepath.Join(t.StateDir, "operator.log"),
 			PIDPath:     filepath.Join(t.StateDir, "operator.pid"),
 		}
 		if err := t.Operator.Start(ctx); err != nil {
 			return t, err
 		}
+		if err := t.Webhooks.Install(ctx, t.Client); err != nil {
+			return t, err
+		}
+		if err := t.Webhooks.waitAnswering(ctx, t.Client, 30*time.Second); err != nil {
+			return t, fmt.Errorf("the apiserver does not reach the operator's webhooks at %s: %w", t.Webhooks.Addr, err)
+		}
+	}
+	// Admission refuses a provider address the ChaosPolicy does not list,
+	// and every test queries the testbed's Prometheus.
+	if err := t.ensureE2EPolicy(ctx); err != nil {
+		return t, err
 	}
 	if err := poll(ctx, time.Minute, t.steadyState); err != nil {
 		return t, fmt.Errorf("the shop did not reach its steady state: %w", err)
@@ -168,9 +199,21 @@ func setUpTestbed(ctx context.Context) (*Testbed, error) {
 	return t, nil
 }
 
-// tearDown stops the operator and, if this run brought it up, the testbed.
+// tearDown removes the webhook configurations, stops the operator and, if
+// this run brought it up, the testbed.
 func (t *Testbed) tearDown() {
 	t.tearDownOnce.Do(func() {
+		if t.Webhooks != nil {
+			// First: once the operator is gone, configurations that fail
+			// closed would refuse every Experiment and run on a testbed
+			// that stays up.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := t.Webhooks.Uninstall(ctx, t.Client); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			}
+			cancel()
+			_ = os.RemoveAll(t.Webhooks.CertDir)
+		}
 		if t.Operator != nil {
 			if err := t.Operator.Stop(); err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: stopping the operator: %v\n", err)
@@ -294,7 +337,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx con
 func (t *Testbed) Query(ctx context.Context, query string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	v, _, err := t.Prom.Query(ctx, query, time.Now())
+	v, _, _, err := t.Prom.Query(ctx, query, time.Now())
 	if err != nil {
 		return 0, fmt.Errorf("query %s: %w", query, err)
 	}
@@ -388,7 +431,7 @@ func (t *Testbed) KillOperator(tt testing.TB) {
 }
 
 // StartOperator starts the operator, with extraArgs added to its flags, and
-// waits until it is ready; a no-op if it runs. The suite's own operator runs
+// waits until it is ready and the apiserver reaches its webhooks; a no-op if it runs. The suite's own operator runs
 // without extra flags; a test that passes some should restart it without
 // them when done. Safe in a t.Cleanup, like every helper here.
 func (t *Testbed) StartOperator(tt testing.TB, extraArgs ...string) {
@@ -399,6 +442,11 @@ func (t *Testbed) StartOperator(tt testing.TB, extraArgs ...string) {
 	defer cancel()
 	if err := t.Operator.Start(ctx); err != nil {
 		tt.Fatal(err)
+	}
+	// Ready means the webhook server listens; wait until the apiserver
+	// gets through too, so the test's next create is not refused.
+	if err := t.Webhooks.waitAnswering(ctx, t.Client, 30*time.Second); err != nil {
+		tt.Fatalf("the apiserver does not reach the restarted operator's webhooks: %v", err)
 	}
 }
 
@@ -426,6 +474,10 @@ type Operator struct {
 	Kubeconfig string
 	// MetricsAddr and HealthAddr are the metrics and health bind addresses.
 	MetricsAddr, HealthAddr string
+	// WebhookAddr is the webhook server's address, checked free at Start.
+	WebhookAddr string
+	// Args are added to the flags at every Start (the webhook settings).
+	Args []string
 	// ExtraArgs are added to the flags at the next Start.
 	ExtraArgs []string
 	// LogPath receives stdout and stderr.
@@ -446,7 +498,10 @@ func (o *Operator) Start(ctx context.Context) error {
 	if o.running() {
 		return nil
 	}
-	for _, addr := range []string{o.MetricsAddr, o.HealthAddr} {
+	for _, addr := range []string{o.MetricsAddr, o.HealthAddr, o.WebhookAddr} {
+		if addr == "" {
+			continue
+		}
 		if err := portFree(addr); err != nil {
 			return fmt.Errorf("starting the operator: %w (is another operator running? see %s)", err, o.PIDPath)
 		}
@@ -462,7 +517,7 @@ func (o *Operator) Start(ctx context.Context) error {
 		"--kubeconfig", o.Kubeconfig,
 		"--metrics-bind-address", o.MetricsAddr,
 		"--health-probe-bind-address", o.HealthAddr,
-	}, o.ExtraArgs...)
+	}, append(slices.Clone(o.Args), o.ExtraArgs...)...)
 	// Not exec.CommandContext: the operator outlives the ctx of the test
 	// that starts it.
 	cmd := exec.Command(o.Bin, args...)

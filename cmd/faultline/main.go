@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -14,7 +15,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -28,6 +31,12 @@ type options struct {
 	namespace      string
 	nodeName       string
 	reapPeriod     time.Duration
+	// metricsSecure serves metrics over HTTPS to authenticated, authorized
+	// callers only.
+	metricsSecure  bool
+	metricsCertDir string
+	enableHTTP2    bool
+	webhook        webhookOptions
 }
 
 func main() {
@@ -46,6 +55,10 @@ func run() error {
 	flag.StringVar(&opts.namespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "Namespace the operator runs in; its pods are never targets.")
 	flag.StringVar(&opts.nodeName, "operator-node", os.Getenv("NODE_NAME"), "Node the operator runs on; it is never drained.")
 	flag.DurationVar(&opts.reapPeriod, "reap-period", 30*time.Second, "How often the reaper looks for faults whose run is gone or overdue.")
+	flag.BoolVar(&opts.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, only to callers whose token the API server authenticates and who may get the /metrics non-resource URL (the faultline-metrics-reader ClusterRole). Off by default for local runs; the chart and config/default turn it on.")
+	flag.StringVar(&opts.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure; empty means a self-signed certificate made at start.")
+	flag.BoolVar(&opts.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the webhook and metrics servers. Off by default: HTTP/2 stream resets (CVE-2023-44487, CVE-2023-39325) let one client exhaust the server.")
+	bindWebhookFlags(flag.CommandLine, &opts.webhook)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	// controller-runtime registers --kubeconfig on the default flag set.
@@ -53,6 +66,12 @@ func run() error {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if err := opts.webhook.validate(opts.namespace); err != nil {
+		return err
+	}
+	// SetupSignalHandler cancels the context on SIGINT/SIGTERM; the manager
+	// then stops its controllers and returns, which is the graceful shutdown.
+	ctx := ctrl.SetupSignalHandler()
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -62,9 +81,26 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)
 	}
+	tlsOpts := serverTLSOpts(opts.enableHTTP2)
+	metrics := metricsserver.Options{BindAddress: opts.metricsAddr}
+	if opts.metricsSecure {
+		metrics.SecureServing = true
+		metrics.CertDir = opts.metricsCertDir
+		metrics.TLSOpts = tlsOpts
+		// TokenReview for who calls, SubjectAccessReview for whether they
+		// may get /metrics: the figures name namespaces, experiments and
+		// targets, which not every workload in the cluster should read.
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	ready := make(certsReady)
+	var webhookServer webhook.Server
+	if opts.webhook.enabled {
+		webhookServer = newWebhookServer(opts.webhook, ready, tlsOpts)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddr},
+		Metrics:                 metrics,
+		WebhookServer:           webhookServer,
 		HealthProbeBindAddress:  opts.probeAddr,
 		LeaderElection:          opts.leaderElection,
 		LeaderElectionID:        "faultline.chaos.faultline.dev",
@@ -85,12 +121,26 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
+	if opts.webhook.enabled {
+		if err := setupWebhooks(ctx, mgr, opts.webhook, opts.namespace, ready); err != nil {
+			return err
+		}
+	}
 
-	log.Info("starting manager", "metrics", opts.metricsAddr, "health", opts.probeAddr, "leaderElection", opts.leaderElection)
-	// SetupSignalHandler cancels the context on SIGINT/SIGTERM; the manager
-	// then stops its controllers and returns, which is the graceful shutdown.
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	log.Info("starting manager", "metrics", opts.metricsAddr, "metricsSecure", opts.metricsSecure, "health", opts.probeAddr,
+		"leaderElection", opts.leaderElection, "webhooks", opts.webhook.enabled, "webhookPort", opts.webhook.port, "webhookCertMode", opts.webhook.certMode)
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// serverTLSOpts are the TLS settings of the webhook and metrics servers:
+// HTTP/1.1 only unless enableHTTP2, since HTTP/2 rapid resets
+// (CVE-2023-44487, CVE-2023-39325) let one client exhaust the server.
+func serverTLSOpts(enableHTTP2 bool) []func(*tls.Config) {
+	if enableHTTP2 {
+		return nil
+	}
+	return []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 }
