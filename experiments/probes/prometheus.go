@@ -2,11 +2,19 @@ package probes
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/api"
@@ -17,6 +25,20 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
+// DefaultPrometheusTimeout is the deadline of one Prometheus query when the
+// provider states none (or zero, as objects stored before the schema
+// refused it may): a query never goes without a deadline, or one silent
+// server would hold a reconcile worker, and the kill switch behind it.
+const DefaultPrometheusTimeout = 5 * time.Second
+
+// maxErrorBytes caps the text of a provider error. It ends up in
+// status.probes[].lastError, Events and logs; a provider answers what it
+// likes, and none of that may fill an object or smuggle its body out.
+const maxErrorBytes = 256
+
+// maxQueryInError is how much of a query an error quotes.
+const maxQueryInError = 80
+
 // Prometheus is a MetricsProvider that runs instant queries against a
 // Prometheus HTTP API. It takes client_golang's promv1.API so tests and
 // callers can point it at any server, a real test server included.
@@ -26,8 +48,11 @@ type Prometheus struct {
 }
 
 // NewPrometheus returns a provider that queries api, giving each query at
-// most timeout. A timeout of zero or less leaves the deadline to ctx.
+// most timeout; zero or less means DefaultPrometheusTimeout.
 func NewPrometheus(api promv1.API, timeout time.Duration) *Prometheus {
+	if timeout <= 0 {
+		timeout = DefaultPrometheusTimeout
+	}
 	return &Prometheus{api: api, timeout: timeout}
 }
 
@@ -40,33 +65,176 @@ var _ MetricsProvider = (*Prometheus)(nil)
 // ErrMultipleSeries, so the caller can tell an absent series from a query
 // that needs aggregating. Warnings are logged at V(1), not returned: a
 // partial-data warning from one shard should not make a probe unmeasurable.
+//
+// A failed query is told in a fixed text of at most maxErrorBytes (see
+// ProviderError): never the provider's response body.
 func (p *Prometheus) Query(ctx context.Context, query string, at time.Time) (float64, error) {
-	queryCtx := ctx
-	if p.timeout > 0 {
-		var cancel context.CancelFunc
-		queryCtx, cancel = context.WithTimeout(ctx, p.timeout)
-		defer cancel()
-	}
+	queryCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 
-	value, warnings, err := p.api.Query(queryCtx, query, at)
+	value, warnings, _, err := p.api.Query(queryCtx, query, at)
 	if len(warnings) > 0 {
 		logr.FromContextOrDiscard(ctx).V(1).Info("Prometheus query returned warnings", "query", query, "warnings", []string(warnings))
 	}
 	if err != nil {
-		// Say it was our own deadline, not the caller's: "context deadline
-		// exceeded" alone does not tell the user which timeout to raise.
-		// queryCtx is asked, not err: client_golang does not promise to wrap
-		// the context's error.
-		if errors.Is(queryCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return 0, fmt.Errorf("prometheus query `%s` timed out after %s (provider.prometheus.timeout): %w", query, p.timeout, err)
-		}
-		return 0, fmt.Errorf("prometheus query `%s`: %w", query, err)
+		return 0, describeQueryError(ctx, queryCtx, p.timeout, query, err)
 	}
 	return singleValue(query, value)
 }
 
+// ProviderError is a failed provider call, described in a fixed, bounded
+// text: what went wrong in words Faultline chose (a timeout, a refused
+// connection, an HTTP status, an answer that was not the provider's API),
+// quoting only what the user wrote (the query, the address from the
+// policy's allow-list) and the messages Prometheus itself gives about the
+// user's query. It unwraps to the context's error when the caller gave up,
+// and to nothing else: the raw client error may carry the body.
+type ProviderError struct {
+	msg   string
+	cause error
+}
+
+// Error is the bounded description.
+func (e *ProviderError) Error() string { return e.msg }
+
+// Unwrap returns the caller's context error, if that ended the call.
+func (e *ProviderError) Unwrap() error { return e.cause }
+
+// newProviderError builds a ProviderError, bounding its text.
+func newProviderError(cause error, format string, args ...any) *ProviderError {
+	return &ProviderError{msg: boundText(fmt.Sprintf(format, args...), maxErrorBytes), cause: cause}
+}
+
+// describeQueryError maps a client_golang error to a ProviderError.
+func describeQueryError(ctx, queryCtx context.Context, timeout time.Duration, query string, err error) error {
+	q := boundText(query, maxQueryInError)
+	if ctx.Err() != nil {
+		// The caller gave up (the operator is stopping): not the provider's fault.
+		return newProviderError(ctx.Err(), "prometheus query `%s`: cancelled: %v", q, ctx.Err())
+	}
+	// queryCtx is asked, not err: client_golang does not promise to wrap
+	// the context's error. The message names our own deadline, so the user
+	// knows which timeout to raise.
+	if errors.Is(queryCtx.Err(), context.DeadlineExceeded) {
+		return newProviderError(nil, "prometheus query `%s`: no answer within %s (provider.prometheus.timeout)", q, timeout)
+	}
+	var apiErr *promv1.Error
+	if errors.As(err, &apiErr) {
+		return newProviderError(nil, "prometheus query `%s`: %s", q, describeAPIError(apiErr))
+	}
+	return newProviderError(nil, "prometheus query `%s`: %s", q, describeTransportError(err))
+}
+
+// describeAPIError describes an error client_golang read from an answer.
+func describeAPIError(e *promv1.Error) string {
+	switch e.Type {
+	case promv1.ErrBadData, promv1.ErrExec:
+		// Prometheus' own words about the user's query ("parse error ...",
+		// "query processing would load too many samples"): worth keeping.
+		return fmt.Sprintf("Prometheus refused the query (%s): %s", e.Type, e.Msg)
+	case promv1.ErrTimeout:
+		return "Prometheus gave up evaluating the query (its query timeout); simplify the query or raise Prometheus' -query.timeout"
+	case promv1.ErrCanceled:
+		return "Prometheus cancelled the query"
+	case promv1.ErrClient, promv1.ErrServer:
+		if code, ok := httpStatusOf(e.Msg); ok {
+			return fmt.Sprintf("HTTP %d from the provider%s", code, statusHint(code))
+		}
+		return "the provider answered with an HTTP error"
+	case promv1.ErrBadResponse:
+		if code, ok := httpStatusOf(e.Msg); ok {
+			return fmt.Sprintf("HTTP %d from the provider%s", code, statusHint(code))
+		}
+		return "the answer was not a Prometheus API response; check provider.prometheus.address points at Prometheus' HTTP API"
+	}
+	return "the answer was not a Prometheus API response; check provider.prometheus.address points at Prometheus' HTTP API"
+}
+
+// httpStatusOf reads the status code from client_golang's messages for
+// HTTP errors ("server error: 502", "client error: 403", "bad response code 302").
+func httpStatusOf(msg string) (int, bool) {
+	for _, prefix := range []string{"server error: ", "client error: ", "bad response code "} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			if code, err := strconv.Atoi(rest); err == nil && code >= 100 && code <= 599 {
+				return code, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// statusHint says what an HTTP status usually means for a query.
+func statusHint(code int) string {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return "; check the credentials of provider.prometheus.auth"
+	case http.StatusNotFound:
+		return "; check provider.prometheus.address is the base URL of Prometheus' HTTP API"
+	}
+	return ""
+}
+
+// describeTransportError describes a failure to reach the provider. The
+// dialled address is kept: it comes from the Experiment and the policy's
+// allow-list, not from the provider.
+func describeTransportError(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound {
+			return fmt.Sprintf("cannot resolve host %s: no such host", dnsErr.Name)
+		}
+		return fmt.Sprintf("cannot resolve host %s: DNS lookup failed", dnsErr.Name)
+	}
+	host := ""
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if u, perr := url.Parse(urlErr.URL); perr == nil {
+			host = u.Host
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("connection refused by %s", host)
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("connection to %s closed before an answer", host)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fmt.Sprintf("no route to %s", host)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Sprintf("the TLS certificate of %s could not be verified", host)
+	}
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &recordErr) {
+		return fmt.Sprintf("%s did not answer TLS; check the scheme of provider.prometheus.address", host)
+	}
+	return fmt.Sprintf("the request to %s failed", host)
+}
+
+// boundText strips control and bidirectional-override characters from s
+// and cuts it to at most limit bytes on a character boundary.
+func boundText(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // singleValue extracts the one number a probe judges from a query result.
 func singleValue(query string, value model.Value) (float64, error) {
+	// The messages quote the query; a long one is cut, as every provider
+	// error is bounded.
+	query = boundText(query, maxQueryInError)
 	switch v := value.(type) {
 	case *model.Scalar:
 		return float64(v.Value), nil

@@ -119,7 +119,9 @@ func TestPrometheusQuery(t *testing.T) {
 		"empty vector, reports no data":                {body: vectorJSON(), wantErr: probes.ErrNoData, errHas: query},
 		"two series, reports multiple series":          {body: vectorJSON("1", "2"), wantErr: probes.ErrMultipleSeries, errHas: "2 series"},
 		"matrix, explains a range vector has no value": {body: matrixJSON, errHas: "range vector"},
-		"string result, is not a number":               {body: stringJSON, errHas: "string"},
+		// client_golang v1.25 no longer decodes string results at all, so
+		// the answer is reported as one the client could not read.
+		"string result, is an error":                   {body: stringJSON, errHas: "prometheus query `"},
 		"error response, carries Prometheus's message": {status: http.StatusBadRequest, body: badDataJSON, errHas: "parse error"},
 		"server failure, is an error":                  {status: http.StatusInternalServerError, body: "boom", errHas: "500"},
 	}
@@ -186,7 +188,7 @@ func TestPrometheusQueryTimesOut(t *testing.T) {
 	if err == nil {
 		t.Fatal("Query() of a server slower than the timeout succeeded, want an error")
 	}
-	if !strings.Contains(err.Error(), "timed out after 100ms") {
+	if !strings.Contains(err.Error(), "no answer within 100ms") {
 		t.Errorf("Query() error = %q, want it to say the provider's timeout ran out", err)
 	}
 }
@@ -363,5 +365,138 @@ func TestCredentialsFormattingRedactsSecrets(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// secretInBody stands for what a hostile or misconfigured provider might put
+// in an answer: it must never reach an error that ends up in status.
+const secretInBody = "eyJhbGciOiJSUzI1NiIsImtpZCI6InNlY3JldCJ9.SECRET-TOKEN"
+
+func TestPrometheusErrorsAreBoundedAndNeverEchoTheBody(t *testing.T) {
+	tests := map[string]struct {
+		// answer serves the query; nil means a closed port.
+		answer  func(w http.ResponseWriter, r *http.Request)
+		timeout time.Duration
+		want    string // the error contains this
+	}{
+		"an HTML page is not a Prometheus answer": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				_, _ = fmt.Fprint(w, "<html><body>"+secretInBody+"</body></html>")
+			},
+			want: "the answer was not a Prometheus API response",
+		},
+		"a 500 with a secret in the body says only the status": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "internal error, token="+secretInBody, http.StatusInternalServerError)
+			},
+			want: "HTTP 500 from the provider",
+		},
+		"a 502 from a proxy says only the status": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "<h1>Bad Gateway</h1>"+secretInBody, http.StatusBadGateway)
+			},
+			want: "HTTP 502 from the provider",
+		},
+		"a 403 points at the credentials": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, secretInBody, http.StatusForbidden)
+			},
+			want: "HTTP 403 from the provider; check the credentials",
+		},
+		"a 400 that is not JSON says only the status": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, secretInBody, http.StatusBadRequest)
+			},
+			want: "HTTP 400 from the provider",
+		},
+		"a JSON success with a body of the wrong shape is not a Prometheus answer": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				writeJSON(w, http.StatusOK, `{"status":"success","data":{"resultType":"vector","result":"`+secretInBody+`"}}`)
+			},
+			want: "the answer was not a Prometheus API response",
+		},
+		"a slow answer is a timeout naming the deadline": {
+			answer: func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+				writeJSON(w, http.StatusOK, vectorJSON("1"))
+			},
+			timeout: 200 * time.Millisecond,
+			want:    "no answer within 200ms (provider.prometheus.timeout)",
+		},
+		"a closed port is a refused connection naming the address": {
+			want: "connection refused by 127.0.0.1:",
+		},
+		"Prometheus' own message about a bad query is kept, cut and without control characters": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				writeJSON(w, http.StatusBadRequest, `{"status":"error","errorType":"bad_data","error":"parse error: unexpected \u001b[31m`+strings.Repeat("x", 2000)+`"}`)
+			},
+			want: "Prometheus refused the query (bad_data): parse error: unexpected [31mxxx",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var addr string
+			if tt.answer == nil {
+				closed := httptest.NewServer(http.NotFoundHandler())
+				addr = closed.URL
+				closed.Close()
+			} else {
+				fake := newFakePrometheus(t, func(w http.ResponseWriter, r *http.Request, _ string) { tt.answer(w, r) })
+				addr = fake.URL
+			}
+			api, err := probes.NewPrometheusClient(addr, nil)
+			if err != nil {
+				t.Fatalf("NewPrometheusClient: %v", err)
+			}
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = 5 * time.Second
+			}
+			start := time.Now()
+			_, err = probes.NewPrometheus(api, timeout).Query(t.Context(), "up", sampleTime)
+			if err == nil {
+				t.Fatal("Query() succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("Query() error = %q, want it to contain %q", msg, tt.want)
+			}
+			if strings.Contains(msg, "SECRET") || strings.Contains(msg, "eyJ") || strings.Contains(msg, "<h") {
+				t.Errorf("Query() error = %q echoes the provider's body", msg)
+			}
+			if len(msg) > 256 {
+				t.Errorf("Query() error is %d bytes, want at most 256: %q", len(msg), msg)
+			}
+			if strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Errorf("Query() error = %q holds control characters", msg)
+			}
+			if elapsed := time.Since(start); elapsed > 3*time.Second {
+				t.Errorf("Query() took %s, want it bounded by its timeout", elapsed)
+			}
+		})
+	}
+}
+
+func TestNewPrometheusZeroTimeoutMeansTheDefault(t *testing.T) {
+	release := make(chan struct{})
+	fake := newFakePrometheus(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		writeJSON(w, http.StatusOK, vectorJSON("1"))
+	})
+	defer close(release)
+	api, err := probes.NewPrometheusClient(fake.URL, nil)
+	if err != nil {
+		t.Fatalf("NewPrometheusClient: %v", err)
+	}
+	_, err = probes.NewPrometheus(api, 0).Query(t.Context(), "up", sampleTime)
+	if err == nil || !strings.Contains(err.Error(), "no answer within "+probes.DefaultPrometheusTimeout.String()) {
+		t.Errorf("Query() with timeout 0 against a silent server = %v, want the default deadline of %s", err, probes.DefaultPrometheusTimeout)
 	}
 }
