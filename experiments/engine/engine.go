@@ -518,6 +518,9 @@ func (r Run) abort(now time.Time, a chaosv1alpha1.AbortStatus) []Event {
 	}
 	st.Abort = &a
 	st.Timeline.AbortedAt = micro(now)
+	// A retry pending before the abort is moot: what follows is the
+	// revert, which must not wait for it, and the verdict is the abort's.
+	st.Progress.ConfigErrorAttempts, st.Progress.LastConfigErrorAt, st.Progress.ConfigError = 0, nil, ""
 	setCondition(st, chaosv1alpha1.ConditionAborted, metav1.ConditionTrue, string(a.Reason), a.Message, now)
 	events := []Event{{Warning: true, Reason: string(a.Reason), Message: a.Message}}
 	switch st.Phase {

@@ -83,6 +83,11 @@ func (r Run) finish(now time.Time) []Event {
 		}
 	}
 
+	if st.Abort != nil && st.Progress.ConfigError != "" {
+		// Aborted because the run could not be carried out, not because
+		// the system misbehaved: the verdict says so.
+		return r.finishConfigError(now)
+	}
 	verdict, reason := chaosv1alpha1.VerdictPassed, chaosv1alpha1.ReasonPassed
 	switch {
 	case st.Abort != nil && st.Abort.Reason == chaosv1alpha1.AbortInjectionFailed && !anyInjected(st):
