@@ -393,3 +393,27 @@ func (t tally) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// MayDisturb says whether a fault may touch, as a side effect, a pod in
+// namespace with podLabels that it did not select: a node drain evicts
+// every pod of its node, whoever they belong to. The operator's own pods are
+// never disturbed (a drain that evicted the operator could not revert
+// itself). Otherwise, unless allNamespaces, the pod's namespace must be one
+// rules lets be targeted: enabled and not protected. Without this a drain
+// asked for in one namespace evicts kube-system's DNS and the pods of teams
+// that never opted in.
+func MayDisturb(namespace string, podLabels map[string]string, rules Rules, allNamespaces bool) bool {
+	if namespace == rules.OperatorNamespace {
+		return false
+	}
+	if len(rules.OperatorLabels) > 0 && labels.SelectorFromSet(rules.OperatorLabels).Matches(labels.Set(podLabels)) {
+		return false
+	}
+	if allNamespaces {
+		return true
+	}
+	if rules.ProtectedNamespaces.Has(namespace) {
+		return false
+	}
+	return rules.AllowedNamespaces == nil || rules.AllowedNamespaces.Has(namespace)
+}

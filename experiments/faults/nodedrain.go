@@ -73,6 +73,18 @@ type NodeDrain struct {
 	client client.Client
 	clock  clock.PassiveClock
 	spec   chaosv1alpha1.NodeDrainFault
+	scope  EvictionScope
+}
+
+// EvictionScope says which pods of a drained node the cluster's policy lets a
+// drain evict. A node holds pods of every namespace, not only the ones its
+// run may target: without a scope a drain asked for in one namespace would
+// evict kube-system's DNS and the pods of teams that never opted in.
+type EvictionScope interface {
+	// Evictable returns whether the drain may evict pod, resolved once per
+	// pass so a policy change applies to the next pass. Pods it refuses stay
+	// on the cordoned node and are recorded as spared.
+	Evictable(ctx context.Context) (func(pod *corev1.Pod) bool, error)
 }
 
 var _ Fault = (*NodeDrain)(nil)
@@ -81,6 +93,14 @@ var _ Fault = (*NodeDrain)(nil)
 // measures its timeout with clk.
 func NewNodeDrain(c client.Client, clk clock.PassiveClock, spec chaosv1alpha1.NodeDrainFault) *NodeDrain {
 	return &NodeDrain{client: c, clock: clk, spec: spec}
+}
+
+// WithEvictionScope makes the drain evict only the pods scope allows, and
+// returns d. The operator always sets one; without it every pod a drain
+// would move is evicted, as `kubectl drain` does.
+func (d *NodeDrain) WithEvictionScope(scope EvictionScope) *NodeDrain {
+	d.scope = scope
+	return d
 }
 
 // Prepare records whether the node is already cordoned, so that Revert leaves
@@ -106,7 +126,8 @@ func (d *NodeDrain) Prepare(ctx context.Context, t Target) (Restore, error) {
 // Inject makes one pass of the drain and returns at once: it cordons the node
 // (unless it was already unschedulable), then asks the eviction API to evict
 // every pod a drain should move. It returns a copy of r with the pods evicted
-// so far and those PodDisruptionBudgets refused in this pass.
+// so far, those PodDisruptionBudgets refused in this pass, and those the
+// eviction scope spared (left on the cordoned node, never evicted).
 //
 // It returns nil when every such pod was evicted or is already leaving, and
 // also when the drain timeout has passed with pods still refused: the drain
@@ -140,6 +161,13 @@ func (d *NodeDrain) Inject(ctx context.Context, t Target, r Restore) (Restore, e
 		return r, fmt.Errorf("node %s: annotation %s: %w", node.Name, DrainStartedAnnotation, err)
 	}
 
+	evictable := func(*corev1.Pod) bool { return true }
+	if d.scope != nil {
+		if evictable, err = d.scope.Evictable(ctx); err != nil {
+			return r, fmt.Errorf("node %s: resolving which pods the policy lets a drain evict: %w", node.Name, err)
+		}
+	}
+
 	pods := &corev1.PodList{}
 	if err := d.client.List(ctx, pods, client.MatchingFields{PodNodeNameField: node.Name}); err != nil {
 		return r, fmt.Errorf("listing pods on node %s: %w", node.Name, err)
@@ -149,11 +177,15 @@ func (d *NodeDrain) Inject(ctx context.Context, t Target, r Restore) (Restore, e
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 
-	var blocked []string
+	var blocked, spared []string
 	var errs []error
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		if !d.shouldEvict(pod) {
+			continue
+		}
+		if !evictable(pod) {
+			spared = append(spared, pod.Namespace+"/"+pod.Name)
 			continue
 		}
 		evicted, err := d.evict(ctx, pod)
@@ -172,6 +204,8 @@ func (d *NodeDrain) Inject(ctx context.Context, t Target, r Restore) (Restore, e
 		}
 	}
 	r.Node.BlockedPods = blocked
+	// Recomputed each pass: the report lists what is on the node now.
+	r.Node.SparedPods = spared
 	if err := errors.Join(errs...); err != nil {
 		return r, err
 	}
