@@ -11,10 +11,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/controllers/chaospolicy"
 	"github.com/faultline-dev/faultline/controllers/experiment"
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 	"github.com/faultline-dev/faultline/controllers/reaper"
 	"github.com/faultline-dev/faultline/experiments/faults"
+	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // operatorLabels identify the operator's own pods, which are never targets.
@@ -35,40 +37,59 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		return fmt.Errorf("creating the Istio client: %w", err)
 	}
 	realClock := clock.RealClock{}
+	// Target choice is random by design; the seed need not be secret.
+	selector := experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), opts.namespace, operatorLabels) //nolint:gosec
+	selector.Listers[chaosv1alpha1.TargetVirtualService] = experimentrun.ListVirtualServices(istio)
+	selector.OperatorNode = opts.nodeName
 	registry := faults.Registry{
 		PodKill: func(spec chaosv1alpha1.PodKillFault) faults.Fault { return faults.NewPodKill(direct, spec) },
 		Istio: func(spec chaosv1alpha1.IstioFault) faults.Fault {
 			return faults.NewIstio(istio, spec).WithClock(realClock)
 		},
 		NodeDrain: func(spec chaosv1alpha1.NodeDrainFault) faults.Fault {
-			return faults.NewNodeDrain(direct, realClock, spec)
+			// A drain evicts only pods of namespaces the ChaosPolicy lets
+			// runs target, read as target selection reads it.
+			return faults.NewNodeDrain(direct, realClock, spec).WithEvictionScope(selector)
 		},
 	}
-	// Target choice is random by design; the seed need not be secret.
-	selector := experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), opts.namespace, operatorLabels) //nolint:gosec
-	selector.Listers[chaosv1alpha1.TargetVirtualService] = experimentrun.ListVirtualServices(istio)
-	selector.OperatorNode = opts.nodeName
 	runs := &experimentrun.Reconciler{
-		Client:    c,
-		APIReader: mgr.GetAPIReader(),
-		Clock:     clock.RealClock{},
-		Recorder:  mgr.GetEventRecorder("faultline"),
-		Faults:    registry,
-		Samplers:  &experimentrun.Samplers{Client: c},
+		Client: c,
+		// Experiments are cached as unstructured objects, decoded one by
+		// one: a malformed one must not keep the manager from syncing.
+		Experiments: mgr.GetCache(),
+		APIReader:   mgr.GetAPIReader(),
+		Clock:       clock.RealClock{},
+		Recorder:    mgr.GetEventRecorder("faultline"),
+		Faults:      registry,
+		// Secrets are read live: the operator may only get them, and a
+		// Secret informer would never sync.
+		Samplers: &experimentrun.Samplers{Client: c, Secrets: mgr.GetAPIReader()},
 		// Target choice is random by design; the seed need not be secret.
-		Targets: selector,
-		Metrics: experimentrun.NewMetrics(metrics.Registry),
+		Targets:                 selector,
+		Metrics:                 experimentrun.NewMetrics(metrics.Registry),
+		MaxConcurrentReconciles: opts.runWorkers,
+	}
+	if opts.webhook.enabled {
+		// Rights, the provider allow-list and the approver are re-checked
+		// when each run starts. Only the webhook records requesters, so
+		// without it (test set-ups) the checks would refuse every run.
+		runs.Access = &access.Checker{Client: c, Timeout: access.DefaultTimeout}
 	}
 	if err := runs.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the experimentrun controller: %w", err)
 	}
 	schedules := &experiment.Reconciler{
-		Client:   c,
-		Clock:    clock.RealClock{},
-		Recorder: mgr.GetEventRecorder("faultline"),
+		Client:      c,
+		Experiments: mgr.GetCache(),
+		Clock:       clock.RealClock{},
+		Recorder:    mgr.GetEventRecorder("faultline"),
 	}
 	if err := schedules.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the experiment controller: %w", err)
+	}
+	policies := &chaospolicy.Reconciler{Client: c, Clock: realClock, Recorder: mgr.GetEventRecorder("faultline")}
+	if err := policies.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the chaospolicy controller: %w", err)
 	}
 	// The dead-man switch: artefacts whose run is gone or overdue are
 	// reverted at start-up and periodically.

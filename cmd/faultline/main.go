@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/controllers/experimentrun"
 )
 
 // options are the operator's command-line settings.
@@ -31,6 +32,8 @@ type options struct {
 	namespace      string
 	nodeName       string
 	reapPeriod     time.Duration
+	// runWorkers is how many runs are driven at once.
+	runWorkers int
 	// metricsSecure serves metrics over HTTPS to authenticated, authorized
 	// callers only.
 	metricsSecure  bool
@@ -55,6 +58,7 @@ func run() error {
 	flag.StringVar(&opts.namespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "Namespace the operator runs in; its pods are never targets.")
 	flag.StringVar(&opts.nodeName, "operator-node", os.Getenv("NODE_NAME"), "Node the operator runs on; it is never drained.")
 	flag.DurationVar(&opts.reapPeriod, "reap-period", 30*time.Second, "How often the reaper looks for faults whose run is gone or overdue.")
+	flag.IntVar(&opts.runWorkers, "run-workers", experimentrun.DefaultMaxConcurrentReconciles, "How many runs are driven at once, so one slow run never holds the kill switch from the others.")
 	flag.BoolVar(&opts.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, only to callers whose token the API server authenticates and who may get the /metrics non-resource URL (the faultline-metrics-reader ClusterRole). Off by default for local runs; the chart and config/default turn it on.")
 	flag.StringVar(&opts.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure; empty means a self-signed certificate made at start.")
 	flag.BoolVar(&opts.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the webhook and metrics servers. Off by default: HTTP/2 stream resets (CVE-2023-44487, CVE-2023-39325) let one client exhaust the server.")
@@ -68,6 +72,9 @@ func run() error {
 	log := ctrl.Log.WithName("setup")
 	if err := opts.webhook.validate(opts.namespace); err != nil {
 		return err
+	}
+	if opts.runWorkers < 1 {
+		return fmt.Errorf("--run-workers=%d: at least one worker must drive runs; the default is %d", opts.runWorkers, experimentrun.DefaultMaxConcurrentReconciles)
 	}
 	// SetupSignalHandler cancels the context on SIGINT/SIGTERM; the manager
 	// then stops its controllers and returns, which is the graceful shutdown.

@@ -9,11 +9,19 @@ package experiment
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // Annotations and the index this controller adds. They belong in
@@ -54,6 +63,14 @@ type Reconciler struct {
 	// ExperimentRefIndex (SetupWithManager adds it), and writes to the API
 	// server.
 	Client client.Client
+	// Experiments reads Experiments as unstructured objects: the manager's
+	// cache (mgr.GetCache()), whose unstructured informer lists them without
+	// decoding them. Nil means Client, which reads unstructured objects live
+	// unless its cache options say otherwise. Experiments are never read
+	// into the Go type through a cache: one stored Experiment the type
+	// cannot decode would fail the informer's whole List and keep the
+	// manager from ever syncing.
+	Experiments client.Reader
 	// Clock is read once per reconcile; every decision uses that instant.
 	Clock clock.PassiveClock
 	// Recorder emits Kubernetes Events on transitions.
@@ -71,7 +88,7 @@ type Reconciler struct {
 const DefaultMaxConcurrentReconciles = 4
 
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments/status,verbs=patch
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=chaospolicies,verbs=get;list;watch
@@ -83,13 +100,20 @@ type phase func(ctx context.Context, s *scope) (ctrl.Result, error)
 
 // Reconcile brings one Experiment's runs and status up to date.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
-	exp := &chaosv1alpha1.Experiment{}
-	if err := r.Client.Get(ctx, req.NamespacedName, exp); err != nil {
+	u := stored.NewExperiment()
+	if err := r.experiments().Get(ctx, req.NamespacedName, u); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !exp.DeletionTimestamp.IsZero() {
+	if u.GetDeletionTimestamp() != nil {
 		// Its runs go with it through their owner references.
 		return ctrl.Result{}, nil
+	}
+	exp, err := stored.DecodeExperiment(u)
+	if malformed, ok := errors.AsType[*stored.MalformedError](err); ok {
+		return ctrl.Result{}, r.reconcileMalformed(ctx, u, malformed)
+	}
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("decoding experiment: %w", err)
 	}
 
 	s := &scope{exp: exp, base: exp.DeepCopy(), now: r.Clock.Now()}
@@ -160,7 +184,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing runs by %s: %w", ExperimentRefIndex, err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&chaosv1alpha1.Experiment{}).
+		// Watched as unstructured: see Experiments.
+		For(stored.NewExperiment()).
 		// Every run names its Experiment in spec.experimentRef, the runs this
 		// controller owns and those made with kubectl alike, so one mapping
 		// covers both; Owns would only enqueue the owned ones a second time.
@@ -215,23 +240,104 @@ func runSummaryChanged() predicate.Predicate {
 // scheduledExperiments lists the Experiments whose scheduled runs the
 // ChaosPolicy may be holding.
 func (r *Reconciler) scheduledExperiments(ctx context.Context, _ client.Object) []reconcile.Request {
-	list := &chaosv1alpha1.ExperimentList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	// Malformed Experiments are left out: they start nothing, whatever
+	// the policy says, and are reported on themselves.
+	good, _, err := stored.ListExperiments(ctx, r.experiments())
+	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing experiments for a ChaosPolicy change")
 		return nil
 	}
 	var reqs []reconcile.Request
-	for i := range list.Items {
-		if exp := &list.Items[i]; exp.Spec.Schedule != "" && !exp.Spec.Suspend {
+	for i := range good {
+		if exp := &good[i]; exp.Spec.Schedule != "" && !exp.Spec.Suspend {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(exp)})
 		}
 	}
 	return reqs
 }
 
-// event emits one Event about exp, if there is a recorder.
-func (r *Reconciler) event(exp *chaosv1alpha1.Experiment, eventType, reason, action, note string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(exp, nil, eventType, reason, action, "%s", note)
+// experiments is the reader of unstructured Experiments.
+func (r *Reconciler) experiments() client.Reader {
+	if r.Experiments != nil {
+		return r.Experiments
 	}
+	return r.Client
+}
+
+// event emits one Event about obj, if there is a recorder.
+func (r *Reconciler) event(obj runtime.Object, eventType, reason, action, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, eventType, reason, action, "%s", note)
+	}
+}
+
+// reconcileMalformed reports an Experiment that cannot be decoded on the
+// Experiment itself: Stalled and not Ready, reason Malformed, with the field
+// and the problem, and a Warning event when that first becomes so. Nothing
+// else is done for it, and nothing waits on it: other Experiments, their
+// runs and the kill switch carry on.
+//
+// The status is written as a JSON merge patch of the unstructured object,
+// never through the Go type, which cannot hold the spec. The patch carries
+// the resourceVersion read, so a report computed from a lagging cache fails
+// instead of overwriting a newer one, and its event is not sent twice.
+func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Unstructured, malformed *stored.MalformedError) error {
+	now := r.Clock.Now()
+	shell := &chaosv1alpha1.Experiment{}
+	shell.Generation = u.GetGeneration()
+	shell.Status.Conditions = storedConditions(u)
+	before := slices.Clone(shell.Status.Conditions)
+	msg := malformedMessage(malformed)
+	setStalled(shell, chaosv1alpha1.ReasonMalformed, msg, now)
+	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	_, scheduled, _ := unstructured.NestedFieldNoCopy(u.Object, "status", "nextScheduleTime")
+	if equality.Semantic.DeepEqual(before, shell.Status.Conditions) && observed == u.GetGeneration() && !scheduled {
+		return reconcile.TerminalError(malformed)
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": u.GetResourceVersion()},
+		"status": map[string]any{
+			"conditions":         shell.Status.Conditions,
+			"observedGeneration": u.GetGeneration(),
+			// Nothing is scheduled while the spec cannot be read.
+			"nextScheduleTime": nil,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("encoding the status of a malformed experiment: %w", err)
+	}
+	if err := r.Client.Status().Patch(ctx, u, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			ctrl.LoggerFrom(ctx).V(1).Info("experiment changed while reconciling; waiting for the newer version")
+			return nil
+		}
+		return fmt.Errorf("patching the status of a malformed experiment: %w", err)
+	}
+	if conditionChanged(before, shell.Status.Conditions, chaosv1alpha1.ConditionStalled) {
+		r.event(u, corev1.EventTypeWarning, chaosv1alpha1.ReasonMalformed, "Decode", msg)
+	}
+	// Only an edit of the Experiment fixes it, and the edit is watched.
+	return reconcile.TerminalError(malformed)
+}
+
+// malformedMessage says what is wrong with a malformed Experiment and what to do.
+func malformedMessage(m *stored.MalformedError) string {
+	return fmt.Sprintf("the operator cannot read this Experiment: %v; fix the field with kubectl edit (or delete and recreate the Experiment): no run starts until then", m.Err)
+}
+
+// storedConditions returns the conditions of a stored object's status, or
+// none when they cannot be read: the status is rewritten from scratch then.
+func storedConditions(u *unstructured.Unstructured) []metav1.Condition {
+	raw, found, err := unstructured.NestedFieldNoCopy(u.Object, "status")
+	status, ok := raw.(map[string]any)
+	if !found || err != nil || !ok {
+		return nil
+	}
+	var out struct {
+		Conditions []metav1.Condition `json:"conditions"`
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"conditions": status["conditions"]}, &out); err != nil {
+		return nil
+	}
+	return out.Conditions
 }

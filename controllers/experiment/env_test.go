@@ -45,7 +45,7 @@ func newEnv(t *testing.T) *env {
 // restart replaces the Reconciler, as a restarted operator or a new leader
 // would: nothing is kept in memory between the two.
 func (e *env) restart() {
-	e.r = &experiment.Reconciler{Client: cachedClient, Clock: e.clock, Recorder: e.events}
+	e.r = &experiment.Reconciler{Client: cachedClient, Experiments: informers, Clock: e.clock, Recorder: e.events}
 }
 
 // baseSpec is a minimal valid Experiment, due every ten minutes.

@@ -3,7 +3,6 @@ package experiment
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -16,9 +15,9 @@ import (
 )
 
 // This file holds the pure part of the controller: what the status says
-// about a set of runs, which runs to prune, the run-now bookkeeping, when a
-// scheduled run may start, and the condition setters. None of it talks to
-// the API server; experiment_status_test.go tables it.
+// about a set of runs, which runs to prune, the run-now bookkeeping and the
+// condition setters. (Whether a scheduled run may start is policy.Decide.)
+// None of it talks to the API server; experiment_status_test.go tables it.
 
 // MaxRecentRuns is how many run summaries status.recent keeps.
 const MaxRecentRuns = 10
@@ -226,53 +225,6 @@ func RunNowName(experiment, token string) string {
 func shortHash(s string, digits int) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:digits]
-}
-
-// gate says whether a due scheduled run may start now.
-type gate struct {
-	// reason is empty when the run may start, else ReasonPaused,
-	// ReasonBlackout or ReasonOutsideWindow.
-	reason string
-	// message explains the hold; it names no schedule time, so a hold that
-	// lasts across several schedule times is one transition, one event.
-	message string
-	// retryAt is when the hold may lift; zero when only a change (of the
-	// ChaosPolicy) lifts it, which the controller watches for.
-	retryAt time.Time
-}
-
-// startGate applies, in order, the ChaosPolicy kill switch, its blackout
-// windows and the Experiment's windows to a scheduled run due at now. The
-// run controller refuses a run that starts outside them (verdict
-// Inconclusive); holding it here instead keeps refused runs out of the
-// history, and a run held with no startingDeadlineSeconds starts when the
-// window opens. policy may be nil (none exists).
-func startGate(spec *chaosv1alpha1.ExperimentSpec, loc *time.Location, policy *chaosv1alpha1.ChaosPolicy, now time.Time) gate {
-	if policy != nil && policy.Spec.Paused {
-		return gate{reason: chaosv1alpha1.ReasonPaused,
-			message: "scheduled runs wait: the ChaosPolicy kill switch is on (spec.paused: true)"}
-	}
-	if policy != nil {
-		if in, i := schedule.InBlackout(policy.Spec.BlackoutWindows, now); in {
-			w := policy.Spec.BlackoutWindows[i]
-			g := gate{reason: chaosv1alpha1.ReasonBlackout,
-				message: fmt.Sprintf("scheduled runs wait: inside the ChaosPolicy blackout window %s–%s", w.Start, w.End)}
-			if end, ok := schedule.NextBlackoutEnd(policy.Spec.BlackoutWindows, now); ok {
-				g.retryAt = end
-				g.message += "; it ends " + end.UTC().Format(time.RFC3339)
-			}
-			return g
-		}
-	}
-	if schedule.InWindows(spec.Windows, loc, now) {
-		return gate{}
-	}
-	g := gate{reason: chaosv1alpha1.ReasonOutsideWindow, message: "scheduled runs wait: outside the experiment's windows"}
-	if open, ok := schedule.NextWindowOpen(spec.Windows, loc, now); ok {
-		g.retryAt = open
-		g.message += "; the next opens " + open.In(loc).Format("Mon 2006-01-02 15:04 MST")
-	}
-	return g
 }
 
 // setReady sets the Ready condition, True with reason and message.

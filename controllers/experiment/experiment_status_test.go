@@ -261,49 +261,6 @@ func TestRunNowName(t *testing.T) {
 	}
 }
 
-func TestStartGate(t *testing.T) {
-	seoul, err := time.LoadLocation("Asia/Seoul")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tuesday14 := time.Date(2026, time.March, 10, 14, 0, 0, 0, seoul) // a Tuesday
-	workHours := []chaosv1alpha1.TimeWindow{{Days: []chaosv1alpha1.Weekday{"Mon", "Tue", "Wed", "Thu"}, Start: "10:00", End: "16:00"}}
-	paused := &chaosv1alpha1.ChaosPolicy{Spec: chaosv1alpha1.ChaosPolicySpec{Paused: true}}
-	lunchBlackout := &chaosv1alpha1.ChaosPolicy{Spec: chaosv1alpha1.ChaosPolicySpec{BlackoutWindows: []chaosv1alpha1.BlackoutWindow{
-		{TimeWindow: chaosv1alpha1.TimeWindow{Start: "13:30", End: "14:30"}, TimeZone: ptr.To("Asia/Seoul")},
-	}}}
-	tests := map[string]struct {
-		windows     []chaosv1alpha1.TimeWindow
-		policy      *chaosv1alpha1.ChaosPolicy
-		now         time.Time
-		wantReason  string
-		wantRetryAt time.Time
-	}{
-		"no windows and no policy: open":        {now: tuesday14},
-		"inside a window: open":                 {windows: workHours, now: tuesday14},
-		"the kill switch holds until it is off": {windows: workHours, policy: paused, now: tuesday14, wantReason: chaosv1alpha1.ReasonPaused},
-		"a blackout holds until it ends": {
-			windows: workHours, policy: lunchBlackout, now: tuesday14,
-			wantReason: chaosv1alpha1.ReasonBlackout, wantRetryAt: time.Date(2026, time.March, 10, 14, 30, 0, 0, seoul),
-		},
-		"outside the windows holds until the next one opens": {
-			windows: workHours, now: time.Date(2026, time.March, 12, 17, 0, 0, 0, seoul), // Thursday evening
-			wantReason: chaosv1alpha1.ReasonOutsideWindow, wantRetryAt: time.Date(2026, time.March, 16, 10, 0, 0, 0, seoul),
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			g := startGate(&chaosv1alpha1.ExperimentSpec{Windows: tc.windows}, seoul, tc.policy, tc.now)
-			if g.reason != tc.wantReason || !g.retryAt.Equal(tc.wantRetryAt) {
-				t.Errorf("startGate = %+v, want reason %q retry at %s", g, tc.wantReason, tc.wantRetryAt)
-			}
-			if (g.reason == "") != (g.message == "") {
-				t.Errorf("startGate = %+v: a hold needs a message, and only a hold", g)
-			}
-		})
-	}
-}
-
 func TestConditions(t *testing.T) {
 	exp := &chaosv1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Generation: 4}}
 	setStalled(exp, chaosv1alpha1.ReasonInvalidSpec, "bad zone", t0)

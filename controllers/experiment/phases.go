@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/controllers/chaospolicy"
+	"github.com/faultline-dev/faultline/experiments/policy"
 	"github.com/faultline-dev/faultline/experiments/schedule"
 )
 
@@ -202,18 +205,18 @@ func (r *Reconciler) startScheduled(ctx context.Context, s *scope, plan schedule
 		return 0, nil
 	}
 
-	g, err := r.startGate(ctx, s)
+	d, err := r.startGate(ctx, s)
 	if err != nil {
 		return 0, err
 	}
-	if g.reason != "" {
+	if d.Outcome != policy.Start {
 		// Held, not skipped: the time stays due until the hold lifts or its
 		// starting deadline passes.
-		setReady(exp, g.reason, g.message, s.now)
+		setReady(exp, d.Reason, d.Message, s.now)
 		if conditionChanged(s.base.Status.Conditions, exp.Status.Conditions, chaosv1alpha1.ConditionReady) {
-			s.onWrite(corev1.EventTypeNormal, g.reason, "Hold", g.message)
+			s.onWrite(corev1.EventTypeNormal, d.Reason, "Hold", d.Message)
 		}
-		return schedule.RequeueAfter(g.retryAt, s.now), nil
+		return schedule.RequeueAfter(d.RetryAt, s.now), nil
 	}
 
 	active := s.activeExcept(name)
@@ -276,20 +279,21 @@ func warnTooManyMissed(s *scope, plan schedule.PlanResult) {
 		schedule.TooManyMissedThreshold, plan.Missed))
 }
 
-// startGate reads the ChaosPolicy and says whether a scheduled run may start now.
-func (r *Reconciler) startGate(ctx context.Context, s *scope) (gate, error) {
-	policy := &chaosv1alpha1.ChaosPolicy{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}, policy); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return gate{}, fmt.Errorf("reading ChaosPolicy: %w", err)
-		}
-		policy = nil
-	}
-	loc, err := schedule.LoadLocation(s.exp.Spec.TimeZone)
+// startGate asks policy.Decide, the rule the run controller applies too,
+// whether a scheduled run may be created now. A hold (kill switch,
+// blackout, outside the windows) keeps the schedule time due; refused runs
+// stay out of the history. A Refuse can only be an unreadable time zone,
+// which reconcileSpec has already reported: the error is terminal.
+func (r *Reconciler) startGate(ctx context.Context, s *scope) (policy.Decision, error) {
+	p, err := chaospolicy.Get(ctx, r.Client)
 	if err != nil {
-		return gate{}, reconcile.TerminalError(err) // reconcileSpec checked it already
+		return policy.Decision{}, err
 	}
-	return startGate(&s.exp.Spec, loc, policy, s.now), nil
+	d := policy.Decide(policy.Input{Spec: &s.exp.Spec, Policy: p, Now: s.now, Scheduled: true})
+	if d.Outcome == policy.Refuse {
+		return d, reconcile.TerminalError(errors.New(d.Message))
+	}
+	return d, nil
 }
 
 // replaceActive asks every active run but keep to abort, by the abort

@@ -5,24 +5,30 @@
 package experimentrun
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/engine"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // maxStepsPerReconcile bounds how many engine steps one reconcile takes, so
@@ -34,6 +40,11 @@ const maxStepsPerReconcile = 16
 type Reconciler struct {
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
+	// Experiments reads Experiments as unstructured objects, to snapshot
+	// them: the manager's cache (mgr.GetCache()). Nil means Client. They
+	// are never read into the Go type through a cache, whose informer one
+	// undecodable Experiment would keep from ever syncing.
+	Experiments client.Reader
 	// APIReader reads straight from the API server. Before it selects targets
 	// or injects, the reconciler checks the cached run is not stale, so a
 	// restarted operator never acts twice on an old status.
@@ -50,20 +61,32 @@ type Reconciler struct {
 	Targets TargetSelector
 	// Metrics records the operator's own metrics; nil disables them.
 	Metrics *Metrics
+	// Access re-checks, when a run starts, that its recorded requester may
+	// still do what the run would do; nil disables the check (tests without
+	// the admission webhook).
+	Access RightsChecker
+	// MaxConcurrentReconciles is how many runs are driven at once; zero
+	// means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 }
 
+// DefaultMaxConcurrentReconciles lets the kill switch reach every run while
+// some are held up: a reconcile may wait on a slow provider or API call up
+// to its deadline, and with one worker every other run, and its abort,
+// would wait behind it. One run is still driven by one worker at a time.
+const DefaultMaxConcurrentReconciles = 8
+
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns/finalizers,verbs=update
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns/status,verbs=patch
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=chaospolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;delete
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;update
-// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;patch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one run.
@@ -79,7 +102,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// One status patch, from one place, whatever path the reconcile takes.
 	defer func() {
 		err := s.patchStatus(ctx)
-		if apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(retErr)) {
+		if apierrors.IsConflict(err) || apierrors.IsConflict(retErr) {
 			// The cache had not caught up with our own last write: not a
 			// failure, and not worth a backoff that would delay an abort.
 			res, retErr = ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
@@ -99,8 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// The finalizer goes on before anything can be injected, so a deleted
 	// run always gets the chance to revert.
 	if !controllerutil.ContainsFinalizer(run, chaosv1alpha1.RunFinalizer) {
-		controllerutil.AddFinalizer(run, chaosv1alpha1.RunFinalizer)
-		if err := r.Client.Update(ctx, run); err != nil {
+		if err := r.patchFinalizers(ctx, run, true); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 		s.base = run.DeepCopy()
@@ -122,8 +144,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		s.skipPatch = true
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
-	if err != nil {
-		log.Error(err, "run step failed", "run", klog.KObj(run), "phase", run.Status.Phase)
+	if err != nil && !apierrors.IsConflict(err) {
+		// The controller logs the returned error; this adds where the run
+		// stood, without logging the failure twice at error level. A
+		// conflict is the cache lagging our own write, retried at once by
+		// the deferred patch handling, and no failure.
+		log.V(1).Info("run step failed; retrying with backoff", "run", klog.KObj(run), "phase", run.Status.Phase, "error", err.Error())
 	}
 	return res, err
 }
@@ -145,8 +171,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope, now time.Tim
 			return ctrl.Result{}, err
 		}
 	}
-	controllerutil.RemoveFinalizer(run, chaosv1alpha1.RunFinalizer)
-	if err := r.Client.Update(ctx, run); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.patchFinalizers(ctx, run, false); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
 	}
 	s.skipPatch = true
@@ -162,9 +187,11 @@ func (r *Reconciler) reconcileCompleted(ctx context.Context, s *scope) (ctrl.Res
 	if err := s.patchStatus(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
-	controllerutil.RemoveFinalizer(s.run, chaosv1alpha1.RunFinalizer)
-	if err := r.Client.Update(ctx, s.run); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if err := r.patchFinalizers(ctx, s.run, false); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
 	}
 	s.skipPatch = true
 	return ctrl.Result{}, nil
@@ -177,16 +204,22 @@ func (r *Reconciler) reconcileSnapshot(ctx context.Context, s *scope, now time.T
 	if run.Status.Experiment != nil {
 		return false, nil
 	}
-	exp := &chaosv1alpha1.Experiment{}
 	key := client.ObjectKey{Namespace: run.Namespace, Name: run.Spec.ExperimentRef.Name}
-	if err := r.Client.Get(ctx, key, exp); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return true, fmt.Errorf("getting experiment %s: %w", key, err)
-		}
+	exp, err := stored.GetExperiment(ctx, r.experiments(), key)
+	if malformed, ok := errors.AsType[*stored.MalformedError](err); ok {
+		// Nothing was touched; the run ends saying which field to fix.
+		s.emit(s.engineRun().Fail(now, chaosv1alpha1.VerdictError, chaosv1alpha1.ReasonMalformed,
+			fmt.Sprintf("experiment %q cannot be read: %v; fix that field of the Experiment and start a new run", key.Name, malformed.Err)))
+		return true, nil
+	}
+	if apierrors.IsNotFound(err) {
 		// Nothing was touched; the run ends with a verdict that says what to fix.
 		s.emit(s.engineRun().Fail(now, chaosv1alpha1.VerdictError, chaosv1alpha1.ReasonExperimentNotFound,
 			fmt.Sprintf("experiment %q not found in namespace %s; create it or fix spec.experimentRef.name", key.Name, key.Namespace)))
 		return true, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("getting experiment %s: %w", key, err)
 	}
 	run.Status.Experiment = exp.Spec.DeepCopy()
 	run.Status.ExperimentGeneration = exp.Generation
@@ -201,8 +234,21 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 	if s.run.Status.Phase == chaosv1alpha1.PhasePending {
 		s.emit(er.Start(now))
 	}
+	if wait := er.ConfigErrorRetryWait(now); wait > 0 {
+		// A retry after a configuration error is not due yet: this
+		// reconcile was woken by something else (our own status write).
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	sampled := false
 	for range maxStepsPerReconcile {
 		next := er.Next(now)
+		if next.Action == engine.ActionSample && sampled {
+			// One sample per reconcile: a sample can take a provider's
+			// whole timeout, and the next is due at once when it did.
+			// Sampling again here would keep the status unwritten and the
+			// kill switch, checked at the start of each reconcile, unread.
+			return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		}
 		switch next.Action {
 		case engine.ActionNone:
 			return ctrl.Result{}, nil
@@ -211,18 +257,19 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 		case engine.ActionSample:
 			sampler, err := r.Samplers.For(ctx, s.run.Namespace, s.spec())
 			if err != nil {
-				return ctrl.Result{}, fmt.Errorf("building probes: %w", err)
+				return r.stepFailed(s, er, fmt.Errorf("building probes: %w", err))
 			}
 			sample := sampler.Sample(ctx, s.run.Namespace, s.spec(), now, next.Set)
 			r.Metrics.observeSample(sample)
 			s.emit(er.ApplySample(sample))
+			sampled = true
 		case engine.ActionSelectTargets:
 			if err := r.ensureFresh(ctx, s); err != nil {
 				return ctrl.Result{}, err
 			}
 			targets, note, err := r.Targets.Select(ctx, s.run, r.Faults)
 			if err != nil && !isNoTargets(err) {
-				return ctrl.Result{}, fmt.Errorf("selecting targets: %w", err)
+				return r.stepFailed(s, er, fmt.Errorf("selecting targets: %w", err))
 			}
 			s.emit(er.ApplyTargets(targets, note, err, now))
 			// Write-ahead: the targets and what revert needs are in the API
@@ -237,7 +284,7 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 			pending, err := r.injectAll(ctx, s)
 			if err != nil {
 				// Progress made before the error is written by the deferred patch.
-				return ctrl.Result{}, err
+				return r.stepFailed(s, er, err)
 			}
 			if pending {
 				// Never wait inside a reconcile: come back for the next pass.
@@ -250,10 +297,11 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 		case engine.ActionRevert:
 			er.BeginRevert()
 			if err := r.revertAll(ctx, s); err != nil {
-				return ctrl.Result{}, err
+				return r.stepFailed(s, er, err)
 			}
 			s.emit(er.ApplyReverted(r.Clock.Now()))
 		}
+		er.ClearStepErrors()
 		if er.Finished() {
 			r.Metrics.observeFinished(s.run)
 			return ctrl.Result{}, nil
@@ -263,6 +311,33 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 		now = r.Clock.Now()
 	}
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// stepFailed records a failed engine step and says when to try again. A
+// configuration error is retried a bounded number of times, spaced, and then
+// ends the run with verdict Error; a transient error is returned for the
+// controller's backoff. While a fault may be active neither keeps it on: the
+// engine aborts the run, and its revert is driven at once.
+func (r *Reconciler) stepFailed(s *scope, er engine.Run, err error) (ctrl.Result, error) {
+	now := r.Clock.Now()
+	if msg, ok := configErrorMessage(err); ok {
+		s.emit(er.ApplyConfigError(now, msg))
+		switch {
+		case er.Finished():
+			r.Metrics.observeFinished(s.run)
+			return ctrl.Result{}, nil
+		case s.run.Status.Phase == chaosv1alpha1.PhaseReverting && s.run.Status.Progress.ConfigErrorAttempts == 0:
+			// Aborted just now: revert without waiting.
+			return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		}
+		return ctrl.Result{RequeueAfter: er.ConfigErrorRetryWait(now)}, nil
+	}
+	aborted := s.run.Status.Abort != nil
+	s.emit(er.ApplyStepError(now, err))
+	if !aborted && s.run.Status.Abort != nil {
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 // ensureFresh refuses to act on a cached run older than the API server's: a
@@ -289,7 +364,54 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&chaosv1alpha1.ExperimentRun{}).
 		Watches(&chaosv1alpha1.ChaosPolicy{}, handler.EnqueueRequestsFromMapFunc(r.runsForPolicy)).
 		Named("experimentrun").
+		WithOptions(controller.Options{MaxConcurrentReconciles: cmp.Or(r.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)}).
 		Complete(r)
+}
+
+// experiments is the reader of unstructured Experiments.
+func (r *Reconciler) experiments() client.Reader {
+	if r.Experiments != nil {
+		return r.Experiments
+	}
+	return r.Client
+}
+
+// patchFinalizers adds or removes the run finalizer with a JSON merge patch
+// of metadata.finalizers alone. An Update would send the whole object back,
+// and the spec the Go type re-encodes can differ from the stored one (a
+// stored "dryRun: false" is dropped as empty), which the spec immutability
+// rule refuses, in a loop. The patch carries the resourceVersion read: the
+// list is replaced whole, so another writer's finalizer added meanwhile must
+// make it fail (a conflict, retried) rather than be dropped.
+func (r *Reconciler) patchFinalizers(ctx context.Context, run *chaosv1alpha1.ExperimentRun, add bool) error {
+	finalizers := slices.Clone(run.Finalizers)
+	if add {
+		if slices.Contains(finalizers, chaosv1alpha1.RunFinalizer) {
+			return nil
+		}
+		finalizers = append(finalizers, chaosv1alpha1.RunFinalizer)
+	} else {
+		if !slices.Contains(finalizers, chaosv1alpha1.RunFinalizer) {
+			return nil
+		}
+		finalizers = slices.DeleteFunc(finalizers, func(f string) bool { return f == chaosv1alpha1.RunFinalizer })
+	}
+	if finalizers == nil {
+		finalizers = []string{}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": finalizers, "resourceVersion": run.ResourceVersion,
+	}})
+	if err != nil {
+		return fmt.Errorf("encoding the finalizer patch: %w", err)
+	}
+	// A copy receives the answer: on failure the caller's run is unchanged.
+	patched := run.DeepCopy()
+	if err := r.Client.Patch(ctx, patched, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	run.Finalizers, run.ResourceVersion = patched.Finalizers, patched.ResourceVersion
+	return nil
 }
 
 // countActive keeps the active-runs gauge current from the cache.

@@ -100,11 +100,20 @@ func (r *Reconciler) injectAll(ctx context.Context, s *scope) (pending bool, err
 // injectedMessage says what is left of an injection worth reading, such as
 // pods a drain could not evict before its timeout.
 func injectedMessage(t *chaosv1alpha1.TargetStatus) string {
-	if t.Restore != nil && t.Restore.Node != nil && len(t.Restore.Node.BlockedPods) > 0 {
-		return fmt.Sprintf("drained except %d pod(s) a PodDisruptionBudget kept refusing until the timeout: %s",
-			len(t.Restore.Node.BlockedPods), strings.Join(t.Restore.Node.BlockedPods, ", "))
+	if t.Restore == nil || t.Restore.Node == nil {
+		return ""
 	}
-	return ""
+	n := t.Restore.Node
+	var parts []string
+	if len(n.BlockedPods) > 0 {
+		parts = append(parts, fmt.Sprintf("drained except %d pod(s) a PodDisruptionBudget kept refusing until the timeout: %s",
+			len(n.BlockedPods), strings.Join(n.BlockedPods, ", ")))
+	}
+	if len(n.SparedPods) > 0 {
+		parts = append(parts, fmt.Sprintf("%d pod(s) of namespaces that may not be targeted were left on the cordoned node (ChaosPolicy spec.drainScope): %s",
+			len(n.SparedPods), strings.Join(n.SparedPods, ", ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // describeTarget names a target for messages.

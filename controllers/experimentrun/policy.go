@@ -2,39 +2,49 @@ package experimentrun
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/experiments/schedule"
+	"github.com/faultline-dev/faultline/controllers/chaospolicy"
+	"github.com/faultline-dev/faultline/experiments/engine"
+	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // policyRecheck is how often a run held in Pending looks again at the policy
 // and its approval. Changes to either also wake it through watches.
 const policyRecheck = 10 * time.Second
 
-// reconcilePolicy applies the ChaosPolicy and approval. The kill switch aborts
-// a run in any phase; the other rules only hold a run before it starts.
+// RightsChecker says whether a requester may still do by hand everything a
+// run of spec in namespace ns would make Faultline do. *access.Checker is
+// the operator's; rights can be revoked between a run's creation (or its
+// Experiment's) and its start, so they are asked again when it starts.
+type RightsChecker interface {
+	CheckExperiment(ctx context.Context, req access.Requester, ns string, spec *chaosv1alpha1.ExperimentSpec) error
+}
+
+// reconcilePolicy applies the ChaosPolicy and approval. The kill switch and
+// the abort annotation stop a run in any phase; the rest of the policy
+// (policy.Decide) and the requester's rights only decide whether a Pending
+// run starts.
 func (r *Reconciler) reconcilePolicy(ctx context.Context, s *scope, now time.Time) (wait time.Duration, err error) {
 	run := s.run
-	policy := &chaosv1alpha1.ChaosPolicy{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}, policy); err != nil {
-		if client.IgnoreNotFound(err) != nil {
-			return 0, fmt.Errorf("reading ChaosPolicy: %w", err)
-		}
-		policy = nil
+	p, err := chaospolicy.Get(ctx, r.Client)
+	if err != nil {
+		return 0, err
 	}
 	er := s.engineRun()
-	if policy != nil && policy.Spec.Paused {
-		msg := "the ChaosPolicy kill switch is on (spec.paused: true)"
-		if run.Status.Phase == chaosv1alpha1.PhasePending {
-			s.emit(er.Fail(now, chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.ReasonKillSwitch, msg+"; the run did not start"))
-			return 0, nil
-		}
-		s.emit(er.Abort(now, chaosv1alpha1.AbortKillSwitch, msg+"; reverting"))
+	if p != nil && p.Spec.Paused && run.Status.Phase != chaosv1alpha1.PhasePending {
+		s.emit(er.Abort(now, chaosv1alpha1.AbortKillSwitch, "the ChaosPolicy kill switch is on (spec.paused: true); reverting"))
 		return 0, nil
 	}
 	if reason, ok := run.Annotations[chaosv1alpha1.AbortAnnotation]; ok {
@@ -55,25 +65,119 @@ func (r *Reconciler) reconcilePolicy(ctx context.Context, s *scope, now time.Tim
 	if run.Status.Phase != chaosv1alpha1.PhasePending {
 		return 0, nil
 	}
-	if refused := windowRefusal(s.spec(), policy, now); refused != "" {
-		s.emit(er.Fail(now, chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.ReasonPolicyRefused, refused))
-		return 0, nil
-	}
-	if policy != nil && policy.Spec.MaxConcurrentRuns != nil {
-		active, err := r.activeRuns(ctx, run)
-		if err != nil {
+
+	in := policy.Input{Spec: s.spec(), Policy: p, Now: now, Approval: approvalOf(run, r.checksEnabled())}
+	if p != nil && p.Spec.MaxConcurrentRuns != nil {
+		if in.OtherActiveRuns, err = r.activeRuns(ctx, run); err != nil {
 			return 0, err
 		}
-		if active >= int(*policy.Spec.MaxConcurrentRuns) {
-			run.Status.Message = fmt.Sprintf("waiting: %d runs are active and the ChaosPolicy allows %d at once", active, *policy.Spec.MaxConcurrentRuns)
+	}
+	d := policy.Decide(in)
+	switch d.Outcome {
+	case policy.Refuse:
+		s.emit(er.Fail(now, d.Verdict, d.Reason, d.Message))
+		if d.Verdict == chaosv1alpha1.VerdictError {
+			setStalled(run, d.Reason, d.Message, now)
+		}
+		return 0, nil
+	case policy.Wait:
+		run.Status.Message = d.Message
+		if d.RetryAt.IsZero() || d.RetryAt.Sub(now) > policyRecheck {
 			return policyRecheck, nil
 		}
+		return max(d.RetryAt.Sub(now), time.Millisecond), nil
 	}
-	if a := s.spec().Approval; a != nil && a.Required && run.Annotations[chaosv1alpha1.ApprovedAnnotation] != "true" {
-		run.Status.Message = fmt.Sprintf("waiting for approval: annotate the run with %s=true to start it", chaosv1alpha1.ApprovedAnnotation)
-		return policyRecheck, nil
+
+	if ok, err := r.checkRequester(ctx, s, p, now); !ok || err != nil {
+		return 0, err
+	}
+	if a := s.spec().Approval; a != nil && a.Required && run.Status.Approval == nil {
+		by := in.Approval.ApprovedBy
+		if by == "" {
+			// Only without the admission webhook (checks disabled), where
+			// nothing records who set the annotation.
+			by = "unknown (no admission webhook recorded the approver)"
+		}
+		run.Status.Approval = &chaosv1alpha1.ApprovalStatus{ApprovedBy: by, ApprovedAt: micro(now)}
+		s.emit([]engine.Event{{Reason: chaosv1alpha1.ReasonApproved, Message: "approved by " + by}})
+	}
+	if len(d.Notes) > 0 {
+		// Said before the engine's start message replaces it, and kept in
+		// an event: the run went ahead under a partly unreadable policy.
+		s.emit([]engine.Event{{Warning: true, Reason: chaosv1alpha1.ReasonConfigError, Message: d.Message}})
 	}
 	return 0, nil
+}
+
+// checksEnabled reports whether runs are checked against their requester's
+// rights and the ChaosPolicy's provider allow-list when they start. The
+// operator always configures a checker; tests without the admission
+// webhook leave it nil, and then no run carries a recorded requester.
+func (r *Reconciler) checksEnabled() bool { return r.Access != nil }
+
+// checkRequester re-checks, as the run starts, that its recorded requester
+// may still do what the run would do, and that its metrics provider is on
+// the ChaosPolicy's allow-list; it records the requester in status. A
+// refusal ends the run with verdict Error and a Stalled condition: only a
+// change by a person (rights granted, the policy or Experiment edited, a
+// new run) can fix it. ok is false when the run was ended.
+func (r *Reconciler) checkRequester(ctx context.Context, s *scope, p *chaosv1alpha1.ChaosPolicy, now time.Time) (ok bool, err error) {
+	if !r.checksEnabled() {
+		return true, nil
+	}
+	run := s.run
+	req, err := access.RequesterOf(run)
+	if err != nil {
+		r.refuse(s, chaosv1alpha1.ReasonForbidden, err.Error(), now)
+		return false, nil
+	}
+	run.Status.RequestedBy = req.Username
+	if err := r.Access.CheckExperiment(ctx, req, run.Namespace, s.spec()); err != nil {
+		var denied *access.Denied
+		if !errors.As(err, &denied) {
+			return false, fmt.Errorf("checking the rights of %q: %w", req.Username, err)
+		}
+		r.refuse(s, chaosv1alpha1.ReasonForbidden, "refused at start: "+err.Error(), now)
+		return false, nil
+	}
+	if prov := s.spec().Provider; prov != nil && prov.Prometheus != nil {
+		if err := policy.ProviderAllowed(p, prov.Prometheus.Address); err != nil {
+			r.refuse(s, chaosv1alpha1.ReasonProviderNotAllowed, "refused at start: "+err.Error(), now)
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// refuse ends a run that has not started with verdict Error, Stalled.
+func (r *Reconciler) refuse(s *scope, reason, message string, now time.Time) {
+	s.emit(s.engineRun().Fail(now, chaosv1alpha1.VerdictError, reason, message))
+	setStalled(s.run, reason, message, now)
+}
+
+// setStalled marks a run that cannot progress without a person's change.
+func setStalled(run *chaosv1alpha1.ExperimentRun, reason, message string, now time.Time) {
+	meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+		Type: chaosv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
+		ObservedGeneration: run.Generation, Reason: reason, Message: message,
+		LastTransitionTime: metav1.NewTime(now.UTC().Truncate(time.Second)),
+	})
+}
+
+// approvalOf reads the run's approval annotations. The approver is recorded
+// by the admission webhook as JSON (like the requester) or a bare username.
+func approvalOf(run *chaosv1alpha1.ExperimentRun, requireApprover bool) policy.Approval {
+	a := policy.Approval{
+		Approved:        run.Annotations[chaosv1alpha1.ApprovedAnnotation] == "true",
+		RequireApprover: requireApprover,
+	}
+	by := strings.TrimSpace(run.Annotations[chaosv1alpha1.ApprovedByAnnotation])
+	var who access.Requester
+	if err := json.Unmarshal([]byte(by), &who); err == nil {
+		by = who.Username
+	}
+	a.ApprovedBy = by
+	return a
 }
 
 // activeRuns counts the runs, other than run, that have started and not finished.
@@ -84,10 +188,7 @@ func (r *Reconciler) activeRuns(ctx context.Context, run *chaosv1alpha1.Experime
 	}
 	n := 0
 	for _, o := range runs.Items {
-		if o.UID == run.UID {
-			continue
-		}
-		if isActive(o.Status.Phase) {
+		if o.UID != run.UID && isActive(o.Status.Phase) {
 			n++
 		}
 	}
@@ -95,14 +196,7 @@ func (r *Reconciler) activeRuns(ctx context.Context, run *chaosv1alpha1.Experime
 }
 
 // isActive reports whether a run in phase counts against the concurrency limit.
-func isActive(p chaosv1alpha1.RunPhase) bool {
-	switch p {
-	case chaosv1alpha1.PhaseBaseline, chaosv1alpha1.PhaseInjecting, chaosv1alpha1.PhaseObserving,
-		chaosv1alpha1.PhaseReverting, chaosv1alpha1.PhaseRecovering:
-		return true
-	}
-	return false
-}
+func isActive(p chaosv1alpha1.RunPhase) bool { return policy.IsActive(p) }
 
 // runsForPolicy wakes every unfinished run when the ChaosPolicy changes, so the
 // kill switch takes effect at once rather than at each run's next sample.
@@ -120,43 +214,7 @@ func (r *Reconciler) runsForPolicy(ctx context.Context, _ client.Object) []recon
 	return reqs
 }
 
-// windowRefusal says why a run may not start now, or "" when it may: outside
-// every window of its Experiment, or inside a blackout of the ChaosPolicy.
-// Windows gate when a run starts; a run that started in a window finishes.
-func windowRefusal(spec *chaosv1alpha1.ExperimentSpec, policy *chaosv1alpha1.ChaosPolicy, now time.Time) string {
-	if policy != nil {
-		if in, i := schedule.InBlackout(policy.Spec.BlackoutWindows, now); in {
-			w := policy.Spec.BlackoutWindows[i]
-			return fmt.Sprintf("refused: inside the ChaosPolicy blackout window %s–%s (%s); nothing was injected", w.Start, w.End, days(w.Days))
-		}
-	}
-	if len(spec.Windows) == 0 {
-		return ""
-	}
-	loc, err := schedule.LoadLocation(spec.TimeZone)
-	if err != nil {
-		return "refused: " + err.Error()
-	}
-	if schedule.InWindows(spec.Windows, loc, now) {
-		return ""
-	}
-	msg := fmt.Sprintf("refused: %s is outside the experiment's windows", now.In(loc).Format("Mon 15:04 MST"))
-	if next, ok := schedule.NextWindowOpen(spec.Windows, loc, now); ok {
-		msg += fmt.Sprintf("; the next window opens %s", next.In(loc).Format("Mon 2006-01-02 15:04 MST"))
-	}
-	return msg + "; nothing was injected"
-}
-
-func days(ds []chaosv1alpha1.Weekday) string {
-	if len(ds) == 0 {
-		return "every day"
-	}
-	out := ""
-	for i, d := range ds {
-		if i > 0 {
-			out += ","
-		}
-		out += string(d)
-	}
-	return out
+func micro(t time.Time) *metav1.MicroTime {
+	m := metav1.NewMicroTime(t)
+	return &m
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -66,4 +67,32 @@ func (s *scope) patchStatus(ctx context.Context) error {
 	}
 	s.base = s.run.DeepCopy()
 	return nil
+}
+
+// ConfigError is a configuration error found at run time: a missing or
+// unreadable Secret, malformed credentials, a provider or fault that cannot
+// be built. Retrying does not fix it; a change by the user does. Err says
+// what to fix. The run retries a few times, then ends with verdict Error.
+type ConfigError struct {
+	// Err says what is wrong and what to fix.
+	Err error
+}
+
+// Error is Err's message.
+func (e *ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// configErrorMessage says whether err is a configuration error, and its
+// message if so. Besides ConfigError, the API server refusing the operator
+// (RBAC forbids a listing) counts: only a change of its rights fixes that.
+func configErrorMessage(err error) (string, bool) {
+	if ce, ok := errors.AsType[*ConfigError](err); ok {
+		return ce.Error(), true
+	}
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		return err.Error() + "; grant the operator's service account the right, or change the Experiment", true
+	}
+	return "", false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -15,8 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/controllers/chaospolicy"
 	"github.com/faultline-dev/faultline/experiments/blastradius"
 	"github.com/faultline-dev/faultline/experiments/faults"
+	"github.com/faultline-dev/faultline/experiments/policy"
 )
 
 // TargetSelector lists the candidates of a run, selects its targets and
@@ -69,7 +72,7 @@ func (s *Selector) Select(ctx context.Context, run *chaosv1alpha1.ExperimentRun,
 	if !ok {
 		return nil, "", fmt.Errorf("%w: target kind %s is not supported by this operator", blastradius.ErrNoTargets, spec.Target.Kind)
 	}
-	rules, err := s.rules(ctx)
+	rules, ns, err := s.rules(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -113,49 +116,60 @@ func (s *Selector) Select(ctx context.Context, run *chaosv1alpha1.ExperimentRun,
 	if len(out) == 0 {
 		return nil, "", fmt.Errorf("%w: every selected target disappeared before injection", blastradius.ErrNoTargets)
 	}
-	return out, sel.Message(), nil
+	note := sel.Message()
+	if len(ns.Notes) > 0 {
+		// The run went ahead under a partly unreadable policy: say which part
+		// and what was used instead, where the run's reader looks.
+		note = strings.Join(append([]string{note}, ns.Notes...), "; ")
+	}
+	return out, note, nil
 }
 
-// rules resolves the ChaosPolicy into blast-radius rules. Without a policy the
-// defaults apply: namespaces must opt in with chaos.faultline.dev/enabled=true
-// and kube-system is protected.
-func (s *Selector) rules(ctx context.Context) (blastradius.Rules, error) {
+// rules resolves the ChaosPolicy into blast-radius rules, with notes on any
+// part of the policy that could not be read and what was used instead.
+// Without a policy the defaults of policy.ResolveNamespaces apply:
+// namespaces opt in with chaos.faultline.dev/enabled=true and kube-system is
+// protected. The operator's namespace and pods are never targets.
+func (s *Selector) rules(ctx context.Context) (blastradius.Rules, policy.Namespaces, error) {
+	p, err := chaospolicy.Get(ctx, s.Client)
+	if err != nil {
+		return blastradius.Rules{}, policy.Namespaces{}, err
+	}
+	ns := policy.ResolveNamespaces(p)
 	rules := blastradius.Rules{
-		ProtectedNamespaces: sets.New("kube-system"),
+		ProtectedNamespaces: ns.Protected,
 		OperatorNamespace:   s.OperatorNamespace,
 		OperatorLabels:      s.OperatorLabels,
-	}
-	selector := &metav1.LabelSelector{MatchLabels: map[string]string{chaosv1alpha1.EnabledNamespaceLabel: "true"}}
-	policy := &chaosv1alpha1.ChaosPolicy{}
-	err := s.Client.Get(ctx, client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}, policy)
-	switch {
-	case err == nil:
-		if policy.Spec.ProtectedNamespaces != nil {
-			rules.ProtectedNamespaces = sets.New(policy.Spec.ProtectedNamespaces...)
-		}
-		if policy.Spec.NamespaceSelector != nil {
-			selector = policy.Spec.NamespaceSelector
-		}
-		if policy.Spec.MaxWorkloadPercent != nil {
-			rules.MaxWorkloadPercent = *policy.Spec.MaxWorkloadPercent
-		}
-	case client.IgnoreNotFound(err) != nil:
-		return rules, fmt.Errorf("reading ChaosPolicy: %w", err)
-	}
-	sel, err := metav1.LabelSelectorAsSelector(selector)
-	if err != nil {
-		return rules, fmt.Errorf("ChaosPolicy namespaceSelector: %w", err)
+		MaxWorkloadPercent:  ns.MaxWorkloadPercent,
 	}
 	nsList := &corev1.NamespaceList{}
-	if err := s.Client.List(ctx, nsList, client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return rules, fmt.Errorf("listing namespaces enabled for chaos: %w", err)
+	if err := s.Client.List(ctx, nsList, client.MatchingLabelsSelector{Selector: ns.Selector}); err != nil {
+		return rules, ns, fmt.Errorf("listing namespaces enabled for chaos: %w", err)
 	}
 	rules.AllowedNamespaces = sets.New[string]()
-	for _, ns := range nsList.Items {
-		rules.AllowedNamespaces.Insert(ns.Name)
+	for _, n := range nsList.Items {
+		rules.AllowedNamespaces.Insert(n.Name)
 	}
-	return rules, nil
+	return rules, ns, nil
 }
+
+// Evictable says which pods a node drain may evict under the ChaosPolicy:
+// those of namespaces runs may target (enabled, not protected), or with
+// drainScope AllNamespaces every pod; never the operator's own. It makes
+// the Selector the faults.EvictionScope of the operator's drains, so the
+// drain and target selection read the policy the same way.
+func (s *Selector) Evictable(ctx context.Context) (func(*corev1.Pod) bool, error) {
+	rules, ns, err := s.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := ns.DrainScope == chaosv1alpha1.DrainAllNamespaces
+	return func(pod *corev1.Pod) bool {
+		return blastradius.MayDisturb(pod.Namespace, pod.Labels, rules, all)
+	}, nil
+}
+
+var _ faults.EvictionScope = (*Selector)(nil)
 
 // ListPods lists, through c, the pods of namespaces matching spec's selector.
 func ListPods(c client.Reader) CandidateLister {

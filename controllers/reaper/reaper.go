@@ -44,9 +44,9 @@ type Reaper struct {
 	Period time.Duration
 }
 
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;patch;update
-// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;patch;update
-// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;patch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;patch
+// +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns,verbs=get
 
 // Start scans at start-up and then every Period until ctx ends. It runs only
 // on the leader, like the controllers.
