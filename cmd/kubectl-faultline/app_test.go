@@ -366,7 +366,7 @@ func TestRunWaitPollsWhenItMayNotWatch(t *testing.T) {
 	if !strings.Contains(h.stderr.String(), "cannot watch") {
 		t.Errorf("stderr does not say the plugin fell back to polling:\n%s", h.stderr.String())
 	}
-	if !strings.Contains(h.stdout.String(), "Verdict     Passed") {
+	if !strings.Contains(h.stdout.String(), "Verdict       Passed") {
 		t.Errorf("stdout is not the text report:\n%s", h.stdout.String())
 	}
 }
@@ -486,7 +486,7 @@ func TestReport(t *testing.T) {
 		want     string // in stdout, or stderr when the command fails
 	}{
 		"a run named reports that run": {
-			args: []string{"report", "checkout-pod-kill-old"}, want: "Run         shop/checkout-pod-kill-old",
+			args: []string{"report", "checkout-pod-kill-old"}, want: "Run           shop/checkout-pod-kill-old",
 		},
 		"an experiment reports its newest run": {
 			args: []string{"report", "--experiment", "checkout-pod-kill", "-o", "markdown"}, want: "### Faultline run `shop/checkout-pod-kill-new`: Passed",
