@@ -227,9 +227,9 @@ func (o *outcomes) log(t *testing.T) {
 	t.Helper()
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "\nCASE\tUSER\tOUTCOME")
+	_, _ = fmt.Fprintln(w, "\nCASE\tUSER\tOUTCOME")
 	for _, r := range o.rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r[0], r[1], r[2])
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\n", r[0], r[1], r[2])
 	}
 	_ = w.Flush()
 	t.Log(b.String())
