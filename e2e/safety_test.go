@@ -211,38 +211,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 		t.Logf("run of the malformed Experiment: %s", got.Status.Message)
 	})
 	t.Run("the reaper still reverts an orphaned fault", func(t *testing.T) {
-		tb.RequireSteadyState(t)
-		before := virtualService(t, "cart")
-		exp := istioExperiment("e2e-reaper-malformed", abortFault(50), 2*time.Minute)
-		tb.Create(t, exp)
-		run := tb.StartRun(t, exp)
-		waitPhase(t, run, chaosv1alpha1.PhaseObserving)
-		tb.KillOperator(t)
-		got := &chaosv1alpha1.ExperimentRun{}
-		if err := tb.Client.Get(t.Context(), client.ObjectKeyFromObject(run), got); err != nil {
-			t.Fatal(err)
-		}
-		// A finalizer-only change needs no webhook, so it works while the
-		// operator is down.
-		patch := []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`)
-		if err := tb.Client.Patch(t.Context(), got, client.RawPatch(types.JSONPatchType, patch)); err != nil {
-			t.Fatalf("stripping the finalizer while the operator is down: %v", err)
-		}
-		if err := tb.Client.Delete(t.Context(), got); err != nil && !isNotFound(err) {
-			t.Fatal(err)
-		}
-		tb.StartOperator(t, "--reap-period=2s")
-		waitFor(t, 30*time.Second, "the reaper to remove the orphaned fault", func(ctx context.Context) (bool, error) {
-			vs := &unstructured.Unstructured{}
-			vs.SetGroupVersionKind(virtualServiceGVK)
-			if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
-				return false, err
-			}
-			if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(vs)) {
-				return false, fmt.Errorf("spec still %v", vsSpec(vs))
-			}
-			return true, nil
-		})
+		reaperRevertsOrphanedFault(t, "e2e-reaper-malformed")
 	})
 }
 
