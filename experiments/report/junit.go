@@ -5,8 +5,12 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -16,7 +20,12 @@ import (
 //
 // The run is one testsuite named after its Experiment, so a CI system's
 // history groups the runs of one Experiment. It holds one testcase per
-// objective, one named "steady state recovered" and one named "not aborted":
+// objective, named after the objective alone ("detectWithin",
+// "recoverWithin"), one named "steady state recovered" and one named "not
+// aborted". Names never carry a threshold or a measurement: CI systems key a
+// testcase's history on its name, and a name that changed with the objective
+// would start a new history every time someone tuned it. The threshold is in
+// the suite's properties, the testcase's system-out and any failure message.
 //   - a met objective, a recovery and the absence of an abort pass;
 //   - a missed objective, no recovery after injection, or an abort is a
 //     failure whose message says what was measured against what;
@@ -26,9 +35,17 @@ import (
 //   - every testcase of a run whose verdict is Error carries an error element,
 //     since the run could not be carried out at all.
 //
-// Each testcase's time is the figure it judges, in seconds; the suite's is
-// the run's duration. The text report is attached as the suite's system-out,
-// so the whole report is one click away in the CI system.
+// The suite's time is the run's duration. A testcase's time is the stretch
+// of the run it judges (from injection to detection, to recovery; from the
+// first breach to the revert) less what an earlier testcase already counts,
+// so the times never overlap and never add up to more than the run: CI
+// systems sum them, and a sum longer than the run misleads whoever reads it.
+// The figure itself is in the message and the testcase's system-out.
+//
+// Every string is made valid XML 1.0 first: a probe error is free text from a
+// remote system, and one control character in it would make the whole file
+// unreadable to every consumer. The text report is attached as the suite's
+// system-out, so the whole report is one click away in the CI system.
 func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 	s := Summarize(run)
 	var text bytes.Buffer
@@ -56,6 +73,11 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 		},
 		SystemOut: &junitCDATA{Text: text.String()},
 	}
+	// The thresholds live here rather than in the testcase names, which
+	// must not change when an objective is tuned.
+	for _, o := range s.Result.Objectives {
+		suite.Properties = append(suite.Properties, junitProperty{o.Name, o.Target.Text})
+	}
 	classname := "faultline." + orNone(s.Namespace) + "." + orNone(s.Experiment)
 	for _, c := range testcases(s) {
 		c.Classname = classname
@@ -79,6 +101,7 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 		Time:     suite.Time,
 		Suites:   []junitSuite{suite},
 	}
+	sanitizeStrings(reflect.ValueOf(&doc).Elem())
 
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -86,7 +109,7 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
 	if err := enc.Encode(doc); err != nil {
-		return err
+		return fmt.Errorf("encoding the JUnit report: %w", err)
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
@@ -102,8 +125,10 @@ const (
 // testcases judges the run.
 func testcases(s Summary) []junitCase {
 	var cases []junitCase
+	var judged []interval
+	injectedAt, injected := instantOf(s.Timeline, "injectedAt")
 	for _, o := range s.Result.Objectives {
-		c := junitCase{Name: objectiveCaseName(o), Time: seconds(measured(o.Measured))}
+		c := junitCase{Name: o.Name, SystemOut: objectiveText(o)}
 		switch o.Status {
 		case string(chaosv1alpha1.ObjectiveMet):
 		case string(chaosv1alpha1.ObjectiveMissed):
@@ -112,11 +137,12 @@ func testcases(s Summary) []junitCase {
 			c.Skipped = &junitSkipped{Message: notMeasuredMessage(s)}
 		}
 		cases = append(cases, c)
+		judged = append(judged, after(injectedAt, injected, o.Measured))
 	}
 
-	recovered := junitCase{Name: caseRecovered, Time: seconds(measured(s.Result.TimeToRecover))}
+	recovered := junitCase{Name: caseRecovered}
 	switch {
-	case s.DryRun || !s.Timeline.has("injectedAt"):
+	case s.DryRun || !injected:
 		recovered.Skipped = &junitSkipped{Message: "nothing was injected, so there was nothing to recover from"}
 	case s.Result.TimeToRecover != nil:
 	default:
@@ -124,12 +150,28 @@ func testcases(s Summary) []junitCase {
 			Message: "the steady state did not return after the fault was injected", Body: s.Message}
 	}
 	cases = append(cases, recovered)
+	judged = append(judged, after(injectedAt, injected, s.Result.TimeToRecover))
 
-	notAborted := junitCase{Name: caseNotAborted, Time: seconds(measured(s.Result.AbortLatency))}
+	notAborted := junitCase{Name: caseNotAborted}
 	if s.Abort != nil || s.Verdict == string(chaosv1alpha1.VerdictAborted) {
 		notAborted.Failure = &junitProblem{Type: "Aborted", Message: abortMessage(s), Body: s.Message}
 	}
 	cases = append(cases, notAborted)
+	var breach interval
+	if s.Abort != nil && s.Abort.FirstBreach != nil {
+		breach = after(s.Abort.FirstBreach.At, true, s.Result.AbortLatency)
+	}
+	judged = append(judged, breach)
+
+	startedAt, hasStart := instantOf(s.Timeline, "startedAt")
+	finishedAt, hasFinish := instantOf(s.Timeline, "finishedAt")
+	var run interval
+	if hasStart && hasFinish {
+		run = interval{startedAt, finishedAt}
+	}
+	for i, d := range exclusiveTimes(run, judged) {
+		cases[i].Time = seconds(d)
+	}
 
 	// The verdict overrides the per-case judgement when the run as a whole
 	// says the hypothesis was not tested: a pipeline must not read "passed"
@@ -149,15 +191,81 @@ func testcases(s Summary) []junitCase {
 	return cases
 }
 
-// objectiveCaseName reads as the hypothesis: "detected within 1m0s".
-func objectiveCaseName(o Objective) string {
-	switch o.Name {
-	case objectiveDetect:
-		return "detected within " + o.Target.Text
-	case objectiveRecover:
-		return "recovered within " + o.Target.Text
+// objectiveText says what an objective asked and what was measured, so the
+// threshold a testcase judged is next to it in the CI system even when it
+// passed: "recoverWithin 2m0s: measured 45.003s, Met".
+func objectiveText(o Objective) string {
+	return fmt.Sprintf("%s %s: measured %s, %s", o.Name, o.Target.Text, durationText(o.Measured), o.Status)
+}
+
+// instantOf is when the timeline recorded the named instant, if it did.
+func instantOf(tl Timeline, name string) (time.Time, bool) {
+	for _, e := range tl.Events {
+		if e.Name == name {
+			return e.At, true
+		}
 	}
-	return o.Name + " " + o.Target.Text
+	return time.Time{}, false
+}
+
+// interval is a stretch of a run; one that does not end after it starts,
+// such as the zero interval, is empty.
+type interval struct{ from, to time.Time }
+
+// after is the interval of length d from start; empty when start is unknown
+// or d was not measured.
+func after(start time.Time, known bool, d *Duration) interval {
+	if !known || d == nil {
+		return interval{}
+	}
+	return interval{start, start.Add(measured(d))}
+}
+
+// exclusiveTimes gives each interval the time it covers within run that no
+// earlier interval covers. Two testcases often judge overlapping stretches
+// (the steady state returning is both the recovery and the end of
+// recoverWithin; recovery is measured from injection, like detection), and
+// giving both the whole stretch would count it twice. The times add up to
+// the length of the union of the intervals within run, never more than run.
+func exclusiveTimes(run interval, judged []interval) []time.Duration {
+	times := make([]time.Duration, len(judged))
+	var covered []interval
+	var before time.Duration
+	for i, in := range judged {
+		if in.from.Before(run.from) {
+			in.from = run.from
+		}
+		if in.to.After(run.to) {
+			in.to = run.to
+		}
+		if in.to.After(in.from) {
+			covered = append(covered, in)
+		}
+		total := unionLength(covered)
+		times[i] = total - before
+		before = total
+	}
+	return times
+}
+
+// unionLength is the time covered by at least one of the non-empty
+// intervals.
+func unionLength(intervals []interval) time.Duration {
+	sorted := slices.Clone(intervals)
+	slices.SortFunc(sorted, func(a, b interval) int { return a.from.Compare(b.from) })
+	var total time.Duration
+	var end time.Time
+	for i, in := range sorted {
+		switch {
+		case i == 0 || !in.from.Before(end):
+			total += in.to.Sub(in.from)
+			end = in.to
+		case in.to.After(end):
+			total += in.to.Sub(end)
+			end = in.to
+		}
+	}
+	return total
 }
 
 func missedMessage(o Objective) string {
@@ -279,6 +387,9 @@ type junitCase struct {
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	// SystemOut comes last: the JUnit schemas Jenkins and Surefire validate
+	// against require it after the result elements.
+	SystemOut string `xml:"system-out,omitempty"`
 }
 
 // junitProblem is a failure or an error element.
@@ -290,4 +401,75 @@ type junitProblem struct {
 
 type junitSkipped struct {
 	Message string `xml:"message,attr"`
+}
+
+// sanitizeStrings makes every string reachable from v valid XML 1.0 text, in
+// place. It walks the whole document rather than a list of fields so a field
+// added later cannot slip through unsanitised: encoding/xml writes CDATA
+// sections as they are, and replaces the characters XML forbids in other
+// text with U+FFFD, which hides what the character was.
+func sanitizeStrings(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(xmlText(v.String()))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			sanitizeStrings(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			sanitizeStrings(v.Field(i))
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			sanitizeStrings(v.Index(i))
+		}
+	}
+}
+
+// xmlText returns s with every character XML 1.0 forbids replaced by a
+// visible escape, so the text stays readable and says what was there: a C0
+// control as \x1b, a noncharacter as \uFFFE. A byte that is not UTF-8
+// becomes U+FFFD, as it would in any UTF-8 decoder. "]]>" needs no care here:
+// the encoder splits it across two CDATA sections, and escapes ">" elsewhere.
+func xmlText(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !xmlChar(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case xmlChar(r):
+			b.WriteString(s[i : i+size])
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// xmlChar reports whether r is a Char of XML 1.0 (production [2]).
+func xmlChar(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return true
+	case r >= 0x20 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= utf8.MaxRune:
+		return true
+	}
+	return false
 }

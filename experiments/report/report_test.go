@@ -99,7 +99,7 @@ func TestJUnitJudgesEachRun(t *testing.T) {
 		"a missed recover objective fails that objective only": {
 			run:          failedRun(),
 			want:         counts{tests: 4, failures: 1},
-			wantFailures: []string{"recovered within 2m0s"},
+			wantFailures: []string{"recoverWithin"},
 		},
 		"an aborted run fails not-aborted and recovery, and skips what it could not measure": {
 			run:          abortedRun(),
