@@ -31,14 +31,19 @@ const (
 type Verdict string
 
 const (
-	// VerdictPassed means every objective was met.
+	// VerdictPassed means every objective was met. A dry run passes, with
+	// reason DryRun on the Completed condition, when its baseline held and its
+	// targets were resolved; it injected nothing, and its message says how
+	// many targets the fault would have hit.
 	VerdictPassed Verdict = "Passed"
 	// VerdictFailed means an objective was missed, or the system did not recover.
 	VerdictFailed Verdict = "Failed"
 	// VerdictAborted means a guard fired, probes went blind, or the run was stopped.
 	VerdictAborted Verdict = "Aborted"
 	// VerdictInconclusive means the run could not test the hypothesis (the baseline
-	// did not hold, or policy refused it); nothing was injected.
+	// did not hold, no target could be selected, the fault could not be applied
+	// to any target, or policy refused it); nothing was injected. A dry run
+	// whose baseline did not hold, or that found no target, ends so too.
 	VerdictInconclusive Verdict = "Inconclusive"
 	// VerdictError means the run could not be carried out (bad reference, API errors).
 	VerdictError Verdict = "Error"

@@ -51,7 +51,11 @@ revert; interrupt again to stop waiting).
   kubectl faultline run checkout-pod-kill -n shop
 
   # In a pipeline: wait up to 15 minutes, gate on the exit code, keep a JUnit report.
-  kubectl faultline run checkout-pod-kill -n shop --wait --timeout 15m --junit-file faultline.xml`,
+  kubectl faultline run checkout-pod-kill -n shop --wait --timeout 15m --junit-file faultline.xml
+
+  # Before a deploy: check the targets resolve and the steady state holds,
+  # injecting nothing; exits 0 when they do.
+  kubectl faultline run checkout-pod-kill -n shop --dry-run --wait`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.experiment = args[0]
@@ -61,7 +65,7 @@ revert; interrupt again to stop waiting).
 	fs := cmd.Flags()
 	fs.BoolVar(&opts.wait, "wait", false, "Wait for the verdict, print the report and exit with the verdict's code.")
 	fs.DurationVar(&opts.timeout, "timeout", 10*time.Minute, "With --wait, how long to wait for the verdict before exiting with code 5 (the run continues); 0 waits forever.")
-	fs.BoolVar(&opts.dryRun, "dry-run", false, "Create a dry run (spec.dryRun): the operator resolves targets and runs the probes but injects nothing. Unlike kubectl's --dry-run, the run is created.")
+	fs.BoolVar(&opts.dryRun, "dry-run", false, "Create a dry run (spec.dryRun): the operator resolves targets and runs the probes but injects nothing; with --wait it exits 0 when the baseline held and targets resolved. Unlike kubectl's --dry-run, the run is created.")
 	fs.StringVar(&opts.junitFile, "junit-file", "", "With --wait, also write the report as JUnit XML to this file.")
 	fs.BoolVar(&opts.abortOnInterrupt, "abort-on-interrupt", false, "With --wait, abort the run on Ctrl-C or SIGTERM instead of leaving it running.")
 	parseFormat := formatFlag(fs)

@@ -406,8 +406,12 @@ func (r Run) ApplyTargets(targets []chaosv1alpha1.TargetStatus, note string, err
 	st.Message = msg
 	events := []Event{{Reason: chaosv1alpha1.ReasonTargetsSelected, Message: msg}}
 	if r.DryRun {
-		return append(events, r.finishWith(now, chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.ReasonDryRun,
-			fmt.Sprintf("dry run: the steady state held and the fault would hit %s; nothing was injected", names))...)
+		// A dry run that got this far did all it set out to do: the
+		// baseline held and targets resolved. It passes, so a pipeline's
+		// dry-run step can gate on success rather than on a failure code;
+		// the reason DryRun keeps it apart from a run that tested anything.
+		return append(events, r.finishWith(now, chaosv1alpha1.VerdictPassed, chaosv1alpha1.ReasonDryRun,
+			fmt.Sprintf("dry run: nothing was injected; the steady state held and the fault would have hit %d target(s): %s", len(targets), names))...)
 	}
 	return events
 }
@@ -436,6 +440,7 @@ func (r Run) ApplyInjected(now time.Time) []Event {
 		st.Phase = chaosv1alpha1.PhaseReverting
 		st.Abort = &chaosv1alpha1.AbortStatus{Reason: chaosv1alpha1.AbortInjectionFailed,
 			Message: "the fault could not be applied to any target: " + joinLimit(failures, 3)}
+		setCondition(st, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonInjectionFailed, st.Abort.Message, now)
 		return []Event{{Warning: true, Reason: chaosv1alpha1.ReasonInjectionFailed, Message: st.Abort.Message}}
 	}
 	if first == nil {
@@ -477,8 +482,15 @@ func (r Run) ApplyReverted(now time.Time) []Event {
 		events = append(events, Event{Warning: true, Reason: chaosv1alpha1.ReasonRevertConflict,
 			Message: "left another writer's change in place: " + joinLimit(conflicts, 3)})
 	}
-	if st.Timeline.InjectedAt != nil {
-		setCondition(st, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, chaosv1alpha1.ReasonFaultReverted, "the fault was reverted", now)
+	if faultApplied(st) {
+		// Injected stays True after the revert: it says the fault happened,
+		// and a reader (or `kubectl wait --for=condition=Injected`) that
+		// saw it turn False would conclude nothing was ever injected.
+		msg := "the fault was applied and has been reverted"
+		if r.instant() {
+			msg = "the fault was applied; an instant fault leaves nothing applied to revert"
+		}
+		setCondition(st, chaosv1alpha1.ConditionInjected, metav1.ConditionTrue, chaosv1alpha1.ReasonFaultReverted, msg, now)
 	}
 	switch {
 	case st.Abort != nil, st.Timeline.InjectedAt == nil:
@@ -494,6 +506,20 @@ func (r Run) ApplyReverted(now time.Time) []Event {
 		return append(events, r.finish(now)...)
 	}
 	return events
+}
+
+// faultApplied reports whether the fault reached any target, including one
+// injected by a run aborted before ApplyInjected recorded the injection.
+func faultApplied(st *chaosv1alpha1.ExperimentRunStatus) bool {
+	if st.Timeline.InjectedAt != nil {
+		return true
+	}
+	for _, t := range st.Targets {
+		if t.InjectedAt != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // BeginRevert marks the run Reverting when a sustained fault's hold is over,

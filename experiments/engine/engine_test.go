@@ -519,10 +519,10 @@ type runCase struct {
 // runCases are the scenarios, shared by TestRun and TestRunResumesFromStatusAlone.
 func runCases() map[string]runCase {
 	passedConditions := map[string]string{
-		"Completed": "True/Passed", "Detected": "True/Deviated", "Recovered": "True/Recovered", "Injected": "False/FaultReverted",
+		"Completed": "True/Passed", "Detected": "True/Deviated", "Recovered": "True/Recovered", "Injected": "True/FaultReverted",
 	}
 	absorbedConditions := map[string]string{
-		"Completed": "True/Passed", "Detected": "False/Absorbed", "Recovered": "True/Absorbed", "Injected": "False/FaultReverted",
+		"Completed": "True/Passed", "Detected": "False/Absorbed", "Recovered": "True/Absorbed", "Injected": "True/FaultReverted",
 	}
 	bothMet := map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveMet}
 	notMeasured := map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveNotMeasured, "recoverWithin": chaosv1alpha1.ObjectiveNotMeasured}
@@ -616,7 +616,7 @@ func runCases() map[string]runCase {
 			want: want{
 				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonBaselineNotHeld,
 				timeline:   map[string]instant{"startedAt": at(0), "finishedAt": at(1 * sec)},
-				conditions: map[string]string{"Completed": "True/BaselineNotHeld"},
+				conditions: map[string]string{"Completed": "True/BaselineNotHeld", "Injected": "False/NotInjected"},
 				message:    "success-rate = 0.62, needs >= 0.99",
 				never:      []engine.Action{engine.ActionSelectTargets, engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
@@ -627,7 +627,7 @@ func runCases() map[string]runCase {
 			want: want{
 				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonBaselineNotHeld,
 				timeline:   map[string]instant{"startedAt": at(0), "finishedAt": at(2 * sec)},
-				conditions: map[string]string{"Completed": "True/BaselineNotHeld"},
+				conditions: map[string]string{"Completed": "True/BaselineNotHeld", "Injected": "False/NotInjected"},
 				message:    "alert CheckoutAvailabilityLow was already firing before injection",
 				never:      []engine.Action{engine.ActionSelectTargets, engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
@@ -638,7 +638,7 @@ func runCases() map[string]runCase {
 			want: want{
 				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonProbeUnavailable,
 				timeline:   map[string]instant{"startedAt": at(0), "finishedAt": at(3 * sec)},
-				conditions: map[string]string{"Completed": "True/ProbeUnavailable"},
+				conditions: map[string]string{"Completed": "True/ProbeUnavailable", "Injected": "False/NotInjected"},
 				never:      []engine.Action{engine.ActionSelectTargets, engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
 			},
@@ -691,7 +691,7 @@ func runCases() map[string]runCase {
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveNotMeasured},
 				conditions: map[string]string{
 					"Completed": "True/Aborted", "Aborted": "True/SLOBreached", "Detected": "True/Deviated",
-					"Recovered": "False/NotRecovered", "Injected": "False/FaultReverted",
+					"Recovered": "False/NotRecovered", "Injected": "True/FaultReverted",
 				},
 				abort:   &wantAbort{reason: chaosv1alpha1.AbortSLOBreached, guard: "error-budget", value: "0.8", firstBreachAt: ptr(inj(2 * sec))},
 				message: "guard error-budget breached",
@@ -741,7 +741,7 @@ func runCases() map[string]runCase {
 				},
 				figures:    map[string]time.Duration{"abortLatency": 2 * sec},
 				objectives: notMeasured,
-				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/ProbeUnavailable", "Injected": "False/FaultReverted"},
+				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/ProbeUnavailable", "Injected": "True/FaultReverted"},
 				abort:      &wantAbort{reason: chaosv1alpha1.AbortProbeUnavailable, firstBreachAt: ptr(inj(2 * sec))},
 				message:    "did not answer for 3 consecutive samples",
 			},
@@ -848,7 +848,7 @@ func runCases() map[string]runCase {
 				figures:    map[string]time.Duration{"timeToRecover": 6 * sec},
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMissed, "recoverWithin": chaosv1alpha1.ObjectiveMet},
 				conditions: map[string]string{
-					"Completed": "True/Failed", "Detected": "True/Deviated", "Recovered": "True/Recovered", "Injected": "False/FaultReverted",
+					"Completed": "True/Failed", "Detected": "True/Deviated", "Recovered": "True/Recovered", "Injected": "True/FaultReverted",
 				},
 				message: "no alert (CheckoutAvailabilityLow) fired",
 			},
@@ -865,7 +865,7 @@ func runCases() map[string]runCase {
 				detectedBy: chaosv1alpha1.DetectedByProbe,
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveMissed},
 				conditions: map[string]string{
-					"Completed": "True/Failed", "Detected": "True/Deviated", "Recovered": "True/Recovered", "Injected": "False/FaultReverted",
+					"Completed": "True/Failed", "Detected": "True/Deviated", "Recovered": "True/Recovered", "Injected": "True/FaultReverted",
 				},
 				message: "recovered in 40s (objective 30s: missed)",
 			},
@@ -882,7 +882,7 @@ func runCases() map[string]runCase {
 				detectedBy: chaosv1alpha1.DetectedByProbe,
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveMissed},
 				conditions: map[string]string{
-					"Completed": "True/NotRecovered", "Detected": "True/Deviated", "Recovered": "False/NotRecovered", "Injected": "False/FaultReverted",
+					"Completed": "True/NotRecovered", "Detected": "True/Deviated", "Recovered": "False/NotRecovered", "Injected": "True/FaultReverted",
 				},
 				message: "did not recover within 20s",
 			},
@@ -899,7 +899,7 @@ func runCases() map[string]runCase {
 				detectedBy: chaosv1alpha1.DetectedByProbe,
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveMissed},
 				conditions: map[string]string{
-					"Completed": "True/NotRecovered", "Detected": "True/Deviated", "Recovered": "False/NotRecovered", "Injected": "False/FaultReverted",
+					"Completed": "True/NotRecovered", "Detected": "True/Deviated", "Recovered": "False/NotRecovered", "Injected": "True/FaultReverted",
 				},
 			},
 		},
@@ -930,13 +930,13 @@ func runCases() map[string]runCase {
 				},
 			},
 		},
-		"dry run selects targets and injects nothing": {
+		"dry run whose baseline held and whose targets resolved passes, injecting nothing": {
 			world: world{spec: podKill(), dryRun: true},
 			want: want{
-				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonDryRun,
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonDryRun,
 				timeline:   map[string]instant{"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "finishedAt": at(3 * sec)},
-				conditions: map[string]string{"Completed": "True/DryRun"},
-				message:    "would hit pod/shop/checkout-a",
+				conditions: map[string]string{"Completed": "True/DryRun", "Injected": "False/DryRun"},
+				message:    "Passed: dry run: nothing was injected; the steady state held and the fault would have hit 1 target(s): pod/shop/checkout-a",
 				never:      []engine.Action{engine.ActionInject, engine.ActionRevert},
 				extra: func(t *testing.T, _ *driver, st *chaosv1alpha1.ExperimentRunStatus) {
 					if len(st.Targets) != 1 || st.Targets[0].Name != "checkout-a" || st.Targets[0].Phase != chaosv1alpha1.TargetSelected {
@@ -950,7 +950,39 @@ func runCases() map[string]runCase {
 			want: want{
 				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonNoTargets,
 				timeline:   map[string]instant{"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "finishedAt": at(3 * sec)},
-				conditions: map[string]string{"Completed": "True/NoTargets"},
+				conditions: map[string]string{"Completed": "True/NoTargets", "Injected": "False/NotInjected"},
+				message:    "none of 4 candidates matched",
+				never:      []engine.Action{engine.ActionInject, engine.ActionRevert},
+				extra:      noTargets,
+			},
+		},
+		"dry run says how many targets the fault would have hit": {
+			world: world{spec: istio(30 * sec), dryRun: true, targets: 3},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonDryRun,
+				timeline:   map[string]instant{"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "finishedAt": at(3 * sec)},
+				conditions: map[string]string{"Completed": "True/DryRun", "Injected": "False/DryRun"},
+				message:    "would have hit 3 target(s)",
+				never:      []engine.Action{engine.ActionInject, engine.ActionRevert},
+			},
+		},
+		"dry run whose baseline did not hold stays Inconclusive": {
+			world: world{spec: podKill(), dryRun: true, script: script{"success-rate": {bad: []span{during(at(1*sec), forever)}}}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonBaselineNotHeld,
+				timeline:   map[string]instant{"startedAt": at(0), "finishedAt": at(1 * sec)},
+				conditions: map[string]string{"Completed": "True/BaselineNotHeld", "Injected": "False/DryRun"},
+				message:    "nothing was injected",
+				never:      []engine.Action{engine.ActionSelectTargets, engine.ActionInject, engine.ActionRevert},
+				extra:      noTargets,
+			},
+		},
+		"dry run with no eligible target ends as a run with no target does": {
+			world: world{spec: podKill(), dryRun: true, selectErr: errors.New("no eligible targets: none of 4 candidates matched the target")},
+			want: want{
+				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonNoTargets,
+				timeline:   map[string]instant{"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "finishedAt": at(3 * sec)},
+				conditions: map[string]string{"Completed": "True/NoTargets", "Injected": "False/DryRun"},
 				message:    "none of 4 candidates matched",
 				never:      []engine.Action{engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
@@ -961,7 +993,7 @@ func runCases() map[string]runCase {
 			want: want{
 				verdict: chaosv1alpha1.VerdictInconclusive, reason: chaosv1alpha1.ReasonNoTargets,
 				timeline:   map[string]instant{"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "finishedAt": at(3 * sec)},
-				conditions: map[string]string{"Completed": "True/NoTargets"},
+				conditions: map[string]string{"Completed": "True/NoTargets", "Injected": "False/NotInjected"},
 				never:      []engine.Action{engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
 			},
@@ -974,7 +1006,7 @@ func runCases() map[string]runCase {
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "revertedAt": at(3 * sec), "finishedAt": at(3 * sec),
 				},
 				objectives: notMeasured,
-				conditions: map[string]string{"Completed": "True/InjectionFailed"},
+				conditions: map[string]string{"Completed": "True/InjectionFailed", "Injected": "False/InjectionFailed"},
 				abort:      &wantAbort{reason: chaosv1alpha1.AbortInjectionFailed},
 				phases: []chaosv1alpha1.RunPhase{chaosv1alpha1.PhaseBaseline, chaosv1alpha1.PhaseInjecting,
 					chaosv1alpha1.PhaseReverting, chaosv1alpha1.PhaseCompleted},
@@ -1032,7 +1064,7 @@ func runCases() map[string]runCase {
 				},
 				figures:    map[string]time.Duration{"abortLatency": 100 * time.Millisecond},
 				objectives: notMeasured,
-				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Injected": "False/FaultReverted"},
+				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Injected": "True/FaultReverted"},
 				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch, firstBreachAt: ptr(inj(3500 * time.Millisecond))},
 				phases: []chaosv1alpha1.RunPhase{chaosv1alpha1.PhaseBaseline, chaosv1alpha1.PhaseInjecting, chaosv1alpha1.PhaseObserving,
 					chaosv1alpha1.PhaseReverting, chaosv1alpha1.PhaseCompleted},
@@ -1044,7 +1076,7 @@ func runCases() map[string]runCase {
 				verdict: chaosv1alpha1.VerdictAborted, reason: chaosv1alpha1.ReasonAborted,
 				timeline:   map[string]instant{"startedAt": at(0), "abortedAt": at(1500 * time.Millisecond), "finishedAt": at(1500 * time.Millisecond)},
 				objectives: notMeasured,
-				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch"},
+				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Injected": "False/NotInjected"},
 				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch, firstBreachAt: ptr(at(1500 * time.Millisecond))},
 				never:      []engine.Action{engine.ActionSelectTargets, engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
@@ -1067,7 +1099,7 @@ func runCases() map[string]runCase {
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveNotMeasured},
 				conditions: map[string]string{
 					"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Detected": "True/Deviated",
-					"Recovered": "False/NotRecovered", "Injected": "False/FaultReverted",
+					"Recovered": "False/NotRecovered", "Injected": "True/FaultReverted",
 				},
 				abort:   &wantAbort{reason: chaosv1alpha1.AbortKillSwitch, firstBreachAt: ptr(rev(3 * sec))},
 				message: "Aborted: aborted: ChaosPolicy default is paused",
@@ -1180,6 +1212,18 @@ func checkOutcome(t *testing.T, d *driver, st *chaosv1alpha1.ExperimentRunStatus
 	}
 	if !reflect.DeepEqual(gotConditions, w.conditions) {
 		t.Errorf("conditions = %v, want %v", gotConditions, w.conditions)
+	}
+
+	// Injected, once True, never turns False: readers and
+	// `kubectl wait --for=condition=Injected` take False to mean that
+	// nothing was ever injected.
+	for _, p := range d.phases {
+		if p.status.Timeline.InjectedAt == nil {
+			continue
+		}
+		if c := findCondition(p.status, chaosv1alpha1.ConditionInjected); c == nil || c.Status != metav1.ConditionTrue {
+			t.Errorf("Injected condition on entering %s after injection = %+v, want True", p.phase, c)
+		}
 	}
 
 	checkAbort(t, st, w.abort)
@@ -1494,6 +1538,46 @@ func TestAbort(t *testing.T) {
 			if st.Phase != tc.wantPhase || st.Verdict != tc.wantVerdict || reason != tc.wantReason {
 				t.Errorf("after Abort: phase %s, verdict %q, abort reason %q; want %s, %q, %q",
 					st.Phase, st.Verdict, reason, tc.wantPhase, tc.wantVerdict, tc.wantReason)
+			}
+		})
+	}
+}
+
+// TestInjectedAfterRevert: the revert of an aborted run leaves Injected
+// True only when the fault reached a target, including one the controller
+// injected before the engine recorded the injection.
+func TestInjectedAfterRevert(t *testing.T) {
+	now := t0.Add(time.Minute)
+	target := func(phase chaosv1alpha1.TargetPhase, injectedAt *metav1.MicroTime) []chaosv1alpha1.TargetStatus {
+		return []chaosv1alpha1.TargetStatus{{Kind: chaosv1alpha1.TargetVirtualService, Namespace: "shop", Name: "checkout-a",
+			Phase: phase, InjectedAt: injectedAt}}
+	}
+	tests := map[string]struct {
+		targets []chaosv1alpha1.TargetStatus
+		want    string
+	}{
+		"aborted while injecting, after the target took the fault: Injected stays True": {
+			targets: target(chaosv1alpha1.TargetReverted, micro(now.Add(-sec))),
+			want:    "True/FaultReverted",
+		},
+		"aborted while injecting, before any target took the fault: nothing was injected": {
+			targets: target(chaosv1alpha1.TargetSelected, nil),
+			want:    "False/NotInjected",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			st := &chaosv1alpha1.ExperimentRunStatus{Phase: chaosv1alpha1.PhaseInjecting, Targets: tc.targets,
+				Timeline: chaosv1alpha1.Timeline{StartedAt: micro(t0), BaselineVerifiedAt: micro(t0.Add(3 * sec))}}
+			run := engine.Run{Spec: istio(30 * sec), Status: st}
+			run.Abort(now, chaosv1alpha1.AbortKillSwitch, "ChaosPolicy default is paused")
+			run.ApplyReverted(now)
+			if st.Phase != chaosv1alpha1.PhaseCompleted || st.Verdict != chaosv1alpha1.VerdictAborted {
+				t.Fatalf("after the revert: phase %s, verdict %q; want Completed, Aborted", st.Phase, st.Verdict)
+			}
+			c := findCondition(st, chaosv1alpha1.ConditionInjected)
+			if c == nil || string(c.Status)+"/"+c.Reason != tc.want {
+				t.Errorf("Injected condition = %+v, want %s", c, tc.want)
 			}
 		})
 	}

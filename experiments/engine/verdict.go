@@ -189,6 +189,16 @@ func (r Run) finishWith(now time.Time, v chaosv1alpha1.Verdict, reason, message 
 		st.Result = &chaosv1alpha1.RunResult{Resolution: &metav1.Duration{Duration: r.interval()}}
 	}
 	setCondition(st, chaosv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, message, now)
+	if meta.FindStatusCondition(st.Conditions, chaosv1alpha1.ConditionInjected) == nil {
+		// The run ends without ever injecting (dry run, baseline not held,
+		// no target, refused or aborted first): Injected says so outright,
+		// so a reader need not guess from an absent condition.
+		notReason := chaosv1alpha1.ReasonNotInjected
+		if r.DryRun {
+			notReason = chaosv1alpha1.ReasonDryRun
+		}
+		setCondition(st, chaosv1alpha1.ConditionInjected, metav1.ConditionFalse, notReason, "nothing was injected", now)
+	}
 	return []Event{{Warning: v != chaosv1alpha1.VerdictPassed, Reason: reason, Message: message}}
 }
 
