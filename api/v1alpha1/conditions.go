@@ -2,7 +2,14 @@ package v1alpha1
 
 // Condition types of an ExperimentRun.
 const (
-	// ConditionInjected is True while, and after, the fault was applied.
+	// ConditionInjected is True while, and after, the fault was applied: reason
+	// FaultInjected while it is applied, FaultReverted once it was reverted (or,
+	// for an instant fault such as a pod kill, once it is over). It never turns
+	// back to False, so `kubectl wait --for=condition=Injected` and readers see
+	// that the fault happened. It is False only on a run that finished without
+	// injecting anything: reason DryRun (a dry run), InjectionFailed (every
+	// target refused the fault) or NotInjected (the baseline did not hold, no
+	// target could be selected, or the run was refused or aborted first).
 	ConditionInjected = "Injected"
 	// ConditionDetected is True once the fault's effect was detected.
 	ConditionDetected = "Detected"
@@ -102,6 +109,9 @@ const (
 	// ApprovedByAnnotation on a run records the user who approved it, as the
 	// admission webhook saw them. Only the webhook writes it.
 	ApprovedByAnnotation = "chaos.faultline.dev/approved-by"
+	// PauseReasonAnnotation on the ChaosPolicy records why the kill switch
+	// was engaged (kubectl faultline pause --reason).
+	PauseReasonAnnotation = "chaos.faultline.dev/pause-reason"
 	// RunFinalizer keeps a run until its fault is reverted.
 	RunFinalizer = "chaos.faultline.dev/revert"
 )

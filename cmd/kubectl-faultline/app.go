@@ -40,10 +40,12 @@ const (
 
 // exitCodesHelp documents the exit codes in `run --help`.
 const exitCodesHelp = `Exit codes (with --wait):
-    0  Passed        every objective was met
+    0  Passed        every objective was met; for --dry-run, the baseline held
+                     and the targets resolved (reason DryRun, nothing injected)
     1  Failed        an objective was missed, or the system did not recover
     2  Aborted       a guard fired, probes went blind, or the run was stopped
-    3  Inconclusive  the hypothesis was not tested (the baseline did not hold)
+    3  Inconclusive  the hypothesis was not tested (the baseline did not hold,
+                     or no target could be selected), dry runs included
     4  Error         the run could not be carried out
     5  timed out     --timeout passed before the verdict; the run goes on
     6  unusable      the plugin could not do what was asked (bad arguments,
@@ -160,7 +162,8 @@ Installed on PATH as kubectl-faultline, it is used as "kubectl faultline".`,
 	if a.connect == nil {
 		a.connect = kubeconfigFlags(root.PersistentFlags())
 	}
-	root.AddCommand(a.runCommand(), a.reportCommand(), a.abortCommand(), a.approveCommand(), a.listCommand())
+	root.AddCommand(a.runCommand(), a.reportCommand(), a.abortCommand(), a.approveCommand(), a.listCommand(),
+		a.pauseCommand(), a.resumeCommand(), a.historyCommand(), a.versionCommand())
 	return root
 }
 
