@@ -5,8 +5,10 @@
 # Environment (all optional):
 #   FAULTLINE_TESTBED_DIR    state directory (default <repo>/.testbed, gitignored)
 #   FAULTLINE_TESTBED_NAME   kwok cluster name (default faultline)
-#   FAULTLINE_TESTBED_PORT   first port tried for the control plane (default 36440;
-#                            six free ports from there on are used)
+#   FAULTLINE_TESTBED_PORT   first port tried for the control plane (default 23440,
+#                            below Linux's ephemeral range 32768-60999, where any
+#                            outgoing connection may hold a port the moment etcd
+#                            binds it; six free ports from there on are used)
 #   PROMETHEUS_ADDR          Prometheus listen address (default 127.0.0.1:9090)
 #   TRAFFICSIM_ADDR          trafficsim listen address (default 127.0.0.1:9464);
 #                            e2e/testbed/prometheus.yml scrapes the default
@@ -17,7 +19,7 @@ BIN=$REPO_ROOT/bin
 TESTBED_SRC=$REPO_ROOT/e2e/testbed
 TESTBED_DIR=${FAULTLINE_TESTBED_DIR:-$REPO_ROOT/.testbed}
 CLUSTER_NAME=${FAULTLINE_TESTBED_NAME:-faultline}
-PORT_BASE=${FAULTLINE_TESTBED_PORT:-36440}
+PORT_BASE=${FAULTLINE_TESTBED_PORT:-23440}
 PROMETHEUS_ADDR=${PROMETHEUS_ADDR:-127.0.0.1:9090}
 TRAFFICSIM_ADDR=${TRAFFICSIM_ADDR:-127.0.0.1:9464}
 TRAFFICSIM_RPS=${TRAFFICSIM_RPS:-20}

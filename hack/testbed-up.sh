@@ -129,7 +129,9 @@ pick_ports() {
   local p=$PORT_BASE ports=()
   while ((${#ports[@]} < 6)); do
     ((p < PORT_BASE + 200)) || tb_die "no 6 free ports in $PORT_BASE-$((PORT_BASE + 199))"
-    tb_port_busy "$p" || ports+=("$p")
+    # Any socket on the port, not only a listener: a connection's local
+    # port blocks etcd's bind just the same.
+    [[ -n $(ss -Htan "sport = :$p" 2>/dev/null) ]] || ports+=("$p")
     p=$((p + 1))
   done
   APISERVER_PORT=${ports[0]} ETCD_PORT=${ports[1]} ETCD_PEER_PORT=${ports[2]}
