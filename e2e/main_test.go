@@ -2,7 +2,7 @@
 
 // Package e2e holds Faultline's end-to-end tests. They run against the
 // testbed of hack/testbed-up.sh (a kwok cluster with the demo shop,
-// trafficsim and Prometheus; DESIGN.md, "The testbed") with the operator
+// trafficsim and Prometheus; README.md, "The testbed") with the operator
 // built from this tree and run as a local process.
 //
 // Run them with `make e2e`, or `go test -tags e2e ./e2e`. TestMain brings the
@@ -13,6 +13,8 @@
 //	                          KUBECONFIG likewise when go test is run directly
 //	FAULTLINE_E2E_KEEP=1      leave a testbed this run started up afterwards
 //	FAULTLINE_E2E_OPERATOR=0  do not build and run the operator (one runs elsewhere)
+//	FAULTLINE_E2E_OPERATOR_ADMIN=1  run the operator as the testbed's admin instead of
+//	                          its ServiceAccount with the generated RBAC
 //	PROMETHEUS_ADDR           Prometheus of the testbed (default 127.0.0.1:9090)
 //
 // The helpers every test uses are in testbed_test.go.

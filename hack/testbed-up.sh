@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hack/testbed-up.sh: bring up the Faultline testbed on this machine, with no
-# containers and no downloads (DESIGN.md, "The testbed"):
+# containers and no downloads (README.md, "The testbed"):
 #
 #   - a kwok cluster (`kwokctl create cluster --runtime binary`) running our own
 #     etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
