@@ -1,18 +1,15 @@
 package faults
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"testing"
 
 	istioversioned "istio.io/client-go/pkg/clientset/versioned"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/testenv"
 )
 
 // k8sClient talks to the package's envtest API server (a real etcd and
@@ -21,61 +18,30 @@ import (
 var k8sClient client.Client
 
 // TestMain starts one envtest environment for the whole package, since
-// starting etcd and kube-apiserver takes seconds and every fault's tests share it.
+// starting etcd and kube-apiserver takes seconds and every fault's tests
+// share it. It installs Istio's CRDs: the Istio fault patches real
+// VirtualServices.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" || testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runWithAPIServer(m, assets))
-}
-
-func runWithAPIServer(m *testing.M, assets string) int {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	istioCRDs, err := istioCRDPath()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "finding Istio's CRDs:", err)
-		return 1
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		Scheme:                scheme,
-		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: []string{istioCRDs}, ErrorIfPathMissing: true},
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	istioCRDs := func(env *envtest.Environment) error {
+		path, err := istioCRDPath()
+		if err != nil {
+			return fmt.Errorf("finding Istio's CRDs: %w", err)
 		}
-	}()
-	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
+		env.CRDInstallOptions = envtest.CRDInstallOptions{Paths: []string{path}, ErrorIfPathMissing: true}
+		return nil
 	}
-	istioClient, err = istioversioned.NewForConfig(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating Istio client:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.Run(m, istioCRDs, func(e *testenv.Env) error {
+		k8sClient = e.Client
+		var err error
+		if istioClient, err = istioversioned.NewForConfig(e.Config); err != nil {
+			return fmt.Errorf("creating Istio client: %w", err)
+		}
+		return nil
+	}))
 }
 
 // apiServer returns the envtest client, or skips t when there is no API
-// server: KUBEBUILDER_ASSETS unset (run `make envtest`, which sets it) or -short.
+// server: KUBEBUILDER_ASSETS unset or -short.
 func apiServer(t *testing.T) client.Client {
 	t.Helper()
 	if k8sClient == nil {

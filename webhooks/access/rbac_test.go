@@ -2,8 +2,6 @@ package access_test
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -12,12 +10,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/testenv"
 	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
@@ -30,36 +26,10 @@ var adminClient client.Client
 // Without KUBEBUILDER_ASSETS (or with -short) nothing is started and those
 // tests skip; the pure tests run either way.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" || testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runWithAPIServer(m, assets))
-}
-
-func runWithAPIServer(m *testing.M, assets string) int {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, Scheme: scheme}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-		}
-	}()
-	if adminClient, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.Run(m, nil, func(e *testenv.Env) error {
+		adminClient = e.Client
+		return nil
+	}))
 }
 
 func needAPIServer(t *testing.T) client.Client {
