@@ -614,6 +614,12 @@ func TestApprove(t *testing.T) {
 			run:          storedRun("r", "e", t0, pending),
 			wantApproved: "true",
 		},
+		"an approval recorded by the webhook names the approver": {
+			run:          approvedBy(storedRun("r", "e", t0, pending), `{"username":"bob","groups":["system:authenticated"]}`),
+			wantApproved: "true",
+			wantBy:       `{"username":"bob","groups":["system:authenticated"]}`,
+			wantSaid:     "already approved (by bob)",
+		},
 		"an approved run keeps its approver": {
 			run:          approvedBy(storedRun("r", "e", t0, pending), "bob"),
 			wantApproved: "true",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -52,7 +53,7 @@ func (a *app) approve(ctx context.Context, name string) error {
 		a.say("run %s already completed (verdict %s); nothing to approve\n", runName(&run), run.Status.Verdict)
 		return nil
 	case run.Annotations[chaosv1alpha1.ApprovedAnnotation] == "true":
-		by := run.Annotations[chaosv1alpha1.ApprovedByAnnotation]
+		by := approverName(run.Annotations[chaosv1alpha1.ApprovedByAnnotation])
 		if by == "" {
 			by = "an earlier request"
 		}
@@ -71,9 +72,22 @@ func (a *app) approve(ctx context.Context, name string) error {
 		return fmt.Errorf("approving %s: %w", runName(&run), err)
 	}
 	msg := fmt.Sprintf("approved %s", runName(&run))
-	if by := run.Annotations[chaosv1alpha1.ApprovedByAnnotation]; by != "" {
+	if by := approverName(run.Annotations[chaosv1alpha1.ApprovedByAnnotation]); by != "" {
 		msg += " (recorded as approved by " + by + ")"
 	}
 	_, err = fmt.Fprintf(a.stdout, "%s; it starts when the ChaosPolicy allows\n", msg)
 	return err
+}
+
+// approverName is the user name in the approved-by annotation, which the
+// admission webhook writes as the approver's JSON record (username, groups,
+// ...); a bare name is shown as it is.
+func approverName(annotation string) string {
+	var who struct {
+		Username string `json:"username"`
+	}
+	if err := json.Unmarshal([]byte(annotation), &who); err == nil && who.Username != "" {
+		return who.Username
+	}
+	return annotation
 }
