@@ -396,6 +396,9 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 		}
 		return true, nil
 	})
+	// The next test starts from a healthy shop, not from the tail of this
+	// fault in the success-rate windows.
+	tb.RequireSteadyState(t)
 }
 
 // TestOperatorKilledDuringSustainedFaultsResumesAndReverts SIGKILLs the

@@ -225,7 +225,12 @@ func TestARunWithPrometheusAuthCompletes(t *testing.T) {
 		StringData: map[string]string{"token": "e2e-not-a-real-token"},
 	}
 	tb.Create(t, secret)
+	// payments, which the tests before this one leave alone: a service just
+	// released from a fault may still fail the baseline's 5s window.
 	exp := istioExperiment("e2e-prometheus-auth", abortFault(50), 5*time.Second)
+	exp.Spec.Target.Names = []string{"payments"}
+	exp.Spec.SteadyState.Probes[0].Name = "payments-success"
+	exp.Spec.SteadyState.Probes[0].Prometheus.Query = successRatioQuery("payments", "5s")
 	exp.Spec.Provider.Prometheus.Auth = &chaosv1alpha1.PrometheusAuth{Type: chaosv1alpha1.AuthBearer, SecretName: secret.Name}
 	run := tb.RunExperiment(t, exp, 2*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
