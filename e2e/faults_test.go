@@ -397,8 +397,23 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 		return true, nil
 	})
 	// The next test starts from a healthy shop, not from the tail of this
-	// fault in the success-rate windows.
-	tb.RequireSteadyState(t)
+	// fault in the success-rate windows: the steady state must hold for
+	// longer than those windows (5s) plus a scrape.
+	settled := time.Time{}
+	waitFor(t, time.Minute, "the shop to hold its steady state for 7s", func(ctx context.Context) (bool, error) {
+		ok, err := tb.steadyState(ctx)
+		if !ok {
+			settled = time.Time{}
+			return false, err
+		}
+		if settled.IsZero() {
+			settled = time.Now()
+		}
+		if held := time.Since(settled); held < 7*time.Second {
+			return false, fmt.Errorf("steady for %s", held.Round(100*time.Millisecond))
+		}
+		return true, nil
+	})
 }
 
 // TestOperatorKilledDuringSustainedFaultsResumesAndReverts SIGKILLs the
