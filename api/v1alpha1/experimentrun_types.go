@@ -217,6 +217,13 @@ type TargetStatus struct {
 	// +optional
 	UID types.UID `json:"uid,omitempty"`
 
+	// resourceVersion of the target when it was selected. A pod kill acts
+	// only on that version in one request; a pod that changed since (one
+	// that began terminating, say) is read again before it is killed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+
 	// phase of the target.
 	// +required
 	Phase TargetPhase `json:"phase"`

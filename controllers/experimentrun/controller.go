@@ -68,6 +68,9 @@ type Reconciler struct {
 	// MaxConcurrentReconciles is how many runs are driven at once; zero
 	// means DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// TargetWorkers is how many targets of one run are injected or
+	// reverted at once; zero means DefaultTargetWorkers.
+	TargetWorkers int
 }
 
 // DefaultMaxConcurrentReconciles lets the kill switch reach every run while

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ const expiryGrace = 5 * time.Minute
 // faultTarget is the fault's view of a recorded target.
 func faultTarget(run *chaosv1alpha1.ExperimentRun, t chaosv1alpha1.TargetStatus) faults.Target {
 	return faults.Target{
-		Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, UID: t.UID,
+		Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, UID: t.UID, ResourceVersion: t.ResourceVersion,
 		Run:     run.Namespace + "/" + run.Name,
 		Expires: expiry(run),
 	}
@@ -52,49 +53,83 @@ func expiry(run *chaosv1alpha1.ExperimentRun) time.Time {
 // injectAll injects every target still Selected, recording each outcome on
 // the target. pending is true while a target's injection is still under way
 // (a drain waiting on PodDisruptionBudgets); the caller comes back for it.
+//
+// Targets are injected in parallel, at most TargetWorkers at a time: their
+// restore data is already in the API server (written ahead), and each
+// outcome is recorded on its own target. A transient error on one target
+// leaves it Selected for the next reconcile and does not stop the others.
 func (r *Reconciler) injectAll(ctx context.Context, s *scope) (pending bool, err error) {
 	fault, err := r.Faults.For(s.spec())
 	if err != nil {
 		return false, fmt.Errorf("building fault: %w", err)
 	}
-	for i := range s.run.Status.Targets {
-		t := &s.run.Status.Targets[i]
-		if t.Phase != chaosv1alpha1.TargetSelected {
+	todo := selectedTargets(s.run.Status.Targets, chaosv1alpha1.TargetSelected)
+	outcomes := make([]injectOutcome, len(todo))
+	fanOut(ctx, len(todo), r.TargetWorkers, func(ctx context.Context, k int) {
+		t := &s.run.Status.Targets[todo[k]]
+		restore, err := fault.Inject(ctx, faultTarget(s.run, *t), t.Restore)
+		outcomes[k] = injectOutcome{restore: restore, err: err, at: metav1.NewMicroTime(r.Clock.Now())}
+	})
+	var errs []error
+	for k, i := range todo {
+		t, o := &s.run.Status.Targets[i], outcomes[k]
+		if o.at.IsZero() {
+			// Never started: the context ended first.
+			errs = append(errs, fmt.Errorf("injecting %s: %w", describeTarget(*t), context.Cause(ctx)))
 			continue
 		}
-		restore, err := fault.Inject(ctx, faultTarget(s.run, *t), t.Restore)
-		now := metav1.NewMicroTime(r.Clock.Now())
-		if restore != nil {
+		if o.restore != nil {
 			// Inject reports progress even when it fails (a drain's evicted
 			// pods): keep it, or the next pass could not know them.
-			t.Restore = restore
+			t.Restore = o.restore
 		}
 		switch {
-		case err == nil:
+		case o.err == nil:
 			t.Phase = chaosv1alpha1.TargetInjected
 			if t.InjectedAt == nil {
-				t.InjectedAt = &now
+				t.InjectedAt = &o.at
 			}
 			t.Message = injectedMessage(t)
-		case errors.Is(err, faults.ErrInProgress):
+		case errors.Is(o.err, faults.ErrInProgress):
 			// The failure began with the first pass (the cordon and the
 			// first evictions): that is the onset the figures count from.
 			if t.InjectedAt == nil {
-				t.InjectedAt = &now
+				t.InjectedAt = &o.at
 			}
-			t.Message = err.Error()
+			t.Message = o.err.Error()
 			pending = true
-		case errors.Is(err, faults.ErrTargetGone), errors.Is(err, faults.ErrBlocked):
+		case errors.Is(o.err, faults.ErrTargetGone), errors.Is(o.err, faults.ErrBlocked):
 			// Refused by the cluster or gone: reported, never forced.
-			t.Phase, t.Message = chaosv1alpha1.TargetFailed, err.Error()
+			t.Phase, t.Message = chaosv1alpha1.TargetFailed, o.err.Error()
 		default:
 			// Possibly transient: the target stays Selected and the next
 			// reconcile retries it, after the status (with any progress)
 			// is written.
-			return false, fmt.Errorf("injecting %s: %w", describeTarget(*t), err)
+			errs = append(errs, fmt.Errorf("injecting %s: %w", describeTarget(*t), o.err))
 		}
 	}
+	if len(errs) > 0 {
+		return false, errors.Join(errs...)
+	}
 	return pending, nil
+}
+
+// injectOutcome is what one target's Inject returned, and when.
+type injectOutcome struct {
+	restore faults.Restore
+	err     error
+	at      metav1.MicroTime
+}
+
+// selectedTargets returns the indexes of targets in one of phases.
+func selectedTargets(targets []chaosv1alpha1.TargetStatus, phases ...chaosv1alpha1.TargetPhase) []int {
+	var out []int
+	for i := range targets {
+		if slices.Contains(phases, targets[i].Phase) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // injectedMessage says what is left of an injection worth reading, such as
@@ -126,7 +161,8 @@ func describeTarget(t chaosv1alpha1.TargetStatus) string {
 
 // revertAll reverts every target that may carry the fault. Revert works from
 // status alone and is idempotent, so it runs on Selected and Failed targets
-// too: a fault that failed half-way may have left something.
+// too: a fault that failed half-way may have left something. Targets are
+// reverted in parallel, at most TargetWorkers at a time.
 func (r *Reconciler) revertAll(ctx context.Context, s *scope) error {
 	if len(s.run.Status.Targets) == 0 {
 		return nil
@@ -135,12 +171,10 @@ func (r *Reconciler) revertAll(ctx context.Context, s *scope) error {
 	if err != nil {
 		return fmt.Errorf("building fault: %w", err)
 	}
-	var errs []error
-	for i := range s.run.Status.Targets {
-		t := &s.run.Status.Targets[i]
-		if t.Phase == chaosv1alpha1.TargetReverted || t.Phase == chaosv1alpha1.TargetConflict {
-			continue
-		}
+	todo := selectedTargets(s.run.Status.Targets, chaosv1alpha1.TargetSelected, chaosv1alpha1.TargetInjected, chaosv1alpha1.TargetFailed)
+	errs := make([]error, len(todo))
+	fanOut(ctx, len(todo), r.TargetWorkers, func(ctx context.Context, k int) {
+		t := &s.run.Status.Targets[todo[k]]
 		err := fault.Revert(ctx, faultTarget(s.run, *t), t.Restore)
 		now := metav1.NewMicroTime(r.Clock.Now())
 		var conflict *faults.ConflictError
@@ -154,8 +188,11 @@ func (r *Reconciler) revertAll(ctx context.Context, s *scope) error {
 		case errors.As(err, &conflict):
 			t.Phase, t.RevertedAt, t.Message = chaosv1alpha1.TargetConflict, &now, conflict.Message
 		default:
-			errs = append(errs, fmt.Errorf("reverting %s: %w", describeTarget(*t), err))
+			errs[k] = fmt.Errorf("reverting %s: %w", describeTarget(*t), err)
 		}
+	})
+	if len(todo) > 0 && ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("reverting: %w", context.Cause(ctx)))
 	}
 	// Every target is attempted before giving up, so one stubborn target
 	// never keeps the fault on the others.

@@ -44,6 +44,9 @@ type Selector struct {
 	// OperatorNode is the node the operator runs on, when known: draining
 	// it could take the operator down in the middle of the run.
 	OperatorNode string
+	// Workers is how many targets are prepared at once; zero means
+	// DefaultTargetWorkers.
+	Workers int
 
 	// mu guards rnd, which is not safe for concurrent use.
 	mu  sync.Mutex
@@ -99,18 +102,28 @@ func (s *Selector) Select(ctx context.Context, run *chaosv1alpha1.ExperimentRun,
 	if err != nil {
 		return nil, "", err
 	}
+	// Each target is prepared (its restore data read) in parallel; the
+	// order of sel.Targets is kept.
+	prepared := make([]chaosv1alpha1.TargetStatus, len(sel.Targets))
+	errs := make([]error, len(sel.Targets))
+	fanOut(ctx, len(sel.Targets), s.Workers, func(ctx context.Context, i int) {
+		c := sel.Targets[i]
+		ts := chaosv1alpha1.TargetStatus{Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, UID: c.UID, ResourceVersion: c.ResourceVersion, Phase: chaosv1alpha1.TargetSelected}
+		ts.Restore, errs[i] = fault.Prepare(ctx, faultTarget(run, ts))
+		prepared[i] = ts
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("preparing targets: %w", context.Cause(ctx))
+	}
 	var out []chaosv1alpha1.TargetStatus
-	for _, c := range sel.Targets {
-		ts := chaosv1alpha1.TargetStatus{Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, UID: c.UID, Phase: chaosv1alpha1.TargetSelected}
-		restore, err := fault.Prepare(ctx, faultTarget(run, ts))
-		switch {
+	for i, ts := range prepared {
+		switch err := errs[i]; {
 		case errors.Is(err, faults.ErrTargetGone):
 			// It vanished between listing and preparing: not a target.
 			continue
 		case err != nil:
-			return nil, "", fmt.Errorf("preparing %s/%s: %w", c.Namespace, c.Name, err)
+			return nil, "", fmt.Errorf("preparing %s/%s: %w", ts.Namespace, ts.Name, err)
 		}
-		ts.Restore = restore
 		out = append(out, ts)
 	}
 	if len(out) == 0 {

@@ -55,6 +55,9 @@ type Candidate struct {
 	// UID of the object, recorded in status so a same-named replacement is
 	// never mistaken for the target.
 	UID types.UID
+	// ResourceVersion of the object as listed, so a fault can act on
+	// exactly the version that was selected.
+	ResourceVersion string
 	// Labels of the object, matched against the target's selector.
 	Labels map[string]string
 
@@ -97,14 +100,17 @@ func (c Candidate) workloadKey() string {
 // overwrite Owner.
 func FromPod(pod *corev1.Pod) Candidate {
 	c := Candidate{
-		Kind:        chaosv1alpha1.TargetPod,
-		Namespace:   pod.Namespace,
-		Name:        pod.Name,
-		UID:         pod.UID,
-		Labels:      pod.Labels,
-		Phase:       pod.Status.Phase,
-		Terminating: pod.DeletionTimestamp != nil,
-		NodeName:    pod.Spec.NodeName,
+		Kind:      chaosv1alpha1.TargetPod,
+		Namespace: pod.Namespace,
+		Name:      pod.Name,
+		UID:       pod.UID,
+		Labels:    pod.Labels,
+		Phase:     pod.Status.Phase,
+		// The version listed: a kill conditioned on it acts on exactly
+		// the pod that was judged eligible.
+		ResourceVersion: pod.ResourceVersion,
+		Terminating:     pod.DeletionTimestamp != nil,
+		NodeName:        pod.Spec.NodeName,
 	}
 	for _, cond := range pod.Status.Conditions {
 		if cond.Type == corev1.PodReady {

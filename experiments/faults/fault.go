@@ -25,6 +25,10 @@ type Target struct {
 	// UID of the object when it was selected. A fault refuses to act on an
 	// object with the same name but another UID: it is not the one selected.
 	UID types.UID
+	// ResourceVersion of the object when it was selected, if known. A fault
+	// may act on exactly that version in one request and read the object
+	// again only when it changed since.
+	ResourceVersion string
 	// Run identifies the run, as namespace/name, for the artefacts it marks.
 	Run string
 	// Expires is when any artefact the fault leaves must be reverted by the

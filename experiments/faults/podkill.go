@@ -34,23 +34,14 @@ func NewPodKill(c client.Client, spec chaosv1alpha1.PodKillFault) *PodKill {
 	return &PodKill{client: c, spec: spec}
 }
 
-// Prepare checks that the selected pod still exists and returns empty
-// restore data: a killed pod is restored by its controller. A pod that is gone,
-// or replaced by a same-named pod with another UID, is ErrTargetGone.
-func (p *PodKill) Prepare(ctx context.Context, t Target) (Restore, error) {
+// Prepare checks that t can be killed safely and returns empty restore data:
+// a killed pod is restored by its controller. It reads nothing: the pod was
+// listed from the API server when it was selected, and Inject's
+// preconditions refuse any pod but that one, so a second read here would
+// only cost a request per target.
+func (p *PodKill) Prepare(_ context.Context, t Target) (Restore, error) {
 	if err := checkPodTarget(t); err != nil {
 		return nil, err
-	}
-	pod := &corev1.Pod{}
-	err := p.client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, pod)
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("pod %s/%s: %w", t.Namespace, t.Name, ErrTargetGone)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading pod %s/%s: %w", t.Namespace, t.Name, err)
-	}
-	if pod.UID != t.UID {
-		return nil, fmt.Errorf("pod %s/%s is now UID %s, not the selected %s: %w", t.Namespace, t.Name, pod.UID, t.UID, ErrTargetGone)
 	}
 	return &chaosv1alpha1.RestoreData{}, nil
 }
@@ -58,6 +49,11 @@ func (p *PodKill) Prepare(ctx context.Context, t Target) (Restore, error) {
 // Inject kills the pod by the configured method. Every request carries the
 // selected UID as a precondition, so a replacement that took the pod's name
 // (a StatefulSet's, say) is never killed in its place.
+//
+// When the target carries the resourceVersion it was selected at, the first
+// request is conditioned on it too: a pod unchanged since selection (the
+// usual case) costs one request. A pod that changed since is read again and
+// judged as below.
 //
 // A pod that is gone, replaced, or already terminating counts as killed and
 // Inject returns nil: it cannot tell its own earlier kill from another's, and
@@ -72,6 +68,18 @@ func (p *PodKill) Inject(ctx context.Context, t Target, r Restore) (Restore, err
 	if r == nil {
 		r = &chaosv1alpha1.RestoreData{}
 	}
+	if t.ResourceVersion != "" {
+		// The selected version: unchanged means alive and not terminating,
+		// since selection never picks a terminating pod.
+		err := p.kill(ctx, t, t.ResourceVersion)
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+			return r, nil
+		case !apierrors.IsConflict(err):
+			return r, err
+		}
+		// Changed since selection: read it and judge afresh.
+	}
 	pod := &corev1.Pod{}
 	err := p.client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, pod)
 	if apierrors.IsNotFound(err) {
@@ -83,41 +91,52 @@ func (p *PodKill) Inject(ctx context.Context, t Target, r Restore) (Restore, err
 	if pod.UID != t.UID || pod.DeletionTimestamp != nil {
 		return r, nil
 	}
-
-	uid := t.UID
-	switch p.spec.Method {
-	case chaosv1alpha1.PodKillEvict:
-		eviction := &policyv1.Eviction{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name},
-			DeleteOptions: &metav1.DeleteOptions{
-				GracePeriodSeconds: p.spec.GracePeriodSeconds,
-				Preconditions:      &metav1.Preconditions{UID: &uid},
-			},
-		}
-		err = p.client.SubResource("eviction").Create(ctx, pod, eviction)
-		if apierrors.IsTooManyRequests(err) {
-			// The eviction API answers 429 when a PodDisruptionBudget allows no
-			// disruption now. Forcing it would break the promise the budget makes.
-			return r, fmt.Errorf("evicting pod %s/%s: %w: %w", t.Namespace, t.Name, ErrBlocked, err)
-		}
-	case chaosv1alpha1.PodKillDelete, "":
-		opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
-		if p.spec.GracePeriodSeconds != nil {
-			opts = append(opts, client.GracePeriodSeconds(*p.spec.GracePeriodSeconds))
-		}
-		err = p.client.Delete(ctx, pod, opts...)
-	default:
-		return r, fmt.Errorf("pod kill: unknown method %q", p.spec.Method)
-	}
+	err = p.kill(ctx, t, "")
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		// Gone between the read and the kill, or replaced: the UID precondition
 		// failed. Either way the selected pod is no longer running.
 		return r, nil
 	}
-	if err != nil {
-		return r, fmt.Errorf("killing pod %s/%s: %w", t.Namespace, t.Name, err)
+	return r, err
+}
+
+// kill deletes or evicts the pod t names, on condition that it still has t's
+// UID and, when resourceVersion is set, that version. Errors from the API
+// server are returned as they are (wrapped), so callers can tell a failed
+// precondition (Conflict) and a missing pod (NotFound) from the rest.
+func (p *PodKill) kill(ctx context.Context, t Target, resourceVersion string) error {
+	uid := t.UID
+	pre := &metav1.Preconditions{UID: &uid}
+	if resourceVersion != "" {
+		pre.ResourceVersion = &resourceVersion
 	}
-	return r, nil
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name}}
+	var err error
+	switch p.spec.Method {
+	case chaosv1alpha1.PodKillEvict:
+		eviction := &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Name},
+			DeleteOptions: &metav1.DeleteOptions{GracePeriodSeconds: p.spec.GracePeriodSeconds, Preconditions: pre},
+		}
+		err = p.client.SubResource("eviction").Create(ctx, pod, eviction)
+		if apierrors.IsTooManyRequests(err) {
+			// The eviction API answers 429 when a PodDisruptionBudget allows no
+			// disruption now. Forcing it would break the promise the budget makes.
+			return fmt.Errorf("evicting pod %s/%s: %w: %w", t.Namespace, t.Name, ErrBlocked, err)
+		}
+	case chaosv1alpha1.PodKillDelete, "":
+		opts := []client.DeleteOption{client.Preconditions(*pre)}
+		if p.spec.GracePeriodSeconds != nil {
+			opts = append(opts, client.GracePeriodSeconds(*p.spec.GracePeriodSeconds))
+		}
+		err = p.client.Delete(ctx, pod, opts...)
+	default:
+		return fmt.Errorf("pod kill: unknown method %q", p.spec.Method)
+	}
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("killing pod %s/%s: %w", t.Namespace, t.Name, err)
+	}
+	return err
 }
 
 // Revert does nothing and returns nil: the pod's controller replaces a killed

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -53,9 +55,22 @@ func runningPod(t *testing.T, c client.Client, ns, name string) *corev1.Pod {
 	return pod
 }
 
-// targetOf is the target a run would record for pod.
+// targetOf is the target a run records for pod when it selects it: with the
+// version it listed.
 func targetOf(pod *corev1.Pod) Target {
-	return Target{Kind: chaosv1alpha1.TargetPod, Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Run: "shop/run-1"}
+	return Target{Kind: chaosv1alpha1.TargetPod, Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, ResourceVersion: pod.ResourceVersion, Run: "shop/run-1"}
+}
+
+// targetVersions are the two kinds of recorded target Inject meets: one with
+// the version selection listed, and one without (a status written before
+// versions were recorded).
+var targetVersions = map[string]func(*corev1.Pod) Target{
+	"selected version": targetOf,
+	"no version": func(pod *corev1.Pod) Target {
+		t := targetOf(pod)
+		t.ResourceVersion = ""
+		return t
+	},
 }
 
 // getPod reads the pod; nil when it is gone.
@@ -119,46 +134,64 @@ var methods = map[string]chaosv1alpha1.PodKillMethod{
 	"evict":  chaosv1alpha1.PodKillEvict,
 }
 
-func TestPodKillPrepare(t *testing.T) {
-	c := apiServer(t)
-	ns := newNamespace(t, c)
-	fault := NewPodKill(c, chaosv1alpha1.PodKillFault{})
-
-	tests := map[string]struct {
-		target  func(t *testing.T) Target
-		wantErr error
-	}{
-		"a running pod needs no restore data": {
-			target: func(t *testing.T) Target { return targetOf(runningPod(t, c, ns, "alive")) },
-		},
-		"a deleted pod is gone": {
-			target: func(t *testing.T) Target {
-				pod := runningPod(t, c, ns, "deleted")
-				if err := c.Delete(t.Context(), pod, client.GracePeriodSeconds(0)); err != nil {
-					t.Fatal(err)
-				}
-				return targetOf(pod)
-			},
-			wantErr: ErrTargetGone,
-		},
-		"a same-named pod with another UID is gone": {
-			target: func(t *testing.T) Target {
-				pod := runningPod(t, c, ns, "replaced")
-				replace(t, c, pod)
-				return targetOf(pod)
-			},
-			wantErr: ErrTargetGone,
-		},
+// TestPodKillPrepareReadsNothing shows Prepare costs no request: the pod was
+// just listed, and Inject's preconditions judge whether it is still the one.
+func TestPodKillPrepareReadsNothing(t *testing.T) {
+	fault := NewPodKill(nil, chaosv1alpha1.PodKillFault{})
+	r, err := fault.Prepare(t.Context(), Target{Kind: chaosv1alpha1.TargetPod, Namespace: "shop", Name: "p", UID: "u", ResourceVersion: "7"})
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			target := tc.target(t)
-			r, err := fault.Prepare(t.Context(), target)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("Prepare error = %v, want %v", err, tc.wantErr)
+	if r == nil || r.Istio != nil || r.Node != nil {
+		t.Errorf("Prepare = %+v, want empty restore data", r)
+	}
+}
+
+// TestPodKillUnchangedPodCostsOneRequest counts the requests a kill makes:
+// one for a pod unchanged since selection, and a read plus a kill for one
+// whose status changed since, which is still killed.
+func TestPodKillUnchangedPodCostsOneRequest(t *testing.T) {
+	c := apiServer(t)
+	for methodName, method := range methods {
+		t.Run(methodName, func(t *testing.T) {
+			ns := newNamespace(t, c)
+			unchanged := runningPod(t, c, ns, "unchanged")
+			changed := runningPod(t, c, ns, "changed")
+			target := targetOf(changed)
+			changed.Status.Conditions[0].Status = corev1.ConditionFalse
+			if err := c.Status().Update(t.Context(), changed); err != nil {
+				t.Fatal(err)
 			}
-			if tc.wantErr == nil && (r == nil || r.Istio != nil || r.Node != nil) {
-				t.Errorf("Prepare = %+v, want empty restore data", r)
+			var requests int
+			counting := interceptor.NewClient(watchClient, interceptor.Funcs{
+				Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+					requests++
+					return cl.Get(ctx, key, obj, opts...)
+				},
+				Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+					requests++
+					return cl.Delete(ctx, obj, opts...)
+				},
+				SubResourceCreate: func(ctx context.Context, cl client.Client, sub string, obj, sr client.Object, opts ...client.SubResourceCreateOption) error {
+					requests++
+					return cl.SubResource(sub).Create(ctx, obj, sr, opts...)
+				},
+			})
+			fault := NewPodKill(counting, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: ptr.To[int64](0)})
+			for _, tc := range []struct {
+				target Target
+				want   int
+			}{{targetOf(unchanged), 1}, {target, 3}} {
+				requests = 0
+				if _, err := fault.Inject(t.Context(), tc.target, &chaosv1alpha1.RestoreData{}); err != nil {
+					t.Fatalf("Inject %s: %v", tc.target.Name, err)
+				}
+				if requests != tc.want {
+					t.Errorf("killing %s took %d requests, want %d", tc.target.Name, requests, tc.want)
+				}
+				if getPod(t, c, ns, tc.target.Name) != nil {
+					t.Errorf("pod %s survived", tc.target.Name)
+				}
 			}
 		})
 	}
@@ -211,50 +244,52 @@ func TestPodKillInject(t *testing.T) {
 			},
 		}
 		for name, tc := range tests {
-			t.Run(methodName+": "+name, func(t *testing.T) {
-				t.Parallel()
-				ns := newNamespace(t, c)
-				pod := runningPod(t, c, ns, "checkout-0")
-				fault := NewPodKill(c, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: tc.grace})
-				target := targetOf(pod)
+			for version, targetFor := range targetVersions {
+				t.Run(methodName+", "+version+": "+name, func(t *testing.T) {
+					t.Parallel()
+					ns := newNamespace(t, c)
+					pod := runningPod(t, c, ns, "checkout-0")
+					fault := NewPodKill(c, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: tc.grace})
+					target := targetFor(pod)
 
-				r, err := fault.Prepare(t.Context(), target)
-				if err != nil {
-					t.Fatalf("Prepare: %v", err)
-				}
-				var afterFirst *corev1.Pod
-				for i := range tc.injections {
-					if r, err = fault.Inject(t.Context(), target, r); err != nil {
-						t.Fatalf("Inject #%d: %v", i+1, err)
+					r, err := fault.Prepare(t.Context(), target)
+					if err != nil {
+						t.Fatalf("Prepare: %v", err)
 					}
-					if r == nil {
-						t.Fatalf("Inject #%d returned nil restore data", i+1)
+					var afterFirst *corev1.Pod
+					for i := range tc.injections {
+						if r, err = fault.Inject(t.Context(), target, r); err != nil {
+							t.Fatalf("Inject #%d: %v", i+1, err)
+						}
+						if r == nil {
+							t.Fatalf("Inject #%d returned nil restore data", i+1)
+						}
+						if i == 0 {
+							afterFirst = getPod(t, c, ns, pod.Name)
+						}
 					}
-					if i == 0 {
-						afterFirst = getPod(t, c, ns, pod.Name)
-					}
-				}
 
-				got := getPod(t, c, ns, pod.Name)
-				if tc.wantTerminatingFor == nil {
-					if got != nil {
-						t.Fatalf("pod still exists (deletionTimestamp %v), want it gone", got.DeletionTimestamp)
+					got := getPod(t, c, ns, pod.Name)
+					if tc.wantTerminatingFor == nil {
+						if got != nil {
+							t.Fatalf("pod still exists (deletionTimestamp %v), want it gone", got.DeletionTimestamp)
+						}
+						return
 					}
-					return
-				}
-				if got == nil {
-					t.Fatal("pod is gone, want it terminating gracefully")
-				}
-				if got.DeletionTimestamp == nil {
-					t.Fatal("pod has no deletionTimestamp, want it terminating")
-				}
-				if gp := ptr.Deref(got.DeletionGracePeriodSeconds, -1); gp != *tc.wantTerminatingFor {
-					t.Errorf("pod terminates with grace %ds, want %ds", gp, *tc.wantTerminatingFor)
-				}
-				if got.ResourceVersion != afterFirst.ResourceVersion {
-					t.Errorf("a later Inject wrote the terminating pod (resourceVersion %s -> %s)", afterFirst.ResourceVersion, got.ResourceVersion)
-				}
-			})
+					if got == nil {
+						t.Fatal("pod is gone, want it terminating gracefully")
+					}
+					if got.DeletionTimestamp == nil {
+						t.Fatal("pod has no deletionTimestamp, want it terminating")
+					}
+					if gp := ptr.Deref(got.DeletionGracePeriodSeconds, -1); gp != *tc.wantTerminatingFor {
+						t.Errorf("pod terminates with grace %ds, want %ds", gp, *tc.wantTerminatingFor)
+					}
+					if got.ResourceVersion != afterFirst.ResourceVersion {
+						t.Errorf("a later Inject wrote the terminating pod (resourceVersion %s -> %s)", afterFirst.ResourceVersion, got.ResourceVersion)
+					}
+				})
+			}
 		}
 	}
 }
@@ -265,54 +300,60 @@ func TestPodKillInject(t *testing.T) {
 func TestPodKillDoesNotCutAGracefulKillShort(t *testing.T) {
 	c := apiServer(t)
 	for methodName, method := range methods {
-		t.Run(methodName+": a terminating pod is left to finish", func(t *testing.T) {
-			t.Parallel()
-			ns := newNamespace(t, c)
-			pod := runningPod(t, c, ns, "checkout-0")
-			if err := c.Delete(t.Context(), pod, client.GracePeriodSeconds(60)); err != nil {
-				t.Fatal(err)
-			}
-			fault := NewPodKill(c, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: ptr.To[int64](0)})
-			if _, err := fault.Inject(t.Context(), targetOf(pod), &chaosv1alpha1.RestoreData{}); err != nil {
-				t.Fatalf("Inject: %v", err)
-			}
-			got := getPod(t, c, ns, pod.Name)
-			if got == nil {
-				t.Fatal("Inject removed a pod that was terminating gracefully")
-			}
-			if gp := ptr.Deref(got.DeletionGracePeriodSeconds, -1); gp != 60 {
-				t.Errorf("pod terminates with grace %ds, want the 60s it was given", gp)
-			}
-		})
+		for version, targetFor := range targetVersions {
+			t.Run(methodName+", "+version+": a terminating pod is left to finish", func(t *testing.T) {
+				t.Parallel()
+				ns := newNamespace(t, c)
+				pod := runningPod(t, c, ns, "checkout-0")
+				// Selected before someone else began a graceful deletion.
+				target := targetFor(pod)
+				if err := c.Delete(t.Context(), pod, client.GracePeriodSeconds(60)); err != nil {
+					t.Fatal(err)
+				}
+				fault := NewPodKill(c, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: ptr.To[int64](0)})
+				if _, err := fault.Inject(t.Context(), target, &chaosv1alpha1.RestoreData{}); err != nil {
+					t.Fatalf("Inject: %v", err)
+				}
+				got := getPod(t, c, ns, pod.Name)
+				if got == nil {
+					t.Fatal("Inject removed a pod that was terminating gracefully")
+				}
+				if gp := ptr.Deref(got.DeletionGracePeriodSeconds, -1); gp != 60 {
+					t.Errorf("pod terminates with grace %ds, want the 60s it was given", gp)
+				}
+			})
+		}
 	}
 }
 
 func TestPodKillNeverKillsAReplacement(t *testing.T) {
 	c := apiServer(t)
 	for methodName, method := range methods {
-		t.Run(methodName+": a same-named pod with a different UID is not killed", func(t *testing.T) {
-			t.Parallel()
-			ns := newNamespace(t, c)
-			pod := runningPod(t, c, ns, "db-0")
-			fault := NewPodKill(c, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: ptr.To[int64](0)})
-			target := targetOf(pod)
-			r, err := fault.Prepare(t.Context(), target)
-			if err != nil {
-				t.Fatalf("Prepare: %v", err)
-			}
-			replacement := replace(t, c, pod)
+		for version, targetFor := range targetVersions {
+			t.Run(methodName+", "+version+": a same-named pod with a different UID is not killed", func(t *testing.T) {
+				t.Parallel()
+				ns := newNamespace(t, c)
+				pod := runningPod(t, c, ns, "db-0")
+				fault := NewPodKill(c, chaosv1alpha1.PodKillFault{Method: method, GracePeriodSeconds: ptr.To[int64](0)})
+				target := targetFor(pod)
+				r, err := fault.Prepare(t.Context(), target)
+				if err != nil {
+					t.Fatalf("Prepare: %v", err)
+				}
+				replacement := replace(t, c, pod)
 
-			if _, err := fault.Inject(t.Context(), target, r); err != nil {
-				t.Fatalf("Inject: %v, want nil: the selected pod is already gone", err)
-			}
-			got := getPod(t, c, ns, pod.Name)
-			if got == nil || got.UID != replacement.UID {
-				t.Fatal("the replacement pod was killed")
-			}
-			if got.DeletionTimestamp != nil {
-				t.Error("the replacement pod is terminating")
-			}
-		})
+				if _, err := fault.Inject(t.Context(), target, r); err != nil {
+					t.Fatalf("Inject: %v, want nil: the selected pod is already gone", err)
+				}
+				got := getPod(t, c, ns, pod.Name)
+				if got == nil || got.UID != replacement.UID {
+					t.Fatal("the replacement pod was killed")
+				}
+				if got.DeletionTimestamp != nil {
+					t.Error("the replacement pod is terminating")
+				}
+			})
+		}
 	}
 }
 

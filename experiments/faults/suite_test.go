@@ -17,6 +17,10 @@ import (
 // without one; apiServer skips such tests.
 var k8sClient client.Client
 
+// watchClient is k8sClient's equivalent with watches, which interceptors
+// need.
+var watchClient client.WithWatch
+
 // TestMain starts one envtest environment for the whole package, since
 // starting etcd and kube-apiserver takes seconds and every fault's tests
 // share it. It installs Istio's CRDs: the Istio fault patches real
@@ -33,6 +37,9 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Run(m, istioCRDs, func(e *testenv.Env) error {
 		k8sClient = e.Client
 		var err error
+		if watchClient, err = client.NewWithWatch(e.Config, client.Options{Scheme: e.Scheme}); err != nil {
+			return fmt.Errorf("creating client: %w", err)
+		}
 		if istioClient, err = istioversioned.NewForConfig(e.Config); err != nil {
 			return fmt.Errorf("creating Istio client: %w", err)
 		}
