@@ -41,6 +41,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 	selector := experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), opts.namespace, operatorLabels) //nolint:gosec
 	selector.Listers[chaosv1alpha1.TargetVirtualService] = experimentrun.ListVirtualServices(istio)
 	selector.OperatorNode = opts.nodeName
+	selector.Workers = opts.targetWorkers
 	registry := faults.Registry{
 		PodKill: func(spec chaosv1alpha1.PodKillFault) faults.Fault { return faults.NewPodKill(direct, spec) },
 		Istio: func(spec chaosv1alpha1.IstioFault) faults.Fault {
@@ -68,6 +69,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		Targets:                 selector,
 		Metrics:                 experimentrun.NewMetrics(metrics.Registry),
 		MaxConcurrentReconciles: opts.runWorkers,
+		TargetWorkers:           opts.targetWorkers,
 	}
 	if opts.webhook.enabled {
 		// Rights, the provider allow-list and the approver are re-checked
@@ -83,6 +85,8 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		Experiments: mgr.GetCache(),
 		Clock:       clock.RealClock{},
 		Recorder:    mgr.GetEventRecorder("faultline"),
+
+		MaxConcurrentReconciles: opts.experimentWorkers,
 	}
 	if err := schedules.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the experiment controller: %w", err)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/controllers/experiment"
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 )
 
@@ -34,6 +35,14 @@ type options struct {
 	reapPeriod     time.Duration
 	// runWorkers is how many runs are driven at once.
 	runWorkers int
+	// experimentWorkers is how many Experiments are reconciled at once.
+	experimentWorkers int
+	// targetWorkers is how many targets of one run are acted on at once.
+	targetWorkers int
+	// apiQPS and apiBurst cap the API client; zero leaves it uncapped,
+	// relying on the API server's Priority and Fairness.
+	apiQPS   float64
+	apiBurst int
 	// metricsSecure serves metrics over HTTPS to authenticated, authorized
 	// callers only.
 	metricsSecure  bool
@@ -59,6 +68,10 @@ func run() error {
 	flag.StringVar(&opts.nodeName, "operator-node", os.Getenv("NODE_NAME"), "Node the operator runs on; it is never drained.")
 	flag.DurationVar(&opts.reapPeriod, "reap-period", 30*time.Second, "How often the reaper looks for faults whose run is gone or overdue.")
 	flag.IntVar(&opts.runWorkers, "run-workers", experimentrun.DefaultMaxConcurrentReconciles, "How many runs are driven at once, so one slow run never holds the kill switch from the others.")
+	flag.IntVar(&opts.experimentWorkers, "experiment-workers", experiment.DefaultMaxConcurrentReconciles, "How many Experiments are reconciled at once; schedules falling due together start this many runs in parallel.")
+	flag.IntVar(&opts.targetWorkers, "target-workers", experimentrun.DefaultTargetWorkers, "How many targets of one run are prepared, injected or reverted at once.")
+	flag.Float64Var(&opts.apiQPS, "kube-api-qps", 0, "Requests per second the operator's API client may make on average; 0 sets no client-side limit and leaves fairness to the API server's Priority and Fairness.")
+	flag.IntVar(&opts.apiBurst, "kube-api-burst", 0, "Requests the API client may make in a burst above --kube-api-qps; 0 means twice the QPS. Only used with --kube-api-qps.")
 	flag.BoolVar(&opts.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, only to callers whose token the API server authenticates and who may get the /metrics non-resource URL (the faultline-metrics-reader ClusterRole). Off by default for local runs; the chart and config/default turn it on.")
 	flag.StringVar(&opts.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure; empty means a self-signed certificate made at start.")
 	flag.BoolVar(&opts.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the webhook and metrics servers. Off by default: HTTP/2 stream resets (CVE-2023-44487, CVE-2023-39325) let one client exhaust the server.")
@@ -73,8 +86,8 @@ func run() error {
 	if err := opts.webhook.validate(opts.namespace); err != nil {
 		return err
 	}
-	if opts.runWorkers < 1 {
-		return fmt.Errorf("--run-workers=%d: at least one worker must drive runs; the default is %d", opts.runWorkers, experimentrun.DefaultMaxConcurrentReconciles)
+	if err := opts.validateLimits(); err != nil {
+		return err
 	}
 	// SetupSignalHandler cancels the context on SIGINT/SIGTERM; the manager
 	// then stops its controllers and returns, which is the graceful shutdown.
@@ -88,6 +101,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w (set --kubeconfig or KUBECONFIG)", err)
 	}
+	opts.applyClientLimits(cfg)
 	tlsOpts := serverTLSOpts(opts.enableHTTP2)
 	metrics := metricsserver.Options{BindAddress: opts.metricsAddr}
 	if opts.metricsSecure {
