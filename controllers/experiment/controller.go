@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -190,7 +191,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// controller owns and those made with kubectl alike, so one mapping
 		// covers both; Owns would only enqueue the owned ones a second time.
 		Watches(&chaosv1alpha1.ExperimentRun{},
-			handler.EnqueueRequestsFromMapFunc(experimentOfRun),
+			lowPriority(experimentOfRun),
 			builder.WithPredicates(runSummaryChanged())).
 		// The kill switch and blackouts hold scheduled runs; when they change,
 		// held runs may start.
@@ -198,7 +199,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			handler.EnqueueRequestsFromMapFunc(r.scheduledExperiments),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("experiment").
-		WithOptions(controller.Options{MaxConcurrentReconciles: cmp.Or(r.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)}).
+		// A priority queue, so that schedules falling due go ahead of the
+		// bookkeeping their runs' changes ask for (see lowPriority).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: cmp.Or(r.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles),
+			UsePriorityQueue:        ptr.To(true),
+		}).
 		Complete(r)
 }
 

@@ -452,3 +452,42 @@ func TestStatusShowsLastRunAndRecentFromFinishedRuns(t *testing.T) {
 		t.Errorf("a reconcile with nothing new wrote the Experiment (resourceVersion %s -> %s)", before, after)
 	}
 }
+
+// TestADueTimeWritesOnlyTheRun shows what firing costs at the due instant:
+// the run's creation and nothing else. Recording it (status, Event) is the
+// next reconcile's, which the run's creation triggers.
+func TestADueTimeWritesOnlyTheRun(t *testing.T) {
+	e := newEnv(t)
+	exp := e.createExperiment("checkout", nil)
+	due := firstDue(exp)
+	e.clock.SetTime(due.Add(-time.Second))
+	e.mustReconcile(exp)
+	e.takeEvents()
+	planned := e.get(exp)
+
+	e.clock.SetTime(due)
+	if _, err := e.reconcile(exp); err != nil {
+		t.Fatalf("reconcile at the due time: %v", err)
+	}
+	want := schedule.RunName(exp.Name, due)
+	if runs := e.runNames(); !slices.Equal(runs, []string{want}) {
+		t.Fatalf("runs = %v, want %s", runs, want)
+	}
+	if got := e.get(exp); got.ResourceVersion != planned.ResourceVersion {
+		t.Errorf("the due reconcile wrote the Experiment (%s -> %s): %s", planned.ResourceVersion, got.ResourceVersion, describe(got))
+	}
+	if evs := e.takeEvents(); len(evs) != 0 {
+		t.Errorf("events at the due instant = %q, want none yet", evs)
+	}
+
+	if _, err := e.reconcile(exp); err != nil {
+		t.Fatalf("reconcile after the run's creation: %v", err)
+	}
+	got := e.get(exp)
+	if !same(got.Status.LastScheduleTime, due) || !slices.Equal(got.Status.Active, []string{want}) {
+		t.Errorf("after the follow-up: %s; want lastScheduleTime %s and active [%s]", describe(got), due, want)
+	}
+	if evs := eventsWith(e.takeEvents(), "Normal", chaosv1alpha1.ReasonScheduled); len(evs) != 1 || !strings.Contains(evs[0], want) {
+		t.Errorf("Scheduled events = %q, want one naming %s", evs, want)
+	}
+}

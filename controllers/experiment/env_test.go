@@ -100,12 +100,21 @@ func (e *env) reconcile(exp *chaosv1alpha1.Experiment) (ctrl.Result, error) {
 	return e.r.Reconcile(e.t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(exp)})
 }
 
-// mustReconcile reconciles and fails the test on an error.
+// mustReconcile reconciles and fails the test on an error. When the
+// reconcile created a run, it reconciles once more, as the run's creation
+// event makes the manager do: that reconcile records the run in status. The
+// first reconcile's result is returned.
 func (e *env) mustReconcile(exp *chaosv1alpha1.Experiment) ctrl.Result {
 	e.t.Helper()
+	before := len(e.runs())
 	res, err := e.reconcile(exp)
 	if err != nil {
 		e.t.Fatalf("reconcile at %s: %v", e.clock.Now().UTC().Format(time.RFC3339), err)
+	}
+	if len(e.runs()) > before {
+		if _, err := e.reconcile(exp); err != nil {
+			e.t.Fatalf("reconcile after creating a run, at %s: %v", e.clock.Now().UTC().Format(time.RFC3339), err)
+		}
 	}
 	return res
 }

@@ -200,7 +200,18 @@ func (r *Reconciler) startScheduled(ctx context.Context, s *scope, plan schedule
 	name := schedule.RunName(exp.Name, at)
 	when := at.UTC().Format(time.RFC3339)
 	if s.hasRun(name) {
-		// Created by an earlier reconcile whose status write was lost.
+		// Created by an earlier reconcile, which left recording it to this
+		// one (or whose status write was lost).
+		if exp.Status.LastScheduleTime == nil || exp.Status.LastScheduleTime.Time.Before(at) {
+			msg := fmt.Sprintf("created run %s for the schedule time %s", name, when)
+			setReady(exp, chaosv1alpha1.ReasonScheduled, msg, s.now)
+			if conditionChanged(s.base.Status.Conditions, exp.Status.Conditions, chaosv1alpha1.ConditionReady) {
+				// Announced once: a status write lost after this one
+				// leaves the condition saying it already.
+				s.onWrite(corev1.EventTypeNormal, chaosv1alpha1.ReasonScheduled, "CreateRun", msg)
+				warnTooManyMissed(s, plan)
+			}
+		}
 		exp.Status.LastScheduleTime = timeOrNil(at)
 		return 0, nil
 	}
@@ -241,6 +252,14 @@ func (r *Reconciler) startScheduled(ctx context.Context, s *scope, plan schedule
 	created, err := r.createRun(ctx, s, name, map[string]string{ScheduledAtAnnotation: when})
 	if err != nil {
 		return 0, err
+	}
+	if created && len(replaced) == 0 {
+		// The run is the one write due now. Recording it (status, Event)
+		// is left to the reconcile its creation triggers, queued behind
+		// every other Experiment due at this instant: when a thousand fall
+		// due together, each run's creation waits for creations only.
+		s.skipPatch = true
+		return 0, nil
 	}
 	exp.Status.LastScheduleTime = timeOrNil(at)
 	msg := fmt.Sprintf("created run %s for the schedule time %s", name, when)
