@@ -95,9 +95,20 @@ testbed-down: ## Stop everything testbed-up started.
 demo: ## The testbed, the operator, one run of each sample experiment watched live, and the reports.
 	hack/demo.sh
 
+BENCH_TABLE ?= $(CURDIR)/.bench/table.tsv
+
 .PHONY: bench
-bench: control-plane ## Benchmarks: abort latency, scheduling lateness, selection; they print figures, never fail.
-	KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+bench: control-plane ## Benchmarks on envtest (abort latency, kill switch, scheduling lateness, selection); print one table, never fail.
+	@mkdir -p $(dir $(BENCH_TABLE)) && rm -f $(BENCH_TABLE)
+	FAULTLINE_BENCH_TABLE=$(BENCH_TABLE) KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	@$(GO) run ./hack/benchtable $(BENCH_TABLE)
+
+.PHONY: bench-testbed
+bench-testbed: ## Benchmarks on the testbed (pod kills side by side with client-go and kubectl, memory beside 10,000 pods); print one table.
+	hack/tools.sh all
+	@mkdir -p $(dir $(BENCH_TABLE)) && rm -f $(BENCH_TABLE)
+	FAULTLINE_BENCH_TABLE=$(BENCH_TABLE) env -u KUBECONFIG $(GO) test -tags e2e -count=1 -run '^$$' -bench . -benchtime 1x -timeout 80m -v ./e2e/
+	@$(GO) run ./hack/benchtable $(BENCH_TABLE)
 
 ##@ Tools
 
