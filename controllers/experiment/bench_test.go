@@ -1,6 +1,7 @@
 package experiment_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -28,6 +29,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experiment"
+	"github.com/faultline-dev/faultline/internal/benchtable"
 )
 
 // benchExperiments is how many scheduled Experiments the benchmark loads.
@@ -101,6 +103,8 @@ func benchmarkOneCycle(b *testing.B) {
 	var mu sync.Mutex
 	seen := map[string]time.Time{}
 	scheduledAt := map[string]time.Time{}
+	// rawSeen records the runs the raw comparison creates.
+	rawSeen := map[string]time.Time{}
 	informer, err := mgr.GetCache().GetInformer(ctx, &chaosv1alpha1.ExperimentRun{})
 	if err != nil {
 		b.Fatalf("run informer: %v", err)
@@ -114,6 +118,10 @@ func benchmarkOneCycle(b *testing.B) {
 		at, err := time.Parse(time.RFC3339, run.Annotations[experiment.ScheduledAtAnnotation])
 		mu.Lock()
 		defer mu.Unlock()
+		if strings.HasPrefix(run.Name, rawPrefix) {
+			rawSeen[run.Name] = now
+			return
+		}
 		if _, dup := seen[run.Name]; !dup && err == nil {
 			seen[run.Name], scheduledAt[run.Name] = now, at
 		}
@@ -196,6 +204,79 @@ func benchmarkOneCycle(b *testing.B) {
 	b.Logf("%d runs due at %s: late p50 %s, p99 %s, max %s; idle %s CPU over %s, RSS %d MiB; firing %s CPU over %s, peak RSS %d MiB",
 		len(lateness), fireAt.Format(time.RFC3339), percentile(lateness, 0.5), percentile(lateness, 0.99), lateness[len(lateness)-1],
 		idleCPUUsed, idleWall.Round(time.Millisecond), idleRSS>>20, fireCPUUsed, fireWall.Round(time.Millisecond), peakRSS>>20)
+	b.Logf("breakdown: %d workers; %.2f writes per run (%.2f refused as conflicts) by the reconciler, plus one Event each", cmp.Or(r.MaxConcurrentReconciles, experiment.DefaultMaxConcurrentReconciles),
+		float64(fireWrites)/benchExperiments, float64(fireConflicts)/benchExperiments)
+
+	// The floor: the same number of runs created by a bare parallel
+	// client, timed from its first request to each run seen here.
+	rawStart := time.Now()
+	rawCreate(ctx, b, ns.Name)
+	waitFor(ctx, b, 3*time.Minute, "every raw run", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(rawSeen) == benchExperiments
+	})
+	mu.Lock()
+	var raw []time.Duration
+	for _, at := range rawSeen {
+		raw = append(raw, at.Sub(rawStart))
+	}
+	mu.Unlock()
+	slices.Sort(raw)
+	p99, rawP99 := percentile(lateness, 0.99), percentile(raw, 0.99)
+	b.ReportMetric(ms(rawP99), "raw-p99-ms")
+	b.Logf("raw client-go, %d workers, creating %d runs from one instant: p50 %s, p99 %s, last %s", rawWorkers, len(raw), percentile(raw, 0.5), rawP99, raw[len(raw)-1])
+	benchtable.Record(b, benchtable.Row{
+		Measurement: fmt.Sprintf("%d schedules due at once, envtest: p99 lateness to the run's creation", benchExperiments),
+		Faultline:   benchtable.Seconds(p99.Seconds()),
+		Peer:        fmt.Sprintf("%s (client-go creating %d runs at once, %d workers: p99)", benchtable.Seconds(rawP99.Seconds()), benchExperiments, rawWorkers),
+		Ratio:       fmt.Sprintf("%.2f× raw", p99.Seconds()/rawP99.Seconds()),
+		Goal:        "p99 < 1 s",
+	})
+	benchtable.Record(b, benchtable.Row{
+		Measurement: fmt.Sprintf("idle with %d scheduled Experiments, envtest: CPU / RSS", benchExperiments),
+		Faultline:   fmt.Sprintf("%.2f%% of a core / %d MiB", 100*idleCPUUsed.Seconds()/idleWall.Seconds(), idleRSS>>20),
+		Goal:        "< 1% / ≤ 80 MiB",
+	})
+}
+
+// rawPrefix names the runs the raw comparison creates.
+const rawPrefix = "raw-"
+
+// rawWorkers is how many goroutines the raw comparison creates runs from.
+const rawWorkers = 32
+
+// rawCreate creates benchExperiments runs from rawWorkers goroutines with
+// an unlimited client, as fast as the API server takes them.
+func rawCreate(ctx context.Context, b *testing.B, ns string) {
+	b.Helper()
+	cfg := rest.CopyConfig(restConfig)
+	cfg.QPS, cfg.Burst = -1, 0
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		b.Fatalf("raw client: %v", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, rawWorkers)
+	for w := range rawWorkers {
+		wg.Go(func() {
+			for i := w; i < benchExperiments; i += rawWorkers {
+				run := &chaosv1alpha1.ExperimentRun{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s%04d", rawPrefix, i)},
+					Spec:       chaosv1alpha1.ExperimentRunSpec{ExperimentRef: chaosv1alpha1.ExperimentReference{Name: "raw"}},
+				}
+				if err := c.Create(ctx, run); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("raw create: %v", err)
+	}
 }
 
 // createExperiments creates benchExperiments Experiments on cron, from a
