@@ -112,6 +112,11 @@ const (
 	// PauseReasonAnnotation on the ChaosPolicy records why the kill switch
 	// was engaged (kubectl faultline pause --reason).
 	PauseReasonAnnotation = "chaos.faultline.dev/pause-reason"
+	// ScheduledAtAnnotation on a scheduled run holds its schedule time in RFC
+	// 3339. A run created ahead of that time (staged, so that only its start
+	// is left for the instant it falls due) waits in Pending until then, for
+	// at most a minute.
+	ScheduledAtAnnotation = "chaos.faultline.dev/scheduled-at"
 	// RunFinalizer keeps a run until its fault is reverted.
 	RunFinalizer = "chaos.faultline.dev/revert"
 )

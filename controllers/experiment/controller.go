@@ -41,9 +41,8 @@ import (
 // Annotations and the index this controller adds. They belong in
 // api/v1alpha1 next to RunNowAnnotation once the API can take them.
 const (
-	// ScheduledAtAnnotation on a scheduled run holds its schedule time in
-	// RFC 3339: the instant it was due, which its name only encodes.
-	ScheduledAtAnnotation = "chaos.faultline.dev/scheduled-at"
+	// ScheduledAtAnnotation is chaosv1alpha1.ScheduledAtAnnotation.
+	ScheduledAtAnnotation = chaosv1alpha1.ScheduledAtAnnotation
 	// RunNowHandledAnnotation on an Experiment holds the run-now token last
 	// acted on, so each new token starts exactly one run.
 	RunNowHandledAnnotation = "chaos.faultline.dev/run-now-handled"
@@ -82,11 +81,11 @@ type Reconciler struct {
 }
 
 // DefaultMaxConcurrentReconciles lets Experiments that fall due together
-// (every game day at 14:00) be started in parallel: a reconcile that starts
-// a run spends its time waiting on two API calls, and one worker would start
-// the thousandth run seconds after the first. One Experiment is still only
-// ever reconciled by one worker at a time.
-const DefaultMaxConcurrentReconciles = 4
+// (every game day at 14:00) stage their runs in parallel: a reconcile that
+// creates a run spends its time waiting on the API server, and with few
+// workers the thousandth run would be created long after the first. One
+// Experiment is still only ever reconciled by one worker at a time.
+const DefaultMaxConcurrentReconciles = 16
 
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experiments/status,verbs=patch

@@ -21,13 +21,13 @@ func TestADueTimeCreatesOneRunNamedFromTheTime(t *testing.T) {
 	exp := e.createExperiment("checkout", nil)
 	due := firstDue(exp)
 
-	e.clock.SetTime(due.Add(-time.Second))
+	e.clock.SetTime(due.Add(-schedule.StageAhead - time.Second))
 	res := e.mustReconcile(exp)
 	if runs := e.runNames(); len(runs) != 0 {
 		t.Fatalf("runs before the due time: %v", runs)
 	}
-	if want := time.Second + schedule.RequeueSlack; res.RequeueAfter != want {
-		t.Errorf("before the due time, RequeueAfter = %s, want %s (until it, with slack)", res.RequeueAfter, want)
+	if want := time.Second; res.RequeueAfter != want {
+		t.Errorf("before the due time, RequeueAfter = %s, want %s (until the run is staged)", res.RequeueAfter, want)
 	}
 	if got := e.get(exp); !same(got.Status.NextScheduleTime, due) {
 		t.Errorf("nextScheduleTime = %s, want %s", at(got.Status.NextScheduleTime), due)
@@ -68,8 +68,8 @@ func TestADueTimeCreatesOneRunNamedFromTheTime(t *testing.T) {
 	if got.Status.ObservedGeneration != got.Generation {
 		t.Errorf("observedGeneration = %d, want %d", got.Status.ObservedGeneration, got.Generation)
 	}
-	if wantWait := 10*time.Minute - 2*time.Second + schedule.RequeueSlack; res.RequeueAfter != wantWait {
-		t.Errorf("RequeueAfter = %s, want %s (the next time, with slack)", res.RequeueAfter, wantWait)
+	if wantWait := 10*time.Minute - 2*time.Second - schedule.StageAhead; res.RequeueAfter != wantWait {
+		t.Errorf("RequeueAfter = %s, want %s (when the next run is staged)", res.RequeueAfter, wantWait)
 	}
 	evs := eventsWith(e.takeEvents(), "Normal", chaosv1alpha1.ReasonScheduled)
 	if len(evs) != 1 || !strings.Contains(evs[0], want) || !strings.Contains(evs[0], due.Format(time.RFC3339)) {
@@ -460,7 +460,8 @@ func TestADueTimeWritesOnlyTheRun(t *testing.T) {
 	e := newEnv(t)
 	exp := e.createExperiment("checkout", nil)
 	due := firstDue(exp)
-	e.clock.SetTime(due.Add(-time.Second))
+	// Too early to stage the run: this is the path of a run created at its time.
+	e.clock.SetTime(due.Add(-schedule.StageAhead - time.Second))
 	e.mustReconcile(exp)
 	e.takeEvents()
 	planned := e.get(exp)
@@ -489,5 +490,88 @@ func TestADueTimeWritesOnlyTheRun(t *testing.T) {
 	}
 	if evs := eventsWith(e.takeEvents(), "Normal", chaosv1alpha1.ReasonScheduled); len(evs) != 1 || !strings.Contains(evs[0], want) {
 		t.Errorf("Scheduled events = %q, want one naming %s", evs, want)
+	}
+}
+
+// TestARunIsStagedAheadAndRecordedAtItsTime shows staging: within
+// StageAhead of its time the run is created, annotated with that time, and
+// nothing else is written; at the time, the Experiment records it once.
+func TestARunIsStagedAheadAndRecordedAtItsTime(t *testing.T) {
+	e := newEnv(t)
+	exp := e.createExperiment("checkout", nil)
+	due := firstDue(exp)
+	want := schedule.RunName(exp.Name, due)
+
+	e.clock.SetTime(due.Add(-5 * time.Second))
+	res := e.mustReconcile(exp)
+	runs := e.runs()
+	if len(runs) != 1 || runs[0].Name != want {
+		t.Fatalf("runs 5s before the due time = %v, want the staged %s", e.runNames(), want)
+	}
+	if got := runs[0].Annotations[experiment.ScheduledAtAnnotation]; got != due.Format(time.RFC3339) {
+		t.Errorf("staged run's %s = %q, want %q", experiment.ScheduledAtAnnotation, got, due.Format(time.RFC3339))
+	}
+	if got := e.get(exp); got.Status.LastScheduleTime != nil {
+		t.Errorf("lastScheduleTime = %s before the due time, want none", at(got.Status.LastScheduleTime))
+	}
+	if wantWait := 5*time.Second + schedule.RequeueSlack; res.RequeueAfter != wantWait {
+		t.Errorf("RequeueAfter = %s, want %s (the due time, with slack)", res.RequeueAfter, wantWait)
+	}
+	if evs := eventsWith(e.takeEvents(), "Normal", chaosv1alpha1.ReasonScheduled); len(evs) != 0 {
+		t.Errorf("Scheduled events before the due time = %q, want none", evs)
+	}
+
+	e.clock.SetTime(due.Add(time.Second))
+	e.mustReconcile(exp)
+	e.mustReconcile(exp)
+	if runs := e.runNames(); !slices.Equal(runs, []string{want}) {
+		t.Fatalf("runs = %v, want only %s", runs, want)
+	}
+	got := e.get(exp)
+	if !same(got.Status.LastScheduleTime, due) || !slices.Equal(got.Status.Active, []string{want}) {
+		t.Errorf("status: %s; want lastScheduleTime %s and active [%s]", describe(got), due, want)
+	}
+	if evs := eventsWith(e.takeEvents(), "Normal", chaosv1alpha1.ReasonScheduled); len(evs) != 1 || !strings.Contains(evs[0], want) {
+		t.Errorf("Scheduled events = %q, want one naming %s", evs, want)
+	}
+}
+
+// TestAStagedRunNoLongerWantedIsDeleted: suspending the Experiment, or the
+// kill switch engaged by its time, removes a staged run that has not
+// started; no run of that time remains.
+func TestAStagedRunNoLongerWantedIsDeleted(t *testing.T) {
+	tests := map[string]func(e *env, exp *chaosv1alpha1.Experiment){
+		"suspended": func(e *env, exp *chaosv1alpha1.Experiment) {
+			live := e.get(exp)
+			live.Spec.Suspend = true
+			if err := apiClient.Update(e.t.Context(), live); err != nil {
+				e.t.Fatal(err)
+			}
+		},
+		"the kill switch engaged": func(e *env, _ *chaosv1alpha1.Experiment) {
+			e.pause()
+		},
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			exp := e.createExperiment("checkout", nil)
+			due := firstDue(exp)
+			e.clock.SetTime(due.Add(-5 * time.Second))
+			e.mustReconcile(exp)
+			if runs := e.runNames(); len(runs) != 1 {
+				t.Fatalf("runs = %v, want one staged", runs)
+			}
+			change(e, exp)
+			// The change wakes the Experiment (its watch), then its time comes.
+			e.clock.SetTime(due.Add(-4 * time.Second))
+			e.mustReconcile(exp)
+			e.clock.SetTime(due.Add(time.Second))
+			e.mustReconcile(exp)
+			e.mustReconcile(exp)
+			if runs := e.runs(); len(runs) != 0 && runs[0].DeletionTimestamp.IsZero() {
+				t.Errorf("runs = %v, want the staged run deleted", e.runNames())
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package experiment_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -303,4 +304,30 @@ func same(t *metav1.Time, want time.Time) bool { return t != nil && t.Time.Equal
 func describe(exp *chaosv1alpha1.Experiment) string {
 	return fmt.Sprintf("lastScheduleTime %s, nextScheduleTime %s, active %v, conditions %+v",
 		at(exp.Status.LastScheduleTime), at(exp.Status.NextScheduleTime), exp.Status.Active, exp.Status.Conditions)
+}
+
+// pause engages the kill switch: the default ChaosPolicy with paused set,
+// removed when the test ends. It waits until the Reconciler's cache has it.
+func (e *env) pause() {
+	e.t.Helper()
+	p := &chaosv1alpha1.ChaosPolicy{ObjectMeta: metav1.ObjectMeta{Name: chaosv1alpha1.DefaultPolicyName}, Spec: chaosv1alpha1.ChaosPolicySpec{Paused: true}}
+	if err := apiClient.Create(e.t.Context(), p); err != nil {
+		e.t.Fatalf("creating the paused ChaosPolicy: %v", err)
+	}
+	e.t.Cleanup(func() {
+		if err := apiClient.Delete(context.Background(), p); err != nil {
+			e.t.Errorf("deleting the ChaosPolicy: %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cached := &chaosv1alpha1.ChaosPolicy{}
+		if err := cachedClient.Get(e.t.Context(), client.ObjectKeyFromObject(p), cached); err == nil && cached.Spec.Paused {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the cache never saw the paused ChaosPolicy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

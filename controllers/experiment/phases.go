@@ -142,6 +142,9 @@ var scheduleOutcomes = []string{chaosv1alpha1.ReasonScheduled, chaosv1alpha1.Rea
 func (r *Reconciler) reconcileSchedule(ctx context.Context, s *scope) (ctrl.Result, error) {
 	exp := s.exp
 	if exp.Spec.Schedule == "" {
+		if err := r.dropStaged(ctx, s, time.Time{}); err != nil {
+			return ctrl.Result{}, err
+		}
 		exp.Status.NextScheduleTime = nil
 		setReady(exp, chaosv1alpha1.ReasonReconciled, fmt.Sprintf("no schedule: runs start on demand (annotate the experiment with %s=<token>)", chaosv1alpha1.RunNowAnnotation), s.now)
 		return ctrl.Result{}, nil
@@ -160,6 +163,13 @@ func (r *Reconciler) reconcileSchedule(ctx context.Context, s *scope) (ctrl.Resu
 		return ctrl.Result{}, reconcile.TerminalError(err) // reconcileSpec parsed it already
 	}
 
+	keep := plan.Next
+	if exp.Spec.Suspend {
+		keep = time.Time{}
+	}
+	if err := r.dropStaged(ctx, s, keep); err != nil {
+		return ctrl.Result{}, err
+	}
 	if exp.Spec.Suspend {
 		// Times that pass while suspended are not owed: resuming does not
 		// start a run at once for a time the user chose to skip (a CronJob
@@ -188,7 +198,69 @@ func (r *Reconciler) reconcileSchedule(ctx context.Context, s *scope) (ctrl.Resu
 			setReady(exp, chaosv1alpha1.ReasonScheduled, "waiting for the next schedule time", s.now)
 		}
 	}
+	wait, err := r.stage(ctx, s, plan.Next)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res.RequeueAfter = earliest(res.RequeueAfter, wait)
 	return res, nil
+}
+
+// stage creates the run for the schedule time next ahead of it, once next
+// is at most schedule.StageAhead away; the run controller holds it until
+// next. It returns when to come back to stage. A run is staged only when it
+// would start if next were now (no other run active, the ChaosPolicy lets
+// it): otherwise the reconcile at next decides as usual.
+func (r *Reconciler) stage(ctx context.Context, s *scope, next time.Time) (time.Duration, error) {
+	if next.IsZero() || !next.After(s.now) {
+		return 0, nil
+	}
+	if until := next.Sub(s.now); until > schedule.StageAhead {
+		return until - schedule.StageAhead, nil
+	}
+	exp := s.exp
+	name := schedule.RunName(exp.Name, next)
+	if s.hasRun(name) || len(s.activeExcept(name)) > 0 {
+		return 0, nil
+	}
+	p, err := chaospolicy.Get(ctx, r.Client)
+	if err != nil {
+		return 0, err
+	}
+	if d := policy.Decide(policy.Input{Spec: &exp.Spec, Policy: p, Now: next, Scheduled: true}); d.Outcome != policy.Start {
+		return 0, nil
+	}
+	if _, err := r.createRun(ctx, s, name, map[string]string{ScheduledAtAnnotation: next.UTC().Format(time.RFC3339)}); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+// dropStaged deletes the Experiment's staged runs that have not started and
+// are no longer wanted: the schedule changed or was removed, or the
+// Experiment was suspended. keep is the schedule time still wanted, if any.
+func (r *Reconciler) dropStaged(ctx context.Context, s *scope, keep time.Time) error {
+	for i := range s.runs {
+		run := &s.runs[i]
+		at, waiting := schedule.StagedUntil(run.Annotations, s.now)
+		if !waiting || run.Status.Experiment != nil || at.Equal(keep) || !run.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if err := r.deleteUnstarted(ctx, run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteUnstarted deletes run, which has not started, by its UID.
+func (r *Reconciler) deleteUnstarted(ctx context.Context, run *chaosv1alpha1.ExperimentRun) error {
+	err := r.Client.Delete(ctx, run, client.Preconditions{UID: &run.UID})
+	if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting staged run %s: %w", run.Name, err)
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("deleted a staged run that is no longer wanted", "run", klog.KObj(run))
+	return nil
 }
 
 // startScheduled creates the run for plan.ScheduledTime, unless a gate holds
@@ -199,9 +271,22 @@ func (r *Reconciler) startScheduled(ctx context.Context, s *scope, plan schedule
 	at := *plan.ScheduledTime
 	name := schedule.RunName(exp.Name, at)
 	when := at.UTC().Format(time.RFC3339)
+	if staged := s.run(name); staged != nil && staged.Status.Timeline.StartedAt == nil && staged.Annotations[ScheduledAtAnnotation] == when {
+		// Staged ahead and not started: it starts only if it still may.
+		d, err := r.startGate(ctx, s)
+		if err != nil {
+			return 0, err
+		}
+		if d.Outcome != policy.Start {
+			if err := r.deleteUnstarted(ctx, staged); err != nil {
+				return 0, err
+			}
+			s.runs = slices.DeleteFunc(s.runs, func(r chaosv1alpha1.ExperimentRun) bool { return r.Name == name })
+		}
+	}
 	if s.hasRun(name) {
 		// Created by an earlier reconcile, which left recording it to this
-		// one (or whose status write was lost).
+		// one (or whose status write was lost), or staged ahead.
 		if exp.Status.LastScheduleTime == nil || exp.Status.LastScheduleTime.Time.Before(at) {
 			msg := fmt.Sprintf("created run %s for the schedule time %s", name, when)
 			setReady(exp, chaosv1alpha1.ReasonScheduled, msg, s.now)

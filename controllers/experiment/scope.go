@@ -37,6 +37,16 @@ func (s *scope) onWrite(eventType, reason, action, note string) {
 	s.events = append(s.events, pendingEvent{eventType: eventType, reason: reason, action: action, note: note})
 }
 
+// run returns the run named name (from the cache), or nil.
+func (s *scope) run(name string) *chaosv1alpha1.ExperimentRun {
+	for i := range s.runs {
+		if s.runs[i].Name == name {
+			return &s.runs[i]
+		}
+	}
+	return nil
+}
+
 // hasRun reports whether a run named name exists (in the cache).
 func (s *scope) hasRun(name string) bool {
 	return slices.ContainsFunc(s.runs, func(r chaosv1alpha1.ExperimentRun) bool { return r.Name == name })

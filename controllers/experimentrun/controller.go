@@ -28,6 +28,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/engine"
+	"github.com/faultline-dev/faultline/experiments/schedule"
 	"github.com/faultline-dev/faultline/internal/stored"
 )
 
@@ -129,6 +130,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 		s.base = run.DeepCopy()
+	}
+	if at, wait := schedule.StagedUntil(run.Annotations, now); wait && run.Status.Experiment == nil {
+		// Staged ahead of its schedule time: nothing is read or decided
+		// before it, so edits of the Experiment until then still count.
+		run.Status.Message = "staged: starts at its schedule time " + at.UTC().Format(time.RFC3339)
+		return ctrl.Result{RequeueAfter: at.Sub(now)}, nil
 	}
 	if done, err := r.reconcileSnapshot(ctx, s, now); done || err != nil {
 		return ctrl.Result{}, err

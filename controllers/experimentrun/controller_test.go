@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -596,4 +597,45 @@ func TestExperimentEditsDuringARunDoNotChangeIt(t *testing.T) {
 		}
 	}
 	assertPassedPodKill(t, e, run, pods)
+}
+
+// TestAStagedRunStartsAtItsScheduleTime: a run created ahead of the time
+// in its scheduled-at annotation reads nothing and decides nothing until
+// then, and starts at that instant.
+func TestAStagedRunStartsAtItsScheduleTime(t *testing.T) {
+	e := newEnv(t)
+	e.createWeb()
+	exp := e.createExperiment(experimentSpec())
+	due := t0.Add(7 * time.Second)
+	run := &chaosv1alpha1.ExperimentRun{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "staged", Annotations: map[string]string{
+			chaosv1alpha1.ScheduledAtAnnotation: due.Format(time.RFC3339),
+		}},
+		Spec: chaosv1alpha1.ExperimentRunSpec{ExperimentRef: chaosv1alpha1.ExperimentReference{Name: exp.Name}},
+	}
+	if err := e.c.Create(t.Context(), run); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(run)
+
+	res, err := e.r.Reconcile(t.Context(), ctrl.Request{NamespacedName: key})
+	if err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if res.RequeueAfter != 7*time.Second {
+		t.Errorf("RequeueAfter = %s, want 7s (until its schedule time)", res.RequeueAfter)
+	}
+	got := e.getRun(key)
+	if got.Status.Experiment != nil || got.Status.Timeline.StartedAt != nil {
+		t.Fatalf("the staged run snapshotted or started before its time: phase %q, startedAt %s", got.Status.Phase, at(got.Status.Timeline.StartedAt))
+	}
+	if !strings.Contains(got.Status.Message, "staged") || !controllerutil.ContainsFinalizer(got, chaosv1alpha1.RunFinalizer) {
+		t.Errorf("staged run: message %q, finalizers %v; want it to say it is staged, with the finalizer on", got.Status.Message, got.Finalizers)
+	}
+
+	e.clock.Step(res.RequeueAfter)
+	got = e.drive(key, func(r *chaosv1alpha1.ExperimentRun) bool { return r.Status.Timeline.StartedAt != nil })
+	if !got.Status.Timeline.StartedAt.Time.Equal(due) {
+		t.Errorf("startedAt = %s, want its schedule time %s", at(got.Status.Timeline.StartedAt), due)
+	}
 }
