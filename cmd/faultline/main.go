@@ -13,6 +13,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -119,10 +120,14 @@ func run() error {
 		webhookServer = newWebhookServer(opts.webhook, ready, tlsOpts)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metrics,
-		WebhookServer:           webhookServer,
-		HealthProbeBindAddress:  opts.probeAddr,
+		Scheme:                 scheme,
+		Metrics:                metrics,
+		WebhookServer:          webhookServer,
+		HealthProbeBindAddress: opts.probeAddr,
+		// Cached objects are kept without managedFields, which nothing
+		// reads and which can be as large as the rest of an object: with
+		// a thousand Experiments and their runs it is memory for nothing.
+		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:          opts.leaderElection,
 		LeaderElectionID:        "faultline.chaos.faultline.dev",
 		LeaderElectionNamespace: opts.leaderElectNS,

@@ -104,7 +104,7 @@ func benchmarkOneCycle(b *testing.B) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}, DefaultTransform: cache.TransformStripManagedFields()},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
