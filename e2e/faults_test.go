@@ -380,7 +380,7 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	if err := tb.Client.Delete(t.Context(), got); err != nil && !isNotFound(err) {
 		t.Fatal(err)
 	}
-	if _, ok := virtualService(t, "cart").GetAnnotations()[chaosv1alpha1.RunLabel]; !ok {
+	if _, ok := virtualService(t, "cart").GetAnnotations()[chaosv1alpha1.RunAnnotation]; !ok {
 		t.Fatal("the fault is not on the VirtualService; the test proves nothing")
 	}
 

@@ -85,9 +85,13 @@ const (
 
 // Labels and annotations Faultline reads and writes.
 const (
-	// RunLabel is set on every artefact a run injects, with the run's
-	// namespace/name, so a reaper can find it when the run is gone.
-	RunLabel = "chaos.faultline.dev/run"
+	// RunAnnotation is set on every artefact a run injects, with the run's
+	// namespace/name, so a reaper can find its run, or learn it is gone.
+	// (A label value cannot hold the slash; InjectedLabel is the label.)
+	RunAnnotation = "chaos.faultline.dev/run"
+	// InjectedLabel is "true" on every artefact a run injects, next to
+	// RunAnnotation, so the reaper lists only what Faultline touched.
+	InjectedLabel = "chaos.faultline.dev/injected"
 	// ExpiryAnnotation is set on every injected artefact: an RFC 3339 instant
 	// after which the reaper reverts it even if its run still exists.
 	ExpiryAnnotation = "chaos.faultline.dev/expires"

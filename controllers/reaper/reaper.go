@@ -30,7 +30,10 @@ import (
 const ReasonReaped = "Reaped"
 
 // Reaper scans for artefacts carrying Faultline's run annotation and reverts
-// those no live run owns.
+// those no live run owns. It lists only objects labelled
+// chaosv1alpha1.InjectedLabel, so a scan costs what Faultline touched, not
+// the size of the cluster; the first scan after start-up lists everything
+// once, for artefacts an operator that did not label them left behind.
 type Reaper struct {
 	// Client reads runs and nodes straight from the API server and writes.
 	Client client.Client
@@ -58,8 +61,12 @@ func (r *Reaper) Start(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
+	all := true
 	for {
-		n, err := r.Pass(ctx)
+		n, err := r.pass(ctx, all)
+		if err == nil {
+			all = false
+		}
 		if err != nil {
 			log.Error(err, "reaper pass failed")
 		} else if n > 0 {
@@ -76,14 +83,24 @@ func (r *Reaper) Start(ctx context.Context) error {
 // NeedLeaderElection makes the reaper run only on the leader.
 func (r *Reaper) NeedLeaderElection() bool { return true }
 
-// Pass scans once and returns how many artefacts it reverted.
-func (r *Reaper) Pass(ctx context.Context) (int, error) {
+// Pass scans the labelled artefacts once and returns how many it reverted.
+func (r *Reaper) Pass(ctx context.Context) (int, error) { return r.pass(ctx, false) }
+
+// PassAll scans every node and VirtualService once, labelled or not, and
+// returns how many artefacts it reverted.
+func (r *Reaper) PassAll(ctx context.Context) (int, error) { return r.pass(ctx, true) }
+
+func (r *Reaper) pass(ctx context.Context, all bool) (int, error) {
 	now := r.Clock.Now()
 	var errs []error
 	reaped := 0
 
+	selector := metav1.ListOptions{LabelSelector: chaosv1alpha1.InjectedLabel}
+	if all {
+		selector = metav1.ListOptions{}
+	}
 	nodes := &corev1.NodeList{}
-	if err := r.Client.List(ctx, nodes); err != nil {
+	if err := r.Client.List(ctx, nodes, &client.ListOptions{Raw: &selector}); err != nil {
 		errs = append(errs, fmt.Errorf("listing nodes: %w", err))
 	}
 	for i := range nodes.Items {
@@ -100,12 +117,12 @@ func (r *Reaper) Pass(ctx context.Context) (int, error) {
 		}
 		if changed {
 			reaped++
-			r.event(node, "reverted the drain of run "+node.Annotations[chaosv1alpha1.RunLabel]+": "+why)
+			r.event(node, "reverted the drain of run "+node.Annotations[chaosv1alpha1.RunAnnotation]+": "+why)
 		}
 	}
 
 	if r.Istio != nil {
-		list, err := r.Istio.NetworkingV1().VirtualServices(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+		list, err := r.Istio.NetworkingV1().VirtualServices(metav1.NamespaceAll).List(ctx, selector)
 		switch {
 		case err != nil && (apierrors.IsNotFound(err) || meta.IsNoMatchError(err)):
 			// Istio is not installed: nothing of ours can be there.
@@ -125,7 +142,7 @@ func (r *Reaper) Pass(ctx context.Context) (int, error) {
 				}
 				if changed {
 					reaped++
-					r.event(vs, "reverted the fault of run "+vs.Annotations[chaosv1alpha1.RunLabel]+": "+why)
+					r.event(vs, "reverted the fault of run "+vs.Annotations[chaosv1alpha1.RunAnnotation]+": "+why)
 				}
 			}
 		}
@@ -136,7 +153,7 @@ func (r *Reaper) Pass(ctx context.Context) (int, error) {
 // orphaned says why an artefact with these annotations must be reverted, or
 // "" when a live run still owns it (or it is not Faultline's).
 func (r *Reaper) orphaned(ctx context.Context, ann map[string]string, now time.Time) (string, error) {
-	owner, ok := ann[chaosv1alpha1.RunLabel]
+	owner, ok := ann[chaosv1alpha1.RunAnnotation]
 	if !ok {
 		return "", nil
 	}

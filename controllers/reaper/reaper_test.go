@@ -46,8 +46,8 @@ func TestMain(m *testing.M) {
 // annotated with the run and an expiry.
 func drainedNode(name, run string, expires time.Time) *corev1.Node {
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{
-			chaosv1alpha1.RunLabel:         run,
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{chaosv1alpha1.InjectedLabel: "true"}, Annotations: map[string]string{
+			chaosv1alpha1.RunAnnotation:    run,
 			chaosv1alpha1.ExpiryAnnotation: expires.UTC().Format(time.RFC3339),
 			faults.CordonedAnnotation:      "true",
 		}},
@@ -96,6 +96,14 @@ func TestReaperRevertsOnlyOrphanedArtefacts(t *testing.T) {
 			node:         drainedNode("overdue", "reaper/live", now.Add(-time.Minute)),
 			wantCordoned: false,
 		},
+		"left unlabelled (by an older operator), the run deleted: only the full scan reverts it": {
+			node: func() *corev1.Node {
+				n := drainedNode("unlabelled", "reaper/deleted-run", now.Add(time.Hour))
+				n.Labels = nil
+				return n
+			}(),
+			wantCordoned: false,
+		},
 		"cordoned by someone else, no Faultline mark: left alone": {
 			node: &corev1.Node{
 				ObjectMeta: metav1.ObjectMeta{Name: "theirs"},
@@ -115,7 +123,15 @@ func TestReaperRevertsOnlyOrphanedArtefacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n != 2 {
-		t.Errorf("reaped %d artefacts, want 2", n)
+		t.Errorf("the labelled scan reaped %d artefacts, want 2", n)
+	}
+	unlabelled := &corev1.Node{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: "unlabelled"}, unlabelled); err != nil || !unlabelled.Spec.Unschedulable {
+		t.Errorf("the labelled scan reached the unlabelled node (unschedulable %v, err %v): it must list only labelled objects", unlabelled.Spec.Unschedulable, err)
+	}
+	// The scan at start-up lists everything once.
+	if n, err := r.PassAll(ctx); err != nil || n != 1 {
+		t.Errorf("the full scan reaped %d (err %v), want 1: the unlabelled node", n, err)
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -126,14 +142,17 @@ func TestReaperRevertsOnlyOrphanedArtefacts(t *testing.T) {
 			if got.Spec.Unschedulable != tc.wantCordoned {
 				t.Errorf("unschedulable = %v, want %v", got.Spec.Unschedulable, tc.wantCordoned)
 			}
-			_, has := got.Annotations[chaosv1alpha1.RunLabel]
+			_, has := got.Annotations[chaosv1alpha1.RunAnnotation]
 			if has != tc.wantAnnotations {
 				t.Errorf("run annotation present = %v, want %v (annotations %v)", has, tc.wantAnnotations, got.Annotations)
+			}
+			if _, labelled := got.Labels[chaosv1alpha1.InjectedLabel]; labelled && !tc.wantAnnotations {
+				t.Errorf("reverted node still labelled %s", chaosv1alpha1.InjectedLabel)
 			}
 		})
 	}
 	// A second pass finds nothing left to do: reaping is idempotent.
-	if n, err := r.Pass(ctx); err != nil || n != 0 {
+	if n, err := r.PassAll(ctx); err != nil || n != 0 {
 		t.Errorf("second pass reaped %d (err %v), want 0", n, err)
 	}
 }

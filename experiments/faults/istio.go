@@ -191,7 +191,8 @@ func (f *Istio) Inject(ctx context.Context, t Target, r Restore) (Restore, error
 			conflict := &ConflictError{Message: fmt.Sprintf("VirtualService %s changed since Prepare: %s; nothing injected", klog.KObj(vs), strings.Join(conflicts, "; "))}
 			return fmt.Errorf("%w (%w)", conflict, ErrBlocked)
 		}
-		ed.setAnnotation(chaosv1alpha1.RunLabel, t.Run)
+		ed.setLabel(chaosv1alpha1.InjectedLabel, "true")
+		ed.setAnnotation(chaosv1alpha1.RunAnnotation, t.Run)
 		ed.setAnnotation(chaosv1alpha1.ExpiryAnnotation, t.Expires.UTC().Format(time.RFC3339))
 		ed.setAnnotation(IstioRestoreAnnotation, string(restoreJSON))
 		return ed.write(ctx, f.client)
@@ -280,7 +281,7 @@ func ReapIstio(ctx context.Context, c versioned.Interface, vs *networkingv1.Virt
 	if vs == nil {
 		return false, nil
 	}
-	run := vs.GetAnnotations()[chaosv1alpha1.RunLabel]
+	run := vs.GetAnnotations()[chaosv1alpha1.RunAnnotation]
 	if run == "" {
 		return false, nil
 	}
@@ -583,7 +584,7 @@ type istioMarks struct {
 
 func readIstioMarks(vs *networkingv1.VirtualService) istioMarks {
 	ann := vs.GetAnnotations()
-	m := istioMarks{run: ann[chaosv1alpha1.RunLabel]}
+	m := istioMarks{run: ann[chaosv1alpha1.RunAnnotation]}
 	if m.run == "" {
 		return m
 	}
@@ -692,11 +693,39 @@ func (e *vsEditor) removeAnnotation(key string) {
 	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: "/metadata/annotations/" + escapePointer(key)})
 }
 
-// removeMarks removes the run's annotations.
+// removeMarks removes the run's annotations and label.
 func (e *vsEditor) removeMarks() {
-	for _, key := range []string{chaosv1alpha1.RunLabel, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
+	for _, key := range []string{chaosv1alpha1.RunAnnotation, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
 		e.removeAnnotation(key)
 	}
+	e.removeLabel(chaosv1alpha1.InjectedLabel)
+}
+
+func (e *vsEditor) setLabel(key, value string) {
+	labels := e.vs.GetLabels()
+	if v, ok := labels[key]; ok && v == value {
+		return
+	}
+	if labels == nil {
+		labels = map[string]string{}
+		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/labels", Value: map[string]string{}})
+	} else {
+		labels = maps.Clone(labels)
+	}
+	labels[key] = value
+	e.vs.SetLabels(labels)
+	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/labels/" + escapePointer(key), Value: value})
+}
+
+func (e *vsEditor) removeLabel(key string) {
+	labels := e.vs.GetLabels()
+	if _, ok := labels[key]; !ok {
+		return
+	}
+	labels = maps.Clone(labels)
+	delete(labels, key)
+	e.vs.SetLabels(labels)
+	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: "/metadata/labels/" + escapePointer(key)})
 }
 
 // undo adds the edits that revert restore and returns, for each route

@@ -219,10 +219,13 @@ func assertFault(t *testing.T, route *istionetworking.HTTPRoute, want *istionetw
 
 func assertUnmarkedVS(t *testing.T, vs *networkingv1.VirtualService) {
 	t.Helper()
-	for _, key := range []string{chaosv1alpha1.RunLabel, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
+	for _, key := range []string{chaosv1alpha1.RunAnnotation, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
 		if v, ok := vs.Annotations[key]; ok {
 			t.Errorf("annotation %s=%s left behind", key, v)
 		}
+	}
+	if v, ok := vs.Labels[chaosv1alpha1.InjectedLabel]; ok {
+		t.Errorf("label %s=%s left behind", chaosv1alpha1.InjectedLabel, v)
 	}
 }
 
@@ -271,8 +274,11 @@ func TestIstioInjectAndRevertAreIdempotent(t *testing.T) {
 	injected := readVS(t, c, ns, "cart")
 	assertFault(t, routeNamed(t, injected, "primary"), wantFault())
 	assertFault(t, routeNamed(t, injected, "fallback"), nil)
-	if got := injected.Annotations[chaosv1alpha1.RunLabel]; got != "shop/run-1" {
+	if got := injected.Annotations[chaosv1alpha1.RunAnnotation]; got != "shop/run-1" {
 		t.Errorf("run annotation: want shop/run-1, got %q", got)
+	}
+	if got := injected.Labels[chaosv1alpha1.InjectedLabel]; got != "true" {
+		t.Errorf("label %s: want true, got %q", chaosv1alpha1.InjectedLabel, got)
 	}
 	if got := injected.Annotations[chaosv1alpha1.ExpiryAnnotation]; got != "2030-03-04T14:10:00Z" {
 		t.Errorf("expiry annotation: want 2030-03-04T14:10:00Z, got %q", got)
@@ -353,12 +359,13 @@ func TestIstioAnotherWritersChangesSurviveRevert(t *testing.T) {
 	})
 	want := readVS(t, c, ns, "cart")
 	want.Spec.Http[1].Fault = nil
-	delete(want.Annotations, chaosv1alpha1.RunLabel)
+	delete(want.Annotations, chaosv1alpha1.RunAnnotation)
 	delete(want.Annotations, chaosv1alpha1.ExpiryAnnotation)
 	delete(want.Annotations, IstioRestoreAnnotation)
 	if len(want.Annotations) == 0 {
 		want.Annotations = nil
 	}
+	delete(want.Labels, chaosv1alpha1.InjectedLabel)
 
 	if err := f.Revert(t.Context(), target, r); err != nil {
 		t.Fatalf("Revert: %v", err)
@@ -634,7 +641,7 @@ func TestIstioOneRunAtATime(t *testing.T) {
 		if names := routeNames(got); !reflect.DeepEqual(names, []string{"primary", "fallback"}) {
 			t.Errorf("routes: want A's copy gone, got %v", names)
 		}
-		if run := got.Annotations[chaosv1alpha1.RunLabel]; run != "shop/run-b" {
+		if run := got.Annotations[chaosv1alpha1.RunAnnotation]; run != "shop/run-b" {
 			t.Errorf("run annotation: want shop/run-b, got %q", run)
 		}
 		// A's late revert must not touch B's fault.

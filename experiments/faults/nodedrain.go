@@ -21,9 +21,10 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
-// Annotations a drain leaves on its node, next to chaosv1alpha1.RunLabel and
-// chaosv1alpha1.ExpiryAnnotation. The run is an annotation on nodes, not a
-// label, because its value (namespace/name) is not a valid label value.
+// Annotations a drain leaves on its node, next to chaosv1alpha1.RunAnnotation,
+// chaosv1alpha1.ExpiryAnnotation and the label chaosv1alpha1.InjectedLabel.
+// The run is an annotation on nodes, not a label, because its value
+// (namespace/name) is not a valid label value.
 const (
 	// CordonedAnnotation is "true" on a node Faultline cordoned itself. Only
 	// such a node is ever uncordoned: one that someone else cordoned carries
@@ -53,7 +54,7 @@ var ErrInProgress = errors.New("drain in progress")
 
 // nodeAnnotations are every annotation a drain writes, removed on revert.
 var nodeAnnotations = []string{
-	chaosv1alpha1.RunLabel,
+	chaosv1alpha1.RunAnnotation,
 	chaosv1alpha1.ExpiryAnnotation,
 	CordonedAnnotation,
 	DrainStartedAnnotation,
@@ -256,7 +257,7 @@ func (d *NodeDrain) Revert(ctx context.Context, t Target, r Restore) error {
 // list never undoes a newer run's drain. changed reports whether it wrote the
 // node.
 func ReapNode(ctx context.Context, c client.Client, node *corev1.Node) (changed bool, err error) {
-	run := node.Annotations[chaosv1alpha1.RunLabel]
+	run := node.Annotations[chaosv1alpha1.RunAnnotation]
 	if run == "" {
 		return false, nil
 	}
@@ -286,7 +287,7 @@ func release(ctx context.Context, c client.Client, name string, uid types.UID, r
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 			return err
 		}
-		if (uid != "" && node.UID != uid) || node.Annotations[chaosv1alpha1.RunLabel] != run {
+		if (uid != "" && node.UID != uid) || node.Annotations[chaosv1alpha1.RunAnnotation] != run {
 			return nil
 		}
 		before := node.DeepCopy()
@@ -301,6 +302,7 @@ func release(ctx context.Context, c client.Client, name string, uid types.UID, r
 		for _, key := range nodeAnnotations {
 			delete(node.Annotations, key)
 		}
+		delete(node.Labels, chaosv1alpha1.InjectedLabel)
 		// The resourceVersion precondition makes a concurrent cordon by
 		// someone else a conflict to re-read, not a cordon we overwrite.
 		if err := c.Patch(ctx, node, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -329,7 +331,7 @@ func (d *NodeDrain) cordon(ctx context.Context, t Target, r Restore, now time.Ti
 		if node, err = d.getNode(ctx, t); err != nil {
 			return err
 		}
-		if owner, ok := node.Annotations[chaosv1alpha1.RunLabel]; ok && owner != t.Run {
+		if owner, ok := node.Annotations[chaosv1alpha1.RunAnnotation]; ok && owner != t.Run {
 			return fmt.Errorf("node %s is being drained by run %s: %w", node.Name, owner, ErrBlocked)
 		}
 		if r.Node == nil {
@@ -342,8 +344,12 @@ func (d *NodeDrain) cordon(ctx context.Context, t Target, r Restore, now time.Ti
 		if node.Annotations == nil {
 			node.Annotations = map[string]string{}
 		}
-		node.Annotations[chaosv1alpha1.RunLabel] = t.Run
+		node.Annotations[chaosv1alpha1.RunAnnotation] = t.Run
 		node.Annotations[chaosv1alpha1.ExpiryAnnotation] = t.Expires.UTC().Format(time.RFC3339)
+		if node.Labels == nil {
+			node.Labels = map[string]string{}
+		}
+		node.Labels[chaosv1alpha1.InjectedLabel] = "true"
 		if _, err := time.Parse(time.RFC3339Nano, node.Annotations[DrainStartedAnnotation]); err != nil {
 			node.Annotations[DrainStartedAnnotation] = now.UTC().Format(time.RFC3339Nano)
 		}
@@ -457,7 +463,7 @@ func recordEvicted(r *chaosv1alpha1.NodeRestore, pod *corev1.Pod) {
 
 // cordonedBy says whether run cordoned node.
 func cordonedBy(node *corev1.Node, run string) bool {
-	return node.Annotations[CordonedAnnotation] == "true" && node.Annotations[chaosv1alpha1.RunLabel] == run
+	return node.Annotations[CordonedAnnotation] == "true" && node.Annotations[chaosv1alpha1.RunAnnotation] == run
 }
 
 // checkNodeTarget refuses targets NodeDrain cannot act on safely. A target

@@ -140,7 +140,7 @@ func podOn(t *testing.T, c client.Client, ns, name, node string, opts ...podOpti
 func assertDrainMarks(t *testing.T, node *corev1.Node, cordonedByUs bool) {
 	t.Helper()
 	want := map[string]string{
-		chaosv1alpha1.RunLabel:         "shop/run-1",
+		chaosv1alpha1.RunAnnotation:    "shop/run-1",
 		chaosv1alpha1.ExpiryAnnotation: drainExpires.Format(time.RFC3339),
 		DrainStartedAnnotation:         drainStart.Format(time.RFC3339Nano),
 	}
@@ -148,6 +148,9 @@ func assertDrainMarks(t *testing.T, node *corev1.Node, cordonedByUs bool) {
 		if got := node.Annotations[key]; got != value {
 			t.Errorf("node annotation %s = %q, want %q", key, got, value)
 		}
+	}
+	if got := node.Labels[chaosv1alpha1.InjectedLabel]; got != "true" {
+		t.Errorf("node label %s = %q, want \"true\"", chaosv1alpha1.InjectedLabel, got)
 	}
 	got, marked := node.Annotations[CordonedAnnotation]
 	switch {
@@ -165,6 +168,9 @@ func assertUnmarked(t *testing.T, node *corev1.Node) {
 		if value, ok := node.Annotations[key]; ok {
 			t.Errorf("node still carries %s=%q", key, value)
 		}
+	}
+	if value, ok := node.Labels[chaosv1alpha1.InjectedLabel]; ok {
+		t.Errorf("node still labelled %s=%q", chaosv1alpha1.InjectedLabel, value)
 	}
 }
 
@@ -813,7 +819,7 @@ func TestNodeDrainReapNode(t *testing.T) {
 		t.Parallel()
 		node := newNode(t, c, false)
 		stale := readNode(t, c, node.Name)
-		stale.Annotations = map[string]string{chaosv1alpha1.RunLabel: "shop/run-0", CordonedAnnotation: "true"}
+		stale.Annotations = map[string]string{chaosv1alpha1.RunAnnotation: "shop/run-0", CordonedAnnotation: "true"}
 		prepareAndInject(t, newDrain(c, chaosv1alpha1.NodeDrainFault{}), nodeTarget(node))
 
 		changed, err := ReapNode(t.Context(), c, stale)
