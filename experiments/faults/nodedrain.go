@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -34,6 +36,13 @@ const (
 	// drain started. The drain timeout counts from it, so it must survive
 	// operator restarts and lost status writes: the node is where it lives.
 	DrainStartedAnnotation = "chaos.faultline.dev/drain-started"
+	// EvictingAnnotation holds, as JSON, the pods the drain is about to
+	// evict (namespace, name, UID and controller), written on the node
+	// before each pass's evictions. A pass whose result is lost (the
+	// operator dies before the run's status is written) leaves it behind,
+	// and the next pass records those of its pods that are gone or leaving
+	// as evicted: the run's report lists every pod the drain moved.
+	EvictingAnnotation = "chaos.faultline.dev/evicting"
 )
 
 // PodNodeNameField is the field NodeDrain lists a node's pods by. The API
@@ -58,6 +67,7 @@ var nodeAnnotations = []string{
 	chaosv1alpha1.ExpiryAnnotation,
 	CordonedAnnotation,
 	DrainStartedAnnotation,
+	EvictingAnnotation,
 }
 
 // NodeDrain cordons a node and evicts its pods, as `kubectl drain` does, one
@@ -128,7 +138,10 @@ func (d *NodeDrain) Prepare(ctx context.Context, t Target) (Restore, error) {
 // (unless it was already unschedulable), then asks the eviction API to evict
 // every pod a drain should move. It returns a copy of r with the pods evicted
 // so far, those PodDisruptionBudgets refused in this pass, and those the
-// eviction scope spared (left on the cordoned node, never evicted).
+// eviction scope spared (left on the cordoned node, never evicted). The pods
+// a pass is about to evict are written on the node first
+// (EvictingAnnotation), so a pass whose result is lost is still accounted
+// for by the next.
 //
 // It returns nil when every such pod was evicted or is already leaving, and
 // also when the drain timeout has passed with pods still refused: the drain
@@ -178,8 +191,11 @@ func (d *NodeDrain) Inject(ctx context.Context, t Target, r Restore) (Restore, e
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 
+	intents := readEvicting(node)
+	recordLostEvictions(r.Node, intents, pods.Items)
+
 	var blocked, spared []string
-	var errs []error
+	var toEvict []*corev1.Pod
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		if !d.shouldEvict(pod) {
@@ -189,6 +205,14 @@ func (d *NodeDrain) Inject(ctx context.Context, t Target, r Restore) (Restore, e
 			spared = append(spared, pod.Namespace+"/"+pod.Name)
 			continue
 		}
+		toEvict = append(toEvict, pod)
+	}
+	// Write-ahead: the node says which pods this pass evicts before any is.
+	if err := d.markEvicting(ctx, node, intents, toEvict); err != nil {
+		return r, err
+	}
+	var errs []error
+	for _, pod := range toEvict {
 		evicted, err := d.evict(ctx, pod)
 		switch {
 		case apierrors.IsTooManyRequests(err):
@@ -478,6 +502,90 @@ func checkNodeTarget(t Target) error {
 	}
 	if t.Run == "" {
 		return errors.New("node drain target " + t.Name + " names no run; refusing to leave a drain the reaper could not attribute")
+	}
+	return nil
+}
+
+// evictionIntent is one pod in EvictingAnnotation.
+type evictionIntent struct {
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	UID       types.UID `json:"uid"`
+	OwnerKind string    `json:"ownerKind,omitempty"`
+	OwnerName string    `json:"ownerName,omitempty"`
+}
+
+// readEvicting returns the pods node's EvictingAnnotation lists; none when it
+// is missing or unreadable (written by someone else: nothing to trust).
+func readEvicting(node *corev1.Node) []evictionIntent {
+	raw, ok := node.Annotations[EvictingAnnotation]
+	if !ok {
+		return nil
+	}
+	var intents []evictionIntent
+	if err := json.Unmarshal([]byte(raw), &intents); err != nil {
+		return nil
+	}
+	return intents
+}
+
+// recordLostEvictions records as evicted the pods an earlier pass set out to
+// evict that are now gone, replaced or leaving, when r does not list them:
+// that pass's result was lost before it reached the run's status.
+func recordLostEvictions(r *chaosv1alpha1.NodeRestore, intents []evictionIntent, pods []corev1.Pod) {
+	for _, in := range intents {
+		i := slices.IndexFunc(pods, func(p corev1.Pod) bool { return p.Namespace == in.Namespace && p.Name == in.Name })
+		if i >= 0 && pods[i].UID == in.UID && pods[i].DeletionTimestamp == nil {
+			continue // still there: not evicted (yet)
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: in.Namespace, Name: in.Name}}
+		if in.OwnerKind != "" {
+			pod.OwnerReferences = []metav1.OwnerReference{{Kind: in.OwnerKind, Name: in.OwnerName, Controller: ptr.To(true)}}
+		}
+		recordEvicted(r, pod)
+	}
+}
+
+// markEvicting adds the pods about to be evicted to node's
+// EvictingAnnotation, unless it lists them already; the node is written only
+// then. The write carries node's resourceVersion, re-read on a conflict.
+func (d *NodeDrain) markEvicting(ctx context.Context, node *corev1.Node, intents []evictionIntent, pods []*corev1.Pod) error {
+	want := slices.Clone(intents)
+	for _, pod := range pods {
+		if slices.ContainsFunc(want, func(in evictionIntent) bool { return in.UID == pod.UID }) {
+			continue
+		}
+		in := evictionIntent{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+		if owner := metav1.GetControllerOf(pod); owner != nil {
+			in.OwnerKind, in.OwnerName = owner.Kind, owner.Name
+		}
+		want = append(want, in)
+	}
+	if len(want) == len(intents) {
+		return nil
+	}
+	raw, err := json.Marshal(want)
+	if err != nil {
+		return fmt.Errorf("node %s: recording the pods to evict: %w", node.Name, err)
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		before := node.DeepCopy()
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		node.Annotations[EvictingAnnotation] = string(raw)
+		err := d.client.Patch(ctx, node, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			fresh := &corev1.Node{}
+			if getErr := d.client.Get(ctx, client.ObjectKeyFromObject(node), fresh); getErr != nil {
+				return getErr
+			}
+			*node = *fresh
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("node %s: recording the pods to evict: %w", node.Name, err)
 	}
 	return nil
 }

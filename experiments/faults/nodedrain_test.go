@@ -857,3 +857,46 @@ func TestNodeDrainReapNode(t *testing.T) {
 		}
 	})
 }
+
+// TestNodeDrainLostPassStillReportsItsEvictions: a pass whose result never
+// reached the run's status (the operator died after evicting) is not lost:
+// the next pass, given only what Prepare returned, reports every pod the
+// first one evicted.
+func TestNodeDrainLostPassStillReportsItsEvictions(t *testing.T) {
+	c := apiServer(t)
+	for name, grace := range map[string]*int64{"evicted pods gone": ptr.To[int64](0), "evicted pods terminating": ptr.To[int64](30)} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t, c)
+			node := newNode(t, c, false)
+			podOn(t, c, ns, "web-1", node.Name)
+			podOn(t, c, ns, "db-0", node.Name, controlledBy("StatefulSet", "db"))
+			fault := newDrain(c, chaosv1alpha1.NodeDrainFault{GracePeriodSeconds: grace})
+			target := nodeTarget(node)
+			prepared, err := fault.Prepare(t.Context(), target)
+			if err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			first, err := fault.Inject(t.Context(), target, prepared)
+			if err != nil {
+				t.Fatalf("first Inject: %v", err)
+			}
+			if len(first.Node.EvictedPods) != 2 {
+				t.Fatalf("first pass evicted %+v, want both pods", first.Node.EvictedPods)
+			}
+
+			// The first pass's result is lost: the next starts from Prepare's.
+			second, err := fault.Inject(t.Context(), target, prepared)
+			if err != nil {
+				t.Fatalf("second Inject: %v", err)
+			}
+			if !slices.Equal(second.Node.EvictedPods, first.Node.EvictedPods) {
+				t.Errorf("after a lost pass, evictedPods = %+v, want %+v", second.Node.EvictedPods, first.Node.EvictedPods)
+			}
+			if err := fault.Revert(t.Context(), target, second); err != nil {
+				t.Fatalf("Revert: %v", err)
+			}
+			assertUnmarked(t, readNode(t, c, node.Name))
+		})
+	}
+}
