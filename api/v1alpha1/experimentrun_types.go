@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"fmt"
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -70,6 +73,30 @@ const (
 	// AbortInjectionFailed means the fault could not be applied to every target.
 	AbortInjectionFailed AbortReason = "InjectionFailed"
 )
+
+// Trigger says in words what made the run abort for reason r, for reports
+// that say how long after it the fault was reverted: "reverted 16ms after
+// the kill switch was seen". Only a guard's abort followed a bad sample, so
+// only its trigger mentions one.
+func (r AbortReason) Trigger() string {
+	switch r {
+	case AbortSLOBreached:
+		return "the guard's breach outlasted its window"
+	case AbortProbeUnavailable:
+		return "the run gave up on probes that did not answer"
+	case AbortKillSwitch:
+		return "the kill switch was seen"
+	case AbortDeleted:
+		return "the run's deletion was seen"
+	case AbortReplaced:
+		return "a newer run replaced this one"
+	case AbortManual:
+		return "the abort was requested"
+	case AbortInjectionFailed:
+		return "the injection failed"
+	}
+	return "the decision to abort"
+}
 
 // TargetPhase is the state of one target.
 // +kubebuilder:validation:Enum=Selected;Injected;Reverted;Failed;Conflict
@@ -256,25 +283,131 @@ type Timeline struct {
 	// injectedAt is when the fault was applied: the failure onset.
 	// +optional
 	InjectedAt *metav1.MicroTime `json:"injectedAt,omitempty"`
-	// deviatedAt is the first sample after injection where a probe failed.
+	// deviatedAt is when the steady state first failed after injection:
+	// the first sample that saw a probe fail, or the instant a watch event
+	// dated that failure between the previous sample and that one
+	// (resolutions says which).
 	// +optional
 	DeviatedAt *metav1.MicroTime `json:"deviatedAt,omitempty"`
 	// alertedAt is the first sample where a detection alert was firing.
 	// +optional
 	AlertedAt *metav1.MicroTime `json:"alertedAt,omitempty"`
-	// abortedAt is when the run decided to abort.
+	// abortedAt is when the run decided to abort (abort.decidedAt).
 	// +optional
 	AbortedAt *metav1.MicroTime `json:"abortedAt,omitempty"`
 	// revertedAt is when the fault was undone on every target.
 	// +optional
 	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
-	// recoveredAt is the first sample of the first stable all-passing window
-	// after the deviation.
+	// recoveredAt is the start of the first stable all-passing window after
+	// the deviation: its first sample, or the instant a watch event dated
+	// the change that began it.
 	// +optional
 	RecoveredAt *metav1.MicroTime `json:"recoveredAt,omitempty"`
 	// finishedAt is when the verdict was reached.
 	// +optional
 	FinishedAt *metav1.MicroTime `json:"finishedAt,omitempty"`
+	// gaps are the stretches when the operator saw nothing: between two
+	// samples whose steady-state probes answered, more than two intervals
+	// and a second apart (an operator restart or leader change, a reconcile
+	// held up, probes that did not answer). The first 20 are kept.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Gaps []SamplingGap `json:"gaps,omitempty"`
+	// gapsOmitted counts the gaps after the first 20, which are not listed.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	GapsOmitted int32 `json:"gapsOmitted,omitempty"`
+	// resolutions say how precisely deviatedAt, alertedAt and recoveredAt
+	// are known, recorded with each of them.
+	// +optional
+	// +listType=map
+	// +listMapKey=instant
+	// +kubebuilder:validation:MaxItems=3
+	Resolutions []InstantResolution `json:"resolutions,omitempty"`
+}
+
+// GapCause says why the operator saw nothing for a while.
+// +kubebuilder:validation:Enum=NotSampled;ProbeErrors
+type GapCause string
+
+const (
+	// GapNotSampled means no sample was taken: the operator was down,
+	// restarting, changing leader, or held up.
+	GapNotSampled GapCause = "NotSampled"
+	// GapProbeErrors means samples were taken but the steady-state probes
+	// did not answer.
+	GapProbeErrors GapCause = "ProbeErrors"
+)
+
+// SamplingGap is a stretch when the operator saw nothing.
+type SamplingGap struct {
+	// from is the last sample that answered before the gap, or the injection.
+	// +required
+	From metav1.MicroTime `json:"from"`
+	// to is the first sample that answered after it, or when the run
+	// finished without another.
+	// +required
+	To metav1.MicroTime `json:"to"`
+	// cause is NotSampled or ProbeErrors.
+	// +optional
+	Cause GapCause `json:"cause,omitempty"`
+	// unansweredSamples counts the samples taken in the gap that the
+	// probes did not answer.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	UnansweredSamples int32 `json:"unansweredSamples,omitempty"`
+}
+
+// ResolutionSource says how an instant was established, and so how
+// precisely it is known.
+// +kubebuilder:validation:Enum=ProbeInterval;Gap;Event
+type ResolutionSource string
+
+const (
+	// ResolutionProbeInterval means the first sample that saw the change:
+	// it happened at most one interval (within) before.
+	ResolutionProbeInterval ResolutionSource = "ProbeInterval"
+	// ResolutionGap means the change happened while the operator saw
+	// nothing: the instant is the first sample after the gap, and the
+	// change happened at most the gap's length (within) before it.
+	ResolutionGap ResolutionSource = "Gap"
+	// ResolutionEvent means the API server said when the change happened
+	// (a watch event on the probed workload).
+	ResolutionEvent ResolutionSource = "Event"
+)
+
+// Resolution says how precisely an instant or a figure is known.
+type Resolution struct {
+	// source is ProbeInterval, Gap or Event.
+	// +required
+	Source ResolutionSource `json:"source"`
+	// within is how long before the recorded instant the change may have
+	// happened; zero for Event.
+	// +required
+	Within metav1.Duration `json:"within"`
+	// gap is the stretch the change happened in, for source Gap.
+	// +optional
+	Gap *SamplingGap `json:"gap,omitempty"`
+}
+
+// InstantResolution is the resolution of one timeline instant.
+type InstantResolution struct {
+	// instant names the timeline field: deviatedAt, alertedAt or recoveredAt.
+	// +required
+	// +kubebuilder:validation:Enum=deviatedAt;alertedAt;recoveredAt
+	Instant    string `json:"instant"`
+	Resolution `json:",inline"`
+}
+
+// FigureResolution is the resolution of one figure of the result.
+type FigureResolution struct {
+	// figure names the result field: timeToDetect, timeToRecover or
+	// breachToDecision.
+	// +required
+	// +kubebuilder:validation:Enum=timeToDetect;timeToRecover;breachToDecision
+	Figure     string `json:"figure"`
+	Resolution `json:",inline"`
 }
 
 // DetectionSource says what detected the fault.
@@ -330,12 +463,32 @@ type RunResult struct {
 	// +optional
 	TimeToRecover *metav1.Duration `json:"timeToRecover,omitempty"`
 	// resolution of the figures: the probe interval. A crossing happened at
-	// most this long before the sample that saw it.
+	// most this long before the sample that saw it, unless resolutions
+	// says otherwise for a figure.
 	// +optional
 	Resolution *metav1.Duration `json:"resolution,omitempty"`
-	// abortLatency is from the first breaching sample to the revert being done.
+	// resolutions say, figure by figure, how precisely each is known: to
+	// the probe interval, to the length of a gap it fell in, or exactly from
+	// a watch event.
+	// +optional
+	// +listType=map
+	// +listMapKey=figure
+	// +kubebuilder:validation:MaxItems=3
+	Resolutions []FigureResolution `json:"resolutions,omitempty"`
+	// abortLatency is from the decision to abort (abort.decidedAt) to the
+	// revert being done (timeline.revertedAt): how fast Faultline stopped
+	// hurting the system once it had decided to. It leaves out a guard's
+	// window, which breachToDecision holds. Absent when the fault was
+	// already reverted before the abort.
 	// +optional
 	AbortLatency *metav1.Duration `json:"abortLatency,omitempty"`
+	// breachToDecision is from the first bad sample behind the abort
+	// (abort.firstBreachAt for a guard, abort.firstErrorAt for probes that
+	// stopped answering) to the decision to abort: for a guard, its window
+	// plus the wait for the sample that saw the window out. Absent for
+	// aborts no sample caused (kill switch, deletion, a request).
+	// +optional
+	BreachToDecision *metav1.Duration `json:"breachToDecision,omitempty"`
 	// objectives judged.
 	// +optional
 	// +listType=map
@@ -430,6 +583,26 @@ type Progress struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	ConfigError string `json:"configError,omitempty"`
+	// lastAnsweredAt is the last sample whose steady-state probes all
+	// answered, or the injection: where the next gap would start.
+	// +optional
+	LastAnsweredAt *metav1.MicroTime `json:"lastAnsweredAt,omitempty"`
+	// unansweredSamples counts the samples since lastAnsweredAt that the
+	// steady-state probes did not answer.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	UnansweredSamples int32 `json:"unansweredSamples,omitempty"`
+	// failingProbes names the steady-state probes that failed at
+	// lastAnsweredAt: a change seen by the next sample can only be theirs
+	// (or a probe's that passed there and fails now).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	FailingProbes []string `json:"failingProbes,omitempty"`
+	// passStreakResolution is how precisely passStreakStart is known; it
+	// becomes recoveredAt's when the streak is long enough.
+	// +optional
+	PassStreakResolution *Resolution `json:"passStreakResolution,omitempty"`
 	// stepErrorSince is when the current streak of failing steps, transient
 	// API errors included, began. While a fault is active, a streak longer
 	// than a bound aborts the run: a fault is never kept on while retrying.
@@ -448,9 +621,20 @@ type AbortStatus struct {
 	// value that breached the guard.
 	// +optional
 	Value string `json:"value,omitempty"`
-	// firstBreachAt is the first sample that breached (or errored).
+	// firstBreachAt is the first sample of the guard's breach that fired,
+	// for SLOBreached only: an abort no guard caused has none.
 	// +optional
 	FirstBreachAt *metav1.MicroTime `json:"firstBreachAt,omitempty"`
+	// firstErrorAt is the first of the consecutive samples the probes did
+	// not answer, for a ProbeUnavailable abort those samples caused.
+	// +optional
+	FirstErrorAt *metav1.MicroTime `json:"firstErrorAt,omitempty"`
+	// decidedAt is when the run decided to abort: the sample that saw a
+	// guard breached for its whole window, the probe error threshold
+	// reached, or the reconcile that saw the kill switch, the request or
+	// the deletion. The same instant as timeline.abortedAt.
+	// +optional
+	DecidedAt *metav1.MicroTime `json:"decidedAt,omitempty"`
 	// message in words.
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -570,4 +754,33 @@ type ExperimentRunList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ExperimentRun `json:"items"`
+}
+
+// Describe says how precisely a figure or instant is known, for reports,
+// with instants as offsets from origin (the injection): "±1s: probe
+// interval", "event-driven: from a watch event", or "±15.2s: the operator
+// was not sampling from +3.1s to +18.3s".
+func (r Resolution) Describe(origin time.Time) string {
+	within := r.Within.Round(time.Millisecond)
+	switch r.Source {
+	case ResolutionEvent:
+		return "event-driven: the API server's watch event dated it"
+	case ResolutionGap:
+		if r.Gap == nil {
+			return fmt.Sprintf("±%s: the operator saw nothing for that long", within)
+		}
+		what := "the operator was not sampling"
+		if r.Gap.Cause == GapProbeErrors {
+			what = "the probes did not answer"
+		}
+		offset := func(t metav1.MicroTime) string {
+			d := t.Sub(origin).Round(time.Millisecond)
+			if d < 0 {
+				return d.String()
+			}
+			return "+" + d.String()
+		}
+		return fmt.Sprintf("±%s: %s from %s to %s", within, what, offset(r.Gap.From), offset(r.Gap.To))
+	}
+	return fmt.Sprintf("±%s: probe interval", within)
 }

@@ -32,6 +32,10 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 	if err != nil {
 		return fmt.Errorf("creating the direct client: %w", err)
 	}
+	watches, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return fmt.Errorf("creating the watch client: %w", err)
+	}
 	istio, err := istioclient.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return fmt.Errorf("creating the Istio client: %w", err)
@@ -64,7 +68,9 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		Faults:      registry,
 		// Secrets are read live: the operator may only get them, and a
 		// Secret informer would never sync.
-		Samplers: &experimentrun.Samplers{Client: c, Secrets: mgr.GetAPIReader()},
+		// Workload probes are answered by watches on the probed objects
+		// alone, dated by the run's clock.
+		Samplers: &experimentrun.Samplers{Client: c, Secrets: mgr.GetAPIReader(), Watches: watches, Clock: realClock},
 		// Target choice is random by design; the seed need not be secret.
 		Targets:                 selector,
 		Metrics:                 experimentrun.NewMetrics(metrics.Registry),

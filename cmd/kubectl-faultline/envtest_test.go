@@ -193,7 +193,7 @@ func TestRunWaitAgainstAnAPIServer(t *testing.T) {
 			t.Errorf("progress does not show %q:\n%s", want, stderr.String())
 		}
 	}
-	for _, want := range []string{"Run           " + ns.Name + "/" + run.Name, "Verdict       Passed", "Time to recover  7.5s"} {
+	for _, want := range []string{"Run           " + ns.Name + "/" + run.Name, "Verdict       Passed", "Time to recover     7.5s"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("report does not contain %q:\n%s", want, stdout.String())
 		}

@@ -61,8 +61,9 @@ const (
 // sampling phase; the run must then end Aborted with SLOBreached.
 //
 // Two figures per breach, both ending at status.timeline.revertedAt:
-//   - abort: status.result.abortLatency, from the first breaching sample
-//     (abort.firstBreachAt). It leaves out the wait for that sample.
+//   - abort: status.result.abortLatency, from the decision to abort
+//     (abort.decidedAt), which for a guard with no `for` is its first
+//     breaching sample. It leaves out the wait for that sample.
 //     It is rounded to the millisecond by the engine.
 //   - e2e: from the instant the Prometheus server starts answering the
 //     breaching value (the switch flip) — what a user feels, and what the

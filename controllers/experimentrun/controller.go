@@ -167,6 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 // reconcileDelete reverts whatever the run may have injected, then lets the run go.
 func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope, now time.Time) (ctrl.Result, error) {
 	run := s.run
+	r.releaseSamplers(run)
 	if !controllerutil.ContainsFinalizer(run, chaosv1alpha1.RunFinalizer) {
 		return ctrl.Result{}, nil
 	}
@@ -191,6 +192,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope, now time.Tim
 // reconcileCompleted releases the finalizer of a finished run: its fault is
 // reverted by construction (Completed is only reached after revert).
 func (r *Reconciler) reconcileCompleted(ctx context.Context, s *scope) (ctrl.Result, error) {
+	r.releaseSamplers(s.run)
 	if !controllerutil.ContainsFinalizer(s.run, chaosv1alpha1.RunFinalizer) {
 		return ctrl.Result{}, nil
 	}
@@ -265,7 +267,7 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 		case engine.ActionWait:
 			return ctrl.Result{RequeueAfter: next.After}, nil
 		case engine.ActionSample:
-			sampler, err := r.Samplers.For(ctx, s.run.Namespace, s.spec())
+			sampler, err := r.samplerFor(ctx, s.run)
 			if err != nil {
 				return r.stepFailed(s, er, fmt.Errorf("building probes: %w", err))
 			}

@@ -310,6 +310,17 @@ func TestGuardBreachAborts(t *testing.T) {
 	}
 	if res := run.Status.Result; res == nil || res.AbortLatency == nil || res.AbortLatency.Duration < 0 || res.AbortLatency.Duration > interval {
 		t.Errorf("result = %+v, want abortLatency set, within one interval", res)
+	} else {
+		// With no window the decision is the first breaching sample; the
+		// latency runs from it to the revert.
+		if a.DecidedAt == nil || !a.DecidedAt.Equal(a.FirstBreachAt) {
+			t.Errorf("abort.decidedAt = %s, want the first breaching sample %s", at(a.DecidedAt), at(a.FirstBreachAt))
+		} else if want := tl.RevertedAt.Sub(a.DecidedAt.Time).Round(time.Millisecond); res.AbortLatency.Duration != want {
+			t.Errorf("abortLatency = %s, want decidedAt → revertedAt = %s", res.AbortLatency.Duration, want)
+		}
+		if res.BreachToDecision == nil || res.BreachToDecision.Duration != 0 {
+			t.Errorf("breachToDecision = %v, want 0s for a guard with no window", res.BreachToDecision)
+		}
 	}
 	if c := meta.FindStatusCondition(run.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Status != metav1.ConditionTrue || c.Reason != chaosv1alpha1.ReasonSLOBreached {
 		t.Errorf("Aborted condition = %+v, want True with reason %s", c, chaosv1alpha1.ReasonSLOBreached)
@@ -350,8 +361,11 @@ func TestProbeErrorsAbortWithProbeUnavailable(t *testing.T) {
 		t.Fatalf("abort = %+v, want reason ProbeUnavailable", a)
 	}
 	// Two erroring samples: the first right after the kill, the abort on the second.
-	if want := e.kill().Add(interval); a.FirstBreachAt == nil || !a.FirstBreachAt.Time.Equal(want) {
-		t.Errorf("abort.firstBreachAt = %s, want the first erroring sample, %s", at(a.FirstBreachAt), want.Sub(t0))
+	if want := e.kill().Add(interval); a.FirstErrorAt == nil || !a.FirstErrorAt.Time.Equal(want) {
+		t.Errorf("abort.firstErrorAt = %s, want the first erroring sample, %s", at(a.FirstErrorAt), want.Sub(t0))
+	}
+	if a.FirstBreachAt != nil {
+		t.Errorf("abort.firstBreachAt = %s, want none: no guard fired", at(a.FirstBreachAt))
 	}
 	if want := e.kill().Add(2 * interval); run.Status.Timeline.AbortedAt == nil || !run.Status.Timeline.AbortedAt.Time.Equal(want) {
 		t.Errorf("timeline.abortedAt = %s, want the second erroring sample, %s", at(run.Status.Timeline.AbortedAt), want.Sub(t0))
@@ -436,6 +450,12 @@ func TestKillSwitch(t *testing.T) {
 		}
 		if a := run.Status.Abort; a == nil || a.Reason != chaosv1alpha1.AbortKillSwitch {
 			t.Errorf("abort = %+v, want reason KillSwitch", a)
+		} else if a.FirstBreachAt != nil || a.FirstErrorAt != nil || a.DecidedAt == nil {
+			t.Errorf("abort: firstBreachAt %s, firstErrorAt %s, decidedAt %s; want only decidedAt: no sample caused it",
+				at(a.FirstBreachAt), at(a.FirstErrorAt), at(a.DecidedAt))
+		}
+		if !strings.Contains(run.Status.Message, "after the kill switch was seen") || strings.Contains(run.Status.Message, "sample") {
+			t.Errorf("message %q: want the revert timed from the kill switch, and no sample named", run.Status.Message)
 		}
 		if c := meta.FindStatusCondition(run.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Status != metav1.ConditionTrue || c.Reason != chaosv1alpha1.ReasonKillSwitch {
 			t.Errorf("Aborted condition = %+v, want True with reason %s", c, chaosv1alpha1.ReasonKillSwitch)

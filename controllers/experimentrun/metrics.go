@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "faultline_time_to_recover_seconds", Help: "Measured time from injection to recovery.", Buckets: buckets,
 		}),
 		abortLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "faultline_abort_latency_seconds", Help: "Time from the first breaching sample to the fault being reverted.",
+			Name: "faultline_abort_latency_seconds", Help: "Time from the decision to abort to the fault being reverted.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30},
 		}),
 		activeRuns: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -33,8 +35,23 @@ type Samplers struct {
 	// Secrets, so a Secret informer would never sync and every read through
 	// it would wait forever, holding the worker that made it.
 	Secrets client.Reader
+	// Watches, when set, answers each run's workload probes from watches
+	// on the probed objects alone (never a cache of every Deployment), so
+	// their readiness changes are dated by the API server's events. A
+	// run's watches live until Release. Nil reads workloads through Client
+	// at each sample, to the probe interval.
+	Watches client.WithWatch
+	// Clock dates the watch events: the Reconciler's clock. Nil means the
+	// real clock.
+	Clock clock.PassiveClock
+	// WatchIdleTimeout closes the watches of a run not sampled for this
+	// long, for a run that went away without being released (its
+	// finalizer removed by hand); zero means DefaultWatchIdleTimeout.
+	WatchIdleTimeout time.Duration
 
 	mu sync.Mutex
+	// runs holds each run's workload watches, by run UID.
+	runs map[types.UID]*runWatches
 	// clients holds one provider per address, credentials Secret and
 	// timeout. A rotated Secret replaces its entry rather than adding one.
 	clients map[string]cachedProvider
@@ -44,6 +61,120 @@ type Samplers struct {
 type cachedProvider struct {
 	secretVersion string
 	provider      probes.MetricsProvider
+}
+
+// DefaultWatchIdleTimeout is how long a run's watches outlive its last
+// sample when the run is never released.
+const DefaultWatchIdleTimeout = 15 * time.Minute
+
+// runWatches are the workload watches of one run.
+type runWatches struct {
+	watches  *probes.WorkloadWatches
+	lastUsed time.Time
+}
+
+// RunSamplerFactory is a SamplerFactory whose samplers keep state for a run
+// (watches on its probed workloads) until the run is released.
+type RunSamplerFactory interface {
+	SamplerFactory
+	// ForRun returns the sampler of run's Experiment snapshot.
+	ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error)
+	// Release stops what ForRun started for run; the run samples no more.
+	Release(run *chaosv1alpha1.ExperimentRun)
+}
+
+// ForRun is For for run, with its workload probes answered by the run's
+// watches when Watches is set.
+func (f *Samplers) ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error) {
+	spec := run.Status.Experiment
+	s, err := f.For(ctx, run.Namespace, spec)
+	if err != nil || f.Watches == nil || !hasWorkloadProbe(spec) {
+		return s, err
+	}
+	now := f.clock().Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeIdle(now)
+	rw, ok := f.runs[run.UID]
+	if !ok {
+		if f.runs == nil {
+			f.runs = map[types.UID]*runWatches{}
+		}
+		rw = &runWatches{watches: probes.NewWorkloadWatches(f.Watches, f.clock())}
+		f.runs[run.UID] = rw
+	}
+	rw.lastUsed = now
+	s.Workloads = rw.watches
+	return s, nil
+}
+
+// Release closes run's watches, and waits until they have stopped.
+func (f *Samplers) Release(run *chaosv1alpha1.ExperimentRun) {
+	f.mu.Lock()
+	rw, ok := f.runs[run.UID]
+	delete(f.runs, run.UID)
+	f.mu.Unlock()
+	if ok {
+		rw.watches.Close()
+	}
+}
+
+// WatchedRuns counts the runs whose workload watches are open.
+func (f *Samplers) WatchedRuns() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.runs)
+}
+
+// closeIdle closes the watches of runs not sampled for WatchIdleTimeout.
+// The caller holds f.mu.
+func (f *Samplers) closeIdle(now time.Time) {
+	idle := f.WatchIdleTimeout
+	if idle <= 0 {
+		idle = DefaultWatchIdleTimeout
+	}
+	for uid, rw := range f.runs {
+		if now.Sub(rw.lastUsed) > idle {
+			delete(f.runs, uid)
+			// Close waits for the watch goroutines, which never take f.mu.
+			rw.watches.Close()
+		}
+	}
+}
+
+func (f *Samplers) clock() clock.PassiveClock {
+	if f.Clock != nil {
+		return f.Clock
+	}
+	return clock.RealClock{}
+}
+
+func hasWorkloadProbe(spec *chaosv1alpha1.ExperimentSpec) bool {
+	if spec == nil {
+		return false
+	}
+	for _, p := range spec.SteadyState.Probes {
+		if p.Workload != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// samplerFor is the sampler of run, kept per run when the factory can.
+func (r *Reconciler) samplerFor(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error) {
+	if rs, ok := r.Samplers.(RunSamplerFactory); ok {
+		return rs.ForRun(ctx, run)
+	}
+	return r.Samplers.For(ctx, run.Namespace, run.Status.Experiment)
+}
+
+// releaseSamplers stops what the run's samplers keep (their watches), once
+// the run samples no more: it finished, or is being deleted.
+func (r *Reconciler) releaseSamplers(run *chaosv1alpha1.ExperimentRun) {
+	if rs, ok := r.Samplers.(RunSamplerFactory); ok {
+		rs.Release(run)
+	}
 }
 
 // For returns the sampler of spec, whose Secrets live in namespace. Errors

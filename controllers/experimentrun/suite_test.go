@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/faultline-dev/faultline/internal/testenv"
@@ -14,11 +15,14 @@ import (
 // run without one, and apiServer then skips.
 var k8sClient client.Client
 
+// k8sConfig reaches the same API server, for clients that watch.
+var k8sConfig *rest.Config
+
 // TestMain starts one envtest environment for the package: starting etcd and
 // kube-apiserver takes seconds, and every controller test shares them.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Run(m, testenv.FaultlineCRDs("../.."), func(e *testenv.Env) error {
-		k8sClient = e.Client
+		k8sClient, k8sConfig = e.Client, e.Config
 		return nil
 	}))
 }

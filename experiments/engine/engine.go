@@ -15,6 +15,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -146,9 +147,10 @@ func (r Run) ApplySample(s probes.Sample) []Event {
 	r.recordProbeStats(s)
 	switch st.Phase {
 	case chaosv1alpha1.PhaseBaseline:
+		r.trackSight(s)
 		return r.applyBaseline(s)
 	case chaosv1alpha1.PhaseObserving, chaosv1alpha1.PhaseRecovering:
-		return r.applyObservation(s)
+		return r.applyObservation(s, r.trackSight(s))
 	}
 	return nil
 }
@@ -195,7 +197,7 @@ func (r Run) applyBaseline(s probes.Sample) []Event {
 	return []Event{{Reason: chaosv1alpha1.ReasonBaselineHeld, Message: fmt.Sprintf("steady state held for %s", r.Spec.SteadyState.Baseline.Duration)}}
 }
 
-func (r Run) applyObservation(s probes.Sample) []Event {
+func (r Run) applyObservation(s probes.Sample, v sight) []Event {
 	st := r.Status
 	var events []Event
 	probeErrs, probeFailures := r.partition(s, chaosv1alpha1.ProbeKindSteadyState)
@@ -213,15 +215,22 @@ func (r Run) applyObservation(s probes.Sample) []Event {
 	}
 
 	if st.Timeline.DeviatedAt == nil && failing {
-		st.Timeline.DeviatedAt = micro(s.At)
+		crossers := probeFailures
+		if r.onProbeError() == chaosv1alpha1.ProbeErrorContinue {
+			crossers = append(slices.Clone(crossers), probeErrs...)
+		}
+		deviatedAt, resolution := r.placeDeviation(crossers, s, v)
+		st.Timeline.DeviatedAt = micro(deviatedAt)
+		setInstantResolution(st, "deviatedAt", resolution)
 		setCondition(st, chaosv1alpha1.ConditionDetected, metav1.ConditionTrue, chaosv1alpha1.ReasonDeviated, "the steady state deviated", s.At)
 		events = append(events, Event{Warning: true, Reason: chaosv1alpha1.ReasonDeviated,
-			Message: fmt.Sprintf("steady state deviated %s after injection: %s", r.sinceInjection(s.At), describeFailures(probeFailures, r.Spec))})
+			Message: fmt.Sprintf("steady state deviated %s after injection: %s", r.sinceInjection(deviatedAt), describeFailures(probeFailures, r.Spec))})
 	}
 	if st.Timeline.AlertedAt == nil {
 		for _, res := range s.Results {
 			if res.Kind == chaosv1alpha1.ProbeKindAlert && res.Err == nil && !res.Pass {
 				st.Timeline.AlertedAt = micro(s.At)
+				setInstantResolution(st, "alertedAt", r.sampleResolution(v, s.At))
 				events = append(events, Event{Reason: chaosv1alpha1.ReasonAlertFired,
 					Message: fmt.Sprintf("alert %s fired %s after injection", res.Name, r.sinceInjection(s.At))})
 				break
@@ -233,14 +242,19 @@ func (r Run) applyObservation(s probes.Sample) []Event {
 	if st.Timeline.DeviatedAt != nil && st.Timeline.RecoveredAt == nil && (failing || !unknown) {
 		if failing {
 			st.Progress.PassStreak = 0
-			st.Progress.PassStreakStart = nil
+			st.Progress.PassStreakStart, st.Progress.PassStreakResolution = nil, nil
 		} else {
 			if st.Progress.PassStreak == 0 {
-				st.Progress.PassStreakStart = micro(s.At)
+				start, res := r.placeRecovery(s, v)
+				st.Progress.PassStreakStart = micro(start)
+				st.Progress.PassStreakResolution = &res
 			}
 			st.Progress.PassStreak++
 			if st.Progress.PassStreak >= r.Spec.SteadyState.Stabilization {
 				st.Timeline.RecoveredAt = st.Progress.PassStreakStart.DeepCopy()
+				if res := st.Progress.PassStreakResolution; res != nil {
+					setInstantResolution(st, "recoveredAt", *res)
+				}
 				setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionTrue, chaosv1alpha1.ReasonRecovered, "the steady state returned", s.At)
 				events = append(events, Event{Reason: chaosv1alpha1.ReasonRecovered,
 					Message: fmt.Sprintf("steady state returned %s after injection", roundDuration(st.Timeline.RecoveredAt.Sub(st.Timeline.InjectedAt.Time)))})
@@ -257,8 +271,8 @@ func (r Run) applyObservation(s probes.Sample) []Event {
 		st.Progress.ProbeErrorStreak++
 		if r.onProbeError() == chaosv1alpha1.ProbeErrorAbort && st.Progress.ProbeErrorStreak >= r.errorThreshold() {
 			return append(events, r.abort(s.At, chaosv1alpha1.AbortStatus{
-				Reason:        chaosv1alpha1.AbortProbeUnavailable,
-				FirstBreachAt: st.Progress.ProbeErrorSince.DeepCopy(),
+				Reason:       chaosv1alpha1.AbortProbeUnavailable,
+				FirstErrorAt: st.Progress.ProbeErrorSince.DeepCopy(),
 				Message: fmt.Sprintf("probes did not answer for %d consecutive samples (%s); Faultline stops hurting a system it cannot see",
 					st.Progress.ProbeErrorStreak, describeErrors(allErrs)),
 			})...)
@@ -448,6 +462,9 @@ func (r Run) ApplyInjected(now time.Time) []Event {
 	}
 	st.Timeline.InjectedAt = first
 	st.Progress.LastSampleAt = first.DeepCopy()
+	// What happens after the injection is seen from the injection on: a
+	// first sample long after it closes a gap.
+	st.Progress.LastAnsweredAt, st.Progress.UnansweredSamples = first.DeepCopy(), 0
 	if !r.instant() {
 		// A sustained fault always has an end: admission requires a
 		// duration, and a spec that reached us without one is held for none.
@@ -501,7 +518,7 @@ func (r Run) ApplyReverted(now time.Time) []Event {
 	}
 	st.Phase = chaosv1alpha1.PhaseRecovering
 	st.Message = "fault reverted; waiting for the steady state to return"
-	st.Progress.PassStreak, st.Progress.PassStreakStart = 0, nil
+	st.Progress.PassStreak, st.Progress.PassStreakStart, st.Progress.PassStreakResolution = 0, nil, nil
 	if st.Timeline.RecoveredAt != nil {
 		return append(events, r.finish(now)...)
 	}
@@ -532,9 +549,10 @@ func (r Run) BeginRevert() {
 }
 
 // Abort stops the run for reason: a run that may have a fault applied goes to
-// Reverting; one that never injected finishes at once.
+// Reverting; one that never injected finishes at once. No sample caused such
+// an abort, so it records no first breach.
 func (r Run) Abort(now time.Time, reason chaosv1alpha1.AbortReason, message string) []Event {
-	return r.abort(now, chaosv1alpha1.AbortStatus{Reason: reason, FirstBreachAt: micro(now), Message: message})
+	return r.abort(now, chaosv1alpha1.AbortStatus{Reason: reason, Message: message})
 }
 
 func (r Run) abort(now time.Time, a chaosv1alpha1.AbortStatus) []Event {
@@ -542,6 +560,7 @@ func (r Run) abort(now time.Time, a chaosv1alpha1.AbortStatus) []Event {
 	if st.Phase == chaosv1alpha1.PhaseCompleted || st.Abort != nil {
 		return nil
 	}
+	a.DecidedAt = micro(now)
 	st.Abort = &a
 	st.Timeline.AbortedAt = micro(now)
 	// A retry pending before the abort is moot: what follows is the

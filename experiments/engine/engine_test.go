@@ -135,6 +135,13 @@ type world struct {
 	revertTakes time.Duration
 	// killSwitch is when the ChaosPolicy is paused; nil when it never is.
 	killSwitch *instant
+	// outages are spans in which the operator does nothing at all (it is
+	// down, restarting, or another replica is taking over).
+	outages []span
+	// watched makes workload probes date their changes (Result.Since), as
+	// their watches do, shifted by sinceShift.
+	watched    bool
+	sinceShift time.Duration
 }
 
 // phaseAt is a phase the run entered, when, and the status as it entered it.
@@ -178,6 +185,10 @@ func (d *driver) step() bool {
 	d.steps++
 	if d.steps > stepCap {
 		d.t.Fatalf("the run stalled: still %s at %s after %d steps (%s)", st.Phase, d.since(d.now), stepCap, st.Message)
+	}
+	if until, ok := d.outageUntil(); ok {
+		d.now = until
+		return true
 	}
 	if d.killSwitchOn() {
 		// The controller calls Abort on every reconcile while the policy is paused.
@@ -247,6 +258,17 @@ func (d *driver) entered(p chaosv1alpha1.RunPhase) *phaseAt {
 	return nil
 }
 
+// outageUntil is when the outage covering the driver's instant ends.
+func (d *driver) outageUntil() (time.Time, bool) {
+	for _, o := range d.w.outages {
+		if o.covers(d.run.Status, d.now) {
+			to, ok := o.to.resolve(d.run.Status)
+			return to, ok
+		}
+	}
+	return time.Time{}, false
+}
+
 func (d *driver) killSwitchOn() bool {
 	if d.w.killSwitch == nil || d.run.Status.Phase == chaosv1alpha1.PhaseCompleted {
 		return false
@@ -276,7 +298,11 @@ func (d *driver) sample(set probes.Set) probes.Sample {
 		for _, p := range spec.SteadyState.Probes {
 			switch {
 			case p.Workload != nil:
-				s.Results = append(s.Results, d.check(p.Name, chaosv1alpha1.ProbeKindSteadyState, 100, 40, probes.WorkloadHypothesis(*p.Workload)))
+				r := d.check(p.Name, chaosv1alpha1.ProbeKindSteadyState, 100, 40, probes.WorkloadHypothesis(*p.Workload))
+				if d.w.watched && r.Err == nil {
+					r.Since = d.changedAt(p.Name)
+				}
+				s.Results = append(s.Results, r)
 			default:
 				s.Results = append(s.Results, d.check(p.Name, chaosv1alpha1.ProbeKindSteadyState, 0.999, 0.62, *p.Condition))
 			}
@@ -293,6 +319,26 @@ func (d *driver) sample(set probes.Set) probes.Sample {
 		}
 	}
 	return s
+}
+
+// changedAt is when the check's current state began by the script: the
+// start of the bad span it is in, else the end of the last one; zero when
+// it never changed.
+func (d *driver) changedAt(name string) time.Time {
+	var last time.Time
+	for _, sp := range d.w.script[name].bad {
+		if sp.covers(d.run.Status, d.now) {
+			from, _ := sp.from.resolve(d.run.Status)
+			return from.Add(d.w.sinceShift)
+		}
+		if to, ok := sp.to.resolve(d.run.Status); ok && !to.After(d.now) && to.After(last) {
+			last = to
+		}
+	}
+	if last.IsZero() {
+		return last
+	}
+	return last.Add(d.w.sinceShift)
 }
 
 func (d *driver) check(name string, kind chaosv1alpha1.ProbeKind, healthy, bad float64, cond chaosv1alpha1.Hypothesis) probes.Result {
@@ -481,9 +527,10 @@ func alerts(names ...string) option {
 // Expectations.
 
 type wantAbort struct {
-	reason        chaosv1alpha1.AbortReason
-	guard, value  string
-	firstBreachAt *instant
+	reason       chaosv1alpha1.AbortReason
+	guard, value string
+	// firstBreachAt and firstErrorAt must be set to these, or unset when nil.
+	firstBreachAt, firstErrorAt *instant
 }
 
 type want struct {
@@ -493,7 +540,7 @@ type want struct {
 	// timeline lists every instant the run must have set; the rest must be unset.
 	timeline map[string]instant
 	// figures lists every figure of the result that must be set: timeToDetect,
-	// timeToRecover, abortLatency; the rest must be unset.
+	// timeToRecover, abortLatency, breachToDecision; the rest must be unset.
 	figures    map[string]time.Duration
 	detectedBy chaosv1alpha1.DetectionSource
 	// objectives lists every objective judged, by name.
@@ -686,7 +733,9 @@ func runCases() map[string]runCase {
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
 					"abortedAt": inj(5 * sec), "revertedAt": inj(5250 * time.Millisecond), "finishedAt": inj(5250 * time.Millisecond),
 				},
-				figures:    map[string]time.Duration{"timeToDetect": 1 * sec, "abortLatency": 3250 * time.Millisecond},
+				// The decision came at +5s, when the breach from +2s had
+				// lasted the guard's 3s window; the revert took 250ms.
+				figures:    map[string]time.Duration{"timeToDetect": 1 * sec, "abortLatency": 250 * time.Millisecond, "breachToDecision": 3 * sec},
 				detectedBy: chaosv1alpha1.DetectedByProbe,
 				objectives: map[string]chaosv1alpha1.ObjectiveStatus{"detectWithin": chaosv1alpha1.ObjectiveMet, "recoverWithin": chaosv1alpha1.ObjectiveNotMeasured},
 				conditions: map[string]string{
@@ -694,7 +743,7 @@ func runCases() map[string]runCase {
 					"Recovered": "False/NotRecovered", "Injected": "True/FaultReverted",
 				},
 				abort:   &wantAbort{reason: chaosv1alpha1.AbortSLOBreached, guard: "error-budget", value: "0.8", firstBreachAt: ptr(inj(2 * sec))},
-				message: "guard error-budget breached",
+				message: "guard error-budget breached: value 0.8 (needs >= 0.95) for 3s; fault reverted 250ms after the guard's breach outlasted its window; the decision came 3s after the guard's first breaching sample",
 				phases: []chaosv1alpha1.RunPhase{chaosv1alpha1.PhaseBaseline, chaosv1alpha1.PhaseInjecting, chaosv1alpha1.PhaseObserving,
 					chaosv1alpha1.PhaseReverting, chaosv1alpha1.PhaseCompleted},
 				extra: func(t *testing.T, d *driver, _ *chaosv1alpha1.ExperimentRunStatus) {
@@ -739,10 +788,10 @@ func runCases() map[string]runCase {
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
 					"abortedAt": inj(4 * sec), "revertedAt": inj(4 * sec), "finishedAt": inj(4 * sec),
 				},
-				figures:    map[string]time.Duration{"abortLatency": 2 * sec},
+				figures:    map[string]time.Duration{"abortLatency": 0, "breachToDecision": 2 * sec},
 				objectives: notMeasured,
 				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/ProbeUnavailable", "Injected": "True/FaultReverted"},
-				abort:      &wantAbort{reason: chaosv1alpha1.AbortProbeUnavailable, firstBreachAt: ptr(inj(2 * sec))},
+				abort:      &wantAbort{reason: chaosv1alpha1.AbortProbeUnavailable, firstErrorAt: ptr(inj(2 * sec))},
 				message:    "did not answer for 3 consecutive samples",
 			},
 		},
@@ -1065,7 +1114,8 @@ func runCases() map[string]runCase {
 				figures:    map[string]time.Duration{"abortLatency": 100 * time.Millisecond},
 				objectives: notMeasured,
 				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Injected": "True/FaultReverted"},
-				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch, firstBreachAt: ptr(inj(3500 * time.Millisecond))},
+				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch},
+				message:    "fault reverted 100ms after the kill switch was seen",
 				phases: []chaosv1alpha1.RunPhase{chaosv1alpha1.PhaseBaseline, chaosv1alpha1.PhaseInjecting, chaosv1alpha1.PhaseObserving,
 					chaosv1alpha1.PhaseReverting, chaosv1alpha1.PhaseCompleted},
 			},
@@ -1077,9 +1127,171 @@ func runCases() map[string]runCase {
 				timeline:   map[string]instant{"startedAt": at(0), "abortedAt": at(1500 * time.Millisecond), "finishedAt": at(1500 * time.Millisecond)},
 				objectives: notMeasured,
 				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Injected": "False/NotInjected"},
-				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch, firstBreachAt: ptr(at(1500 * time.Millisecond))},
+				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch},
 				never:      []engine.Action{engine.ActionSelectTargets, engine.ActionInject, engine.ActionRevert},
 				extra:      noTargets,
+			},
+		},
+		"a recovery first seen after an operator outage has the outage as its resolution": {
+			// Down from +1s to +6s; the operator takes samples at +1s and
+			// +2s, then nothing until +9.5s, which passes.
+			world: world{spec: podKill(), script: podDownFor5s, outages: []span{during(inj(2500*time.Millisecond), inj(9500*time.Millisecond))}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(1 * sec), "recoveredAt": inj(9500 * time.Millisecond),
+					"revertedAt": inj(11500 * time.Millisecond), "finishedAt": inj(11500 * time.Millisecond),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 1 * sec, "timeToRecover": 9500 * time.Millisecond},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				message:    "recovered in 9.5s (±7.5s: the operator was not sampling from +2s to +9.5s)",
+				extra: all(
+					gaps(wantGap{inj(2 * sec), inj(9500 * time.Millisecond), chaosv1alpha1.GapNotSampled, 0}),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionGap, 7500*time.Millisecond, &wantGap{inj(2 * sec), inj(9500 * time.Millisecond), chaosv1alpha1.GapNotSampled, 0}),
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+				),
+			},
+		},
+		"a deviation first seen after an outage right after the injection": {
+			world: world{spec: podKill(), script: script{"checkout-ready": {bad: []span{during(inj(1*sec), inj(8*sec))}}},
+				outages: []span{during(inj(0), inj(5500*time.Millisecond))}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(5500 * time.Millisecond), "recoveredAt": inj(8500 * time.Millisecond),
+					"revertedAt": inj(10500 * time.Millisecond), "finishedAt": inj(10500 * time.Millisecond),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 5500 * time.Millisecond, "timeToRecover": 8500 * time.Millisecond},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				message:    "detected by probes in 5.5s (±5.5s: the operator was not sampling from +0s to +5.5s)",
+				extra: all(
+					gaps(wantGap{inj(0), inj(5500 * time.Millisecond), chaosv1alpha1.GapNotSampled, 0}),
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionGap, 5500*time.Millisecond, &wantGap{inj(0), inj(5500 * time.Millisecond), chaosv1alpha1.GapNotSampled, 0}),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+				),
+			},
+		},
+		"probes that did not answer for a while leave a gap an absorbed fault may hide in": {
+			world: world{spec: podKill(onProbeError(chaosv1alpha1.ProbeErrorAbort, 10)),
+				script: script{"success-rate": {errs: []span{during(inj(1*sec), inj(5*sec))}}}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"revertedAt": inj(10 * sec), "finishedAt": inj(10 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToRecover": 0},
+				objectives: absorbedObjectives,
+				conditions: absorbedConditions,
+				message:    "the probes did not answer from +0s to +5s), and a deviation then would have gone unseen",
+				extra: all(
+					gaps(wantGap{inj(0), inj(5 * sec), chaosv1alpha1.GapProbeErrors, 4}),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionGap, 5*sec, &wantGap{inj(0), inj(5 * sec), chaosv1alpha1.GapProbeErrors, 4}),
+				),
+			},
+		},
+		"gaps beyond the limit are counted, not listed": {
+			world: world{spec: istio(120*sec, onProbeError(chaosv1alpha1.ProbeErrorAbort, 10)), script: script{"success-rate": {errs: func() []span {
+				var spans []span
+				for k := range engine.MaxGaps + 2 {
+					spans = append(spans, during(inj(time.Duration(5*k+1)*sec), inj(time.Duration(5*k+4)*sec)))
+				}
+				return spans
+			}()}}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"revertedAt": inj(120 * sec), "finishedAt": inj(123 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToRecover": 0},
+				objectives: absorbedObjectives,
+				conditions: absorbedConditions,
+				extra: func(t *testing.T, _ *driver, st *chaosv1alpha1.ExperimentRunStatus) {
+					if len(st.Timeline.Gaps) != engine.MaxGaps || st.Timeline.GapsOmitted != 2 {
+						t.Errorf("%d gaps listed, %d omitted; want %d and 2", len(st.Timeline.Gaps), st.Timeline.GapsOmitted, engine.MaxGaps)
+					}
+					for k, g := range st.Timeline.Gaps {
+						if want := 4 * sec; g.To.Sub(g.From.Time) != want || g.UnansweredSamples != 3 {
+							t.Errorf("gap %d = %s for %s with %d unanswered samples, want %s with 3", k, g.From.Sub(t0), g.To.Sub(g.From.Time), g.UnansweredSamples, want)
+						}
+					}
+				},
+			},
+		},
+		"watch events date the workload's deviation and recovery between samples": {
+			world: world{spec: podKill(), watched: true,
+				script: script{"checkout-ready": {bad: []span{during(inj(50*time.Millisecond), inj(5300*time.Millisecond))}}}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				// Samples fail at +1s..+5s and pass from +6s; the streak of
+				// +6s, +7s, +8s starts at the change the watch dated.
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(50 * time.Millisecond), "recoveredAt": inj(5300 * time.Millisecond),
+					"revertedAt": inj(8 * sec), "finishedAt": inj(8 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 50 * time.Millisecond, "timeToRecover": 5300 * time.Millisecond},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				message:    "detected by probes in 50ms (event-driven",
+				extra: all(
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionEvent, 0, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionEvent, 0, nil),
+				),
+			},
+		},
+		"a dated change earlier than the sample before it is not trusted: the samples place the crossings": {
+			world: world{spec: podKill(), watched: true, sinceShift: -3 * sec,
+				script: script{"checkout-ready": {bad: []span{during(inj(1500*time.Millisecond), inj(6500*time.Millisecond))}}}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(2 * sec), "recoveredAt": inj(7 * sec),
+					"revertedAt": inj(9 * sec), "finishedAt": inj(9 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 2 * sec, "timeToRecover": 7 * sec},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				extra: all(
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+				),
+			},
+		},
+		"a dated recovery waits for the probe that was failing; one that was passing does not hold it back": {
+			world: world{spec: podKill(), watched: true,
+				script: script{
+					"checkout-ready": {bad: []span{during(inj(200*time.Millisecond), inj(2400*time.Millisecond))}},
+					"success-rate":   {bad: []span{during(inj(3*sec), inj(4*sec))}},
+				}},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				// Fails at +1s, +2s (workload), +3s (success rate);
+				// the success rate is not dated, so its recovery is the
+				// sample at +4s.
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(200 * time.Millisecond), "recoveredAt": inj(4 * sec),
+					"revertedAt": inj(6 * sec), "finishedAt": inj(6 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 200 * time.Millisecond, "timeToRecover": 4 * sec},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				extra: all(
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionEvent, 0, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+				),
 			},
 		},
 		"kill switch after the revert ends the run at once, with no abort latency to report": {
@@ -1101,10 +1313,75 @@ func runCases() map[string]runCase {
 					"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Detected": "True/Deviated",
 					"Recovered": "False/NotRecovered", "Injected": "True/FaultReverted",
 				},
-				abort:   &wantAbort{reason: chaosv1alpha1.AbortKillSwitch, firstBreachAt: ptr(rev(3 * sec))},
+				abort:   &wantAbort{reason: chaosv1alpha1.AbortKillSwitch},
 				message: "Aborted: aborted: ChaosPolicy default is paused",
 			},
 		},
+	}
+}
+
+// all runs every check.
+func all(checks ...func(*testing.T, *driver, *chaosv1alpha1.ExperimentRunStatus)) func(*testing.T, *driver, *chaosv1alpha1.ExperimentRunStatus) {
+	return func(t *testing.T, d *driver, st *chaosv1alpha1.ExperimentRunStatus) {
+		t.Helper()
+		for _, c := range checks {
+			c(t, d, st)
+		}
+	}
+}
+
+// wantGap is a gap the run must have recorded.
+type wantGap struct {
+	from, to   instant
+	cause      chaosv1alpha1.GapCause
+	unanswered int32
+}
+
+func (w wantGap) check(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, what string, g chaosv1alpha1.SamplingGap) {
+	t.Helper()
+	from, _ := w.from.resolve(st)
+	to, _ := w.to.resolve(st)
+	if !g.From.Time.Equal(from) || !g.To.Time.Equal(to) || g.Cause != w.cause || g.UnansweredSamples != w.unanswered {
+		t.Errorf("%s = start+%s to start+%s, %s, %d unanswered; want %s to %s, %s, %d unanswered",
+			what, g.From.Sub(t0), g.To.Sub(t0), g.Cause, g.UnansweredSamples, w.from, w.to, w.cause, w.unanswered)
+	}
+}
+
+// gaps checks the run recorded exactly these gaps.
+func gaps(want ...wantGap) func(*testing.T, *driver, *chaosv1alpha1.ExperimentRunStatus) {
+	return func(t *testing.T, _ *driver, st *chaosv1alpha1.ExperimentRunStatus) {
+		t.Helper()
+		if len(st.Timeline.Gaps) != len(want) {
+			t.Fatalf("gaps = %+v, want %d", st.Timeline.Gaps, len(want))
+		}
+		for i, w := range want {
+			w.check(t, st, fmt.Sprintf("gap %d", i), st.Timeline.Gaps[i])
+		}
+	}
+}
+
+// figureResolution checks how precisely the result says figure is known.
+func figureResolution(figure string, source chaosv1alpha1.ResolutionSource, within time.Duration, gap *wantGap) func(*testing.T, *driver, *chaosv1alpha1.ExperimentRunStatus) {
+	return func(t *testing.T, _ *driver, st *chaosv1alpha1.ExperimentRunStatus) {
+		t.Helper()
+		for _, fr := range st.Result.Resolutions {
+			if fr.Figure != figure {
+				continue
+			}
+			if fr.Source != source || fr.Within.Duration != within {
+				t.Errorf("%s resolution = %s within %s, want %s within %s", figure, fr.Source, fr.Within.Duration, source, within)
+			}
+			switch {
+			case gap == nil && fr.Gap != nil:
+				t.Errorf("%s resolution names gap %+v, want none", figure, fr.Gap)
+			case gap != nil && fr.Gap == nil:
+				t.Errorf("%s resolution names no gap, want one", figure)
+			case gap != nil:
+				gap.check(t, st, figure+" resolution gap", *fr.Gap)
+			}
+			return
+		}
+		t.Errorf("no resolution for %s in %+v", figure, st.Result.Resolutions)
 	}
 }
 
@@ -1284,7 +1561,8 @@ func checkResult(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, w want) {
 	if res == nil {
 		t.Fatalf("no result in a finished run")
 	}
-	got := map[string]*metav1.Duration{"timeToDetect": res.TimeToDetect, "timeToRecover": res.TimeToRecover, "abortLatency": res.AbortLatency}
+	got := map[string]*metav1.Duration{"timeToDetect": res.TimeToDetect, "timeToRecover": res.TimeToRecover,
+		"abortLatency": res.AbortLatency, "breachToDecision": res.BreachToDecision}
 	for name, g := range got {
 		wd, expected := w.figures[name]
 		switch {
@@ -1325,14 +1603,24 @@ func checkAbort(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, w *wantAbor
 		t.Errorf("abort = %s guard %q value %q message %q; want %s guard %q value %q and a message",
 			a.Reason, a.Guard, a.Value, a.Message, w.reason, w.guard, w.value)
 	}
+	checkAbortInstant(t, st, "firstBreachAt", a.FirstBreachAt, w.firstBreachAt)
+	checkAbortInstant(t, st, "firstErrorAt", a.FirstErrorAt, w.firstErrorAt)
+	// The decision is the abort's own instant, recorded in both places.
+	if tl := st.Timeline; (tl.AbortedAt == nil) != (a.DecidedAt == nil) || (a.DecidedAt != nil && !a.DecidedAt.Equal(tl.AbortedAt)) {
+		t.Errorf("abort.decidedAt = %v, want timeline.abortedAt %v", a.DecidedAt, tl.AbortedAt)
+	}
+}
+
+func checkAbortInstant(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, name string, got *metav1.MicroTime, want *instant) {
+	t.Helper()
 	switch {
-	case w.firstBreachAt == nil && a.FirstBreachAt != nil:
-		t.Errorf("abort.firstBreachAt = start+%s, want unset", a.FirstBreachAt.Sub(t0))
-	case w.firstBreachAt != nil && a.FirstBreachAt == nil:
-		t.Errorf("abort.firstBreachAt unset, want %s", *w.firstBreachAt)
-	case w.firstBreachAt != nil:
-		if wt, _ := w.firstBreachAt.resolve(st); !a.FirstBreachAt.Time.Equal(wt) {
-			t.Errorf("abort.firstBreachAt = start+%s, want %s", a.FirstBreachAt.Sub(t0), *w.firstBreachAt)
+	case want == nil && got != nil:
+		t.Errorf("abort.%s = start+%s, want unset", name, got.Sub(t0))
+	case want != nil && got == nil:
+		t.Errorf("abort.%s unset, want %s", name, *want)
+	case want != nil:
+		if wt, _ := want.resolve(st); !got.Time.Equal(wt) {
+			t.Errorf("abort.%s = start+%s, want %s", name, got.Sub(t0), *want)
 		}
 	}
 }

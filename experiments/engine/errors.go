@@ -73,7 +73,7 @@ func (r Run) ApplyConfigError(now time.Time, message string) []Event {
 		if st.Phase == chaosv1alpha1.PhaseInjecting {
 			reason = chaosv1alpha1.AbortInjectionFailed
 		}
-		events := r.abort(now, chaosv1alpha1.AbortStatus{Reason: reason, FirstBreachAt: micro(now),
+		events := r.abort(now, chaosv1alpha1.AbortStatus{Reason: reason,
 			Message: "configuration error: " + message + "; reverting the fault before ending the run"})
 		st.Progress.ConfigError = message
 		setCondition(st, chaosv1alpha1.ConditionStalled, metav1.ConditionTrue, chaosv1alpha1.ReasonConfigError, message, now)
@@ -122,7 +122,7 @@ func (r Run) ApplyStepError(now time.Time, err error) []Event {
 	if st.Phase == chaosv1alpha1.PhaseInjecting {
 		reason = chaosv1alpha1.AbortInjectionFailed
 	}
-	return r.abort(now, chaosv1alpha1.AbortStatus{Reason: reason, FirstBreachAt: micro(now),
+	return r.abort(now, chaosv1alpha1.AbortStatus{Reason: reason,
 		Message: truncate(fmt.Sprintf("the run could not advance for %s: %v; reverting the fault", MaxStepErrorWhileActive, err), 900)})
 }
 

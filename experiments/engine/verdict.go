@@ -17,6 +17,7 @@ import (
 // finish computes the figures and the verdict of a run whose observation is over.
 func (r Run) finish(now time.Time) []Event {
 	st := r.Status
+	r.closeOpenGap(now)
 	tl := st.Timeline
 	res := &chaosv1alpha1.RunResult{Resolution: &metav1.Duration{Duration: r.interval()}}
 	st.Result = res
@@ -26,13 +27,14 @@ func (r Run) finish(now time.Time) []Event {
 
 	// Time to detect: the team's alert when they declared one, else the probes.
 	var detectAt *metav1.MicroTime
+	detectInstant := ""
 	switch {
 	case r.wantAlertsDeclared():
 		if tl.AlertedAt != nil {
-			detectAt, res.DetectedBy = tl.AlertedAt, chaosv1alpha1.DetectedByAlert
+			detectAt, res.DetectedBy, detectInstant = tl.AlertedAt, chaosv1alpha1.DetectedByAlert, "alertedAt"
 		}
 	case deviated:
-		detectAt, res.DetectedBy = tl.DeviatedAt, chaosv1alpha1.DetectedByProbe
+		detectAt, res.DetectedBy, detectInstant = tl.DeviatedAt, chaosv1alpha1.DetectedByProbe, "deviatedAt"
 	}
 	if detectAt != nil && tl.InjectedAt != nil {
 		res.TimeToDetect = duration(detectAt.Sub(tl.InjectedAt.Time))
@@ -43,12 +45,23 @@ func (r Run) finish(now time.Time) []Event {
 	case deviated && tl.RecoveredAt != nil:
 		res.TimeToRecover = duration(tl.RecoveredAt.Sub(tl.InjectedAt.Time))
 	}
-	// Only a revert the abort caused has an abort latency: a run aborted
-	// after its fault was already reverted would report a negative one.
-	if st.Abort != nil && st.Abort.FirstBreachAt != nil && tl.RevertedAt != nil && tl.InjectedAt != nil &&
-		tl.AbortedAt != nil && !tl.RevertedAt.Before(tl.AbortedAt) {
-		res.AbortLatency = duration(tl.RevertedAt.Sub(st.Abort.FirstBreachAt.Time))
+	if a := st.Abort; a != nil {
+		decided := a.DecidedAt
+		if decided == nil {
+			decided = tl.AbortedAt // recorded before decidedAt existed
+		}
+		// Only a revert the abort caused has an abort latency: a run
+		// aborted after its fault was already reverted would report a
+		// negative one.
+		if decided != nil && tl.RevertedAt != nil && tl.InjectedAt != nil && !tl.RevertedAt.Before(decided) {
+			res.AbortLatency = duration(tl.RevertedAt.Sub(decided.Time))
+		}
+		if first := firstBadSample(a); first != nil && decided != nil {
+			res.BreachToDecision = duration(decided.Sub(first.Time))
+		}
 	}
+
+	res.Resolutions = r.figureResolutions(detectInstant, absorbed)
 
 	// Objectives.
 	missed := false
@@ -109,6 +122,15 @@ func (r Run) finish(now time.Time) []Event {
 	return r.finishWith(now, verdict, reason, r.summary(verdict))
 }
 
+// firstBadSample is the first sample behind an abort: a guard's first
+// breaching sample, or the first unanswered one; nil when no sample caused it.
+func firstBadSample(a *chaosv1alpha1.AbortStatus) *metav1.MicroTime {
+	if a.FirstBreachAt != nil {
+		return a.FirstBreachAt
+	}
+	return a.FirstErrorAt
+}
+
 func anyInjected(st *chaosv1alpha1.ExperimentRunStatus) bool {
 	return st.Timeline.InjectedAt != nil
 }
@@ -126,19 +148,19 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 	res := st.Result
 	var parts []string
 	if st.Abort != nil {
-		s := "aborted: " + st.Abort.Message
-		if res.AbortLatency != nil {
-			s += fmt.Sprintf("; fault reverted %s after the first bad sample", res.AbortLatency.Duration)
-		}
-		parts = append(parts, s)
+		parts = append(parts, "aborted: "+st.Abort.Message+abortTiming(st.Abort, res))
 	}
 	if st.Timeline.InjectedAt != nil && st.Abort == nil {
 		if st.Timeline.DeviatedAt == nil {
-			parts = append(parts, "the steady state never deviated: the system absorbed the fault")
+			absorbed := "the steady state never deviated: the system absorbed the fault"
+			if rs := r.resolutionSuffix("timeToRecover"); rs != "" {
+				absorbed += rs + ", and a deviation then would have gone unseen"
+			}
+			parts = append(parts, absorbed)
 		} else {
 			parts = append(parts, describeDetection(r, res)...)
 			if res.TimeToRecover != nil {
-				parts = append(parts, "recovered in "+res.TimeToRecover.Duration.String()+objectiveSuffix(res, "recoverWithin"))
+				parts = append(parts, "recovered in "+res.TimeToRecover.Duration.String()+r.resolutionSuffix("timeToRecover")+objectiveSuffix(res, "recoverWithin"))
 			} else {
 				parts = append(parts, fmt.Sprintf("did not recover within %s of the fault's end", r.RecoveryTimeout()))
 			}
@@ -148,18 +170,52 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 	return string(v) + ": " + strings.Join(parts, "; ")
 }
 
+// abortTiming says how long the abort took, naming what each span is
+// measured from: the revert from the decision (after the kill switch was
+// seen, say), and the decision from the first bad sample when one caused it.
+func abortTiming(a *chaosv1alpha1.AbortStatus, res *chaosv1alpha1.RunResult) string {
+	s := ""
+	if res.AbortLatency != nil {
+		s += fmt.Sprintf("; fault reverted %s after %s", res.AbortLatency.Duration, a.Reason.Trigger())
+	}
+	if res.BreachToDecision != nil {
+		what := "the first unanswered sample"
+		if a.FirstBreachAt != nil {
+			what = "the guard's first breaching sample"
+		}
+		s += fmt.Sprintf("; the decision came %s after %s", res.BreachToDecision.Duration, what)
+	}
+	return s
+}
+
 func describeDetection(r Run, res *chaosv1alpha1.RunResult) []string {
 	switch res.DetectedBy {
 	case chaosv1alpha1.DetectedByAlert:
-		return []string{"detected by alert in " + res.TimeToDetect.Duration.String() + objectiveSuffix(res, "detectWithin")}
+		return []string{"detected by alert in " + res.TimeToDetect.Duration.String() + r.resolutionSuffix("timeToDetect") + objectiveSuffix(res, "detectWithin")}
 	case chaosv1alpha1.DetectedByProbe:
-		return []string{"detected by probes in " + res.TimeToDetect.Duration.String() + objectiveSuffix(res, "detectWithin")}
+		return []string{"detected by probes in " + res.TimeToDetect.Duration.String() + r.resolutionSuffix("timeToDetect") + objectiveSuffix(res, "detectWithin")}
 	}
 	if r.wantAlertsDeclared() {
 		return []string{fmt.Sprintf("the steady state deviated %s after injection but no alert (%s) fired",
 			roundDuration(r.Status.Timeline.DeviatedAt.Sub(r.Status.Timeline.InjectedAt.Time)), strings.Join(r.Spec.Detection.Alerts, ", "))}
 	}
 	return nil
+}
+
+// resolutionSuffix says how precisely figure is known when that is not the
+// probe interval (the summary states the interval once for all figures):
+// " (±15.2s: the operator was not sampling from +3.1s to +18.3s)".
+func (r Run) resolutionSuffix(figure string) string {
+	st := r.Status
+	if st.Result == nil || st.Timeline.InjectedAt == nil {
+		return ""
+	}
+	for _, fr := range st.Result.Resolutions {
+		if fr.Figure == figure && fr.Source != chaosv1alpha1.ResolutionProbeInterval {
+			return " (" + fr.Describe(st.Timeline.InjectedAt.Time) + ")"
+		}
+	}
+	return ""
 }
 
 func objectiveSuffix(res *chaosv1alpha1.RunResult, name string) string {

@@ -40,6 +40,11 @@ type Result struct {
 	// WorkloadHypothesis for workload probes, AlertHypothesis for alerts. It is
 	// here so a caller ranking values with Worse need not re-derive it per kind.
 	Condition chaosv1alpha1.Hypothesis
+	// Since is when the check's current pass/fail state began, when the
+	// provider saw it begin (a watch event on a probed workload); zero when
+	// unknown. The run places a deviation or recovery at it rather than at
+	// the sample, when it falls between the previous sample and this one.
+	Since time.Time
 }
 
 // Sample is every check taken at one instant.

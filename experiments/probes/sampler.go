@@ -26,8 +26,11 @@ type Sampler struct {
 	// nil when the Experiment configures no Prometheus provider; those checks
 	// then report ErrNoProvider.
 	Metrics MetricsProvider
-	// Reader reads the workloads of workload probes.
+	// Reader reads the workloads of workload probes when Workloads is nil.
 	Reader client.Reader
+	// Workloads, when set, answers workload probes instead of Reader, and
+	// dates their changes (Result.Since).
+	Workloads WorkloadStates
 }
 
 // Sample runs the checks set selects, all at the instant at, and returns
@@ -122,6 +125,16 @@ func (s *Sampler) queryMetric(ctx context.Context, query string, at time.Time, r
 }
 
 func (s *Sampler) readWorkload(ctx context.Context, namespace string, w chaosv1alpha1.WorkloadProbe, r *Result) {
+	if s.Workloads != nil {
+		value, since, err := s.Workloads.Readiness(ctx, namespace, w)
+		if err != nil {
+			r.Err = err
+			return
+		}
+		judge(value, r)
+		r.Since = since
+		return
+	}
 	if s.Reader == nil {
 		r.Err = errors.New("no Kubernetes reader configured for workload probes")
 		return

@@ -70,6 +70,10 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 			{"timeToRecover", durationText(s.Result.TimeToRecover)},
 			{"resolution", durationText(s.Result.Resolution)},
 			{"abortLatency", durationText(s.Result.AbortLatency)},
+			{"breachToDecision", durationText(s.Result.BreachToDecision)},
+			{"timeToDetectResolution", orNone(resolutionOf(s, "timeToDetect"))},
+			{"timeToRecoverResolution", orNone(resolutionOf(s, "timeToRecover"))},
+			{"gaps", strconv.Itoa(len(s.Timeline.Gaps) + int(s.Timeline.GapsOmitted))},
 		},
 		SystemOut: &junitCDATA{Text: text.String()},
 	}
@@ -128,11 +132,11 @@ func testcases(s Summary) []junitCase {
 	var judged []interval
 	injectedAt, injected := instantOf(s.Timeline, "injectedAt")
 	for _, o := range s.Result.Objectives {
-		c := junitCase{Name: o.Name, SystemOut: objectiveText(o)}
+		c := junitCase{Name: o.Name, SystemOut: objectiveText(o, resolutionText(s, objectiveFigure(o.Name)))}
 		switch o.Status {
 		case string(chaosv1alpha1.ObjectiveMet):
 		case string(chaosv1alpha1.ObjectiveMissed):
-			c.Failure = &junitProblem{Type: "ObjectiveMissed", Message: missedMessage(o), Body: s.Message}
+			c.Failure = &junitProblem{Type: "ObjectiveMissed", Message: missedMessage(o) + resolutionText(s, objectiveFigure(o.Name)), Body: s.Message}
 		default:
 			c.Skipped = &junitSkipped{Message: notMeasuredMessage(s)}
 		}
@@ -157,11 +161,7 @@ func testcases(s Summary) []junitCase {
 		notAborted.Failure = &junitProblem{Type: "Aborted", Message: abortMessage(s), Body: s.Message}
 	}
 	cases = append(cases, notAborted)
-	var breach interval
-	if s.Abort != nil && s.Abort.FirstBreach != nil {
-		breach = after(s.Abort.FirstBreach.At, true, s.Result.AbortLatency)
-	}
-	judged = append(judged, breach)
+	judged = append(judged, abortInterval(s.Abort))
 
 	startedAt, hasStart := instantOf(s.Timeline, "startedAt")
 	finishedAt, hasFinish := instantOf(s.Timeline, "finishedAt")
@@ -191,11 +191,32 @@ func testcases(s Summary) []junitCase {
 	return cases
 }
 
+// abortInterval is the stretch an abort judges: from the first bad sample
+// behind it (or, when none caused it, the decision) to the revert it caused;
+// empty when either end is unknown.
+func abortInterval(a *Abort) interval {
+	if a == nil || a.Reverted == nil {
+		return interval{}
+	}
+	for _, from := range []*Instant{a.FirstBreach, a.FirstError, a.Decided} {
+		if from != nil {
+			return interval{from.At, a.Reverted.At}
+		}
+	}
+	return interval{}
+}
+
+// objectiveFigure names the figure an objective judges.
+func objectiveFigure(objective string) string {
+	return map[string]string{objectiveDetect: "timeToDetect", objectiveRecover: "timeToRecover"}[objective]
+}
+
 // objectiveText says what an objective asked and what was measured, so the
 // threshold a testcase judged is next to it in the CI system even when it
-// passed: "recoverWithin 2m0s: measured 45.003s, Met".
-func objectiveText(o Objective) string {
-	return fmt.Sprintf("%s %s: measured %s, %s", o.Name, o.Target.Text, durationText(o.Measured), o.Status)
+// passed, and how precisely the figure is known:
+// "recoverWithin 2m0s: measured 45.003s (±5s: probe interval), Met".
+func objectiveText(o Objective, resolution string) string {
+	return fmt.Sprintf("%s %s: measured %s%s, %s", o.Name, o.Target.Text, durationText(o.Measured), resolution, o.Status)
 }
 
 // instantOf is when the timeline recorded the named instant, if it did.
@@ -300,6 +321,9 @@ func abortMessage(s Summary) string {
 	m := "aborted (" + s.Abort.Reason + ")"
 	if s.Abort.Message != "" {
 		m += ": " + s.Abort.Message
+	}
+	if s.Result.AbortLatency != nil {
+		m += "; fault reverted " + abortLatencyText(s)
 	}
 	return m
 }

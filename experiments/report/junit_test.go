@@ -244,8 +244,8 @@ func TestJUnitShowsThresholdsOutsideNames(t *testing.T) {
 		t.Errorf("objective properties = detectWithin %q, recoverWithin %q; want 1m0s and 2m0s", props["detectWithin"], props["recoverWithin"])
 	}
 	want := map[string]string{
-		"detectWithin":  "detectWithin 1m0s: measured 15.002s, Met",
-		"recoverWithin": "recoverWithin 2m0s: measured 2m31.2s, Missed",
+		"detectWithin":  "detectWithin 1m0s: measured 15.002s (±5s: probe interval), Met",
+		"recoverWithin": "recoverWithin 2m0s: measured 2m31.2s (±15.2s: the operator was not sampling from +2m16s to +2m31.2s), Missed",
 	}
 	for _, c := range suite.Cases {
 		if w, ok := want[c.Name]; ok && c.SystemOut != w {

@@ -54,6 +54,17 @@ func writeMarkdown(w io.Writer, s Summary) error {
 			p.mdRow(offsetText(&e.Instant), e.At.Format(timeLayout), e.Name)
 		}
 	}
+	if len(s.Timeline.Gaps) > 0 {
+		p.line("")
+		p.line("Gaps, when the operator saw nothing (a figure inside one is known only to its length):")
+		p.line("")
+		for _, g := range s.Timeline.Gaps {
+			p.line("- " + mdEscape.Replace(gapText(g)))
+		}
+		if s.Timeline.GapsOmitted > 0 {
+			p.line(fmt.Sprintf("- and %d more, not listed", s.Timeline.GapsOmitted))
+		}
+	}
 
 	p.line("")
 	p.line("#### Targets")
@@ -113,8 +124,14 @@ func writeMarkdown(w io.Writer, s Summary) error {
 		p.line("|---|---|")
 		p.mdRow("Reason", a.Reason)
 		p.mdRow("Guard", guardText(a))
-		p.mdRow("First breach", instantText(a.FirstBreach))
-		p.mdRow("Abort latency", durationText(s.Result.AbortLatency))
+		p.mdRow("First breach", firstBreachText(a))
+		if a.FirstError != nil {
+			p.mdRow("First unanswered", instantText(a.FirstError))
+		}
+		p.mdRow("Decided", instantText(a.Decided))
+		p.mdRow("Reverted", instantText(a.Reverted))
+		p.mdRow("Breach to decision", breachToDecisionText(s))
+		p.mdRow("Abort latency", abortLatencyText(s))
 		p.mdRow("Message", orNone(a.Message))
 	}
 	return p.err

@@ -154,15 +154,18 @@ func figures(s Summary) []figure {
 	if r.TimeToDetect != nil && r.DetectedBy != "" {
 		detect += " (by " + r.DetectedBy + ")"
 	}
+	detect += resolutionText(s, "timeToDetect")
 	recovered := durationText(r.TimeToRecover)
 	if r.TimeToRecover != nil && r.TimeToRecover.Seconds == 0 && s.Timeline.has("injectedAt") && !s.Timeline.has("deviatedAt") {
 		recovered += " (the steady state never deviated: the system absorbed the fault)"
 	}
+	recovered += resolutionText(s, "timeToRecover")
 	out := []figure{
 		{"Time to detect", detect, judgement(s.objective(objectiveDetect))},
 		{"Time to recover", recovered, judgement(s.objective(objectiveRecover))},
 		{"Resolution", durationText(r.Resolution), ""},
-		{"Abort latency", durationText(r.AbortLatency), ""},
+		{"Abort latency", abortLatencyText(s), ""},
+		{"Breach to decision", breachToDecisionText(s), ""},
 	}
 	for _, o := range r.Objectives {
 		if o.Name != objectiveDetect && o.Name != objectiveRecover {
@@ -238,6 +241,18 @@ func hasProbeErrors(ps []Probe) bool {
 	return false
 }
 
+// firstBreachText is a guard's first breaching sample; for an abort no
+// sample caused it says so, rather than leave the reader to wonder.
+func firstBreachText(a *Abort) string {
+	switch {
+	case a.FirstBreach != nil:
+		return instantText(a.FirstBreach)
+	case a.FirstError == nil:
+		return none + " (no sample caused this abort)"
+	}
+	return none
+}
+
 // guardText describes the guard that fired and the value that breached it.
 func guardText(a *Abort) string {
 	if a.Guard == "" {
@@ -247,4 +262,57 @@ func guardText(a *Abort) string {
 		return a.Guard
 	}
 	return a.Guard + " (value " + a.Value + ")"
+}
+
+// abortLatencyText is the abort latency and what it is measured from:
+// "16ms after the kill switch was seen".
+func abortLatencyText(s Summary) string {
+	d := s.Result.AbortLatency
+	if d == nil || s.Abort == nil {
+		return durationText(d)
+	}
+	return d.Text + " after " + s.Abort.Trigger
+}
+
+// breachToDecisionText is the span from the first bad sample behind an abort
+// to the decision, and which sample that was.
+func breachToDecisionText(s Summary) string {
+	d := s.Result.BreachToDecision
+	switch {
+	case d == nil || s.Abort == nil:
+		return durationText(d)
+	case s.Abort.FirstBreach != nil:
+		return d.Text + " from the guard's first breaching sample" + resolutionText(s, "breachToDecision")
+	}
+	return d.Text + " from the first unanswered sample" + resolutionText(s, "breachToDecision")
+}
+
+// resolutionText says how precisely figure is known, " (±5s: probe
+// interval)", or nothing when the run did not record it.
+func resolutionText(s Summary, figure string) string {
+	if text := resolutionOf(s, figure); text != "" {
+		return " (" + text + ")"
+	}
+	return ""
+}
+
+// resolutionOf is how precisely figure is known, in words; empty when the
+// run did not record it.
+func resolutionOf(s Summary, figure string) string {
+	for _, fr := range s.Result.Resolutions {
+		if fr.Figure == figure {
+			return fr.Text
+		}
+	}
+	return ""
+}
+
+// gapText describes a gap on one line: "+2m16s to +2m31.2s (15.2s): no
+// sample was taken".
+func gapText(g Gap) string {
+	cause := "no sample was taken"
+	if g.Cause == "ProbeErrors" {
+		cause = fmt.Sprintf("the probes did not answer (%d samples)", g.UnansweredSamples)
+	}
+	return fmt.Sprintf("%s to %s (%s): %s", offsetText(&g.From), offsetText(&g.To), g.Length.Text, cause)
 }

@@ -24,6 +24,7 @@ var scenarios = map[string]struct {
 	"a run that met every objective":                  {"passed", passedRun},
 	"a run that missed its recover objective":         {"failed", failedRun},
 	"a run aborted by its guard":                      {"aborted", abortedRun},
+	"a run stopped by the kill switch":                {"killswitch", killSwitchRun},
 	"a run whose baseline did not hold":               {"inconclusive", inconclusiveRun},
 	"a run still observing its fault":                 {"in-progress", inProgressRun},
 	"a run that could not be carried out":             {"error", errorRun},
@@ -103,6 +104,11 @@ func TestJUnitJudgesEachRun(t *testing.T) {
 		},
 		"an aborted run fails not-aborted and recovery, and skips what it could not measure": {
 			run:          abortedRun(),
+			want:         counts{tests: 4, failures: 2, skipped: 2},
+			wantFailures: []string{caseRecovered, caseNotAborted},
+		},
+		"a kill-switch abort fails not-aborted and recovery": {
+			run:          killSwitchRun(),
 			want:         counts{tests: 4, failures: 2, skipped: 2},
 			wantFailures: []string{caseRecovered, caseNotAborted},
 		},
@@ -214,5 +220,93 @@ func TestParseFormat(t *testing.T) {
 				t.Fatalf("ParseFormat(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestAbortFiguresNameTheirOrigin: every format says what the abort latency
+// is measured from, and an abort no sample caused never claims a bad sample.
+func TestAbortFiguresNameTheirOrigin(t *testing.T) {
+	tests := map[string]struct {
+		run         *chaosv1alpha1.ExperimentRun
+		want        []string
+		wantMissing []string
+	}{
+		"a guard's abort separates the window from the revert": {
+			run:  abortedRun(),
+			want: []string{"498ms after the guard's breach outlasted its window", "10.001s from the guard's first breaching sample"},
+		},
+		"a kill-switch abort names the kill switch and no first breach": {
+			run:         killSwitchRun(),
+			want:        []string{"16ms after the kill switch was seen"},
+			wantMissing: []string{"bad sample", "breaching sample", "firstBreach"},
+		},
+	}
+	for name, tc := range tests {
+		for _, f := range Formats {
+			t.Run(name+" as "+string(f), func(t *testing.T) {
+				var buf bytes.Buffer
+				if err := Render(&buf, f, tc.run); err != nil {
+					t.Fatal(err)
+				}
+				out := buf.String()
+				if f == FormatJSON {
+					// JSON carries the figures and the trigger as fields.
+					var s Summary
+					if err := json.Unmarshal(buf.Bytes(), &s); err != nil {
+						t.Fatal(err)
+					}
+					out = s.Result.AbortLatency.Text + " after " + s.Abort.Trigger
+					if s.Result.BreachToDecision != nil {
+						out += " " + s.Result.BreachToDecision.Text + " from the guard's first breaching sample"
+					}
+					if s.Abort.FirstBreach != nil {
+						out += " firstBreach"
+					}
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("%s report lacks %q:\n%s", f, w, out)
+					}
+				}
+				for _, w := range tc.wantMissing {
+					if strings.Contains(out, w) {
+						t.Errorf("%s report says %q:\n%s", f, w, out)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFiguresStateTheirResolution: every format says how precisely each
+// figure is known, and names the gap a figure fell in.
+func TestFiguresStateTheirResolution(t *testing.T) {
+	tests := map[string]struct {
+		run  *chaosv1alpha1.ExperimentRun
+		want []string
+	}{
+		"a recovery seen after an operator restart is known to the restart's length": {
+			run:  failedRun(),
+			want: []string{"±15.2s: the operator was not sampling from +2m16s to +2m31.2s", "±5s: probe interval"},
+		},
+		"a recovery dated by a watch event says so": {
+			run:  passedRun(),
+			want: []string{"event-driven", "±5s: probe interval"},
+		},
+	}
+	for name, tc := range tests {
+		for _, f := range Formats {
+			t.Run(name+" as "+string(f), func(t *testing.T) {
+				var buf bytes.Buffer
+				if err := Render(&buf, f, tc.run); err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(buf.String(), w) {
+						t.Errorf("%s report lacks %q:\n%s", f, w, buf.String())
+					}
+				}
+			})
+		}
 	}
 }

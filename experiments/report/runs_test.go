@@ -112,6 +112,10 @@ func passedRun() *chaosv1alpha1.ExperimentRun {
 			DetectedBy:    chaosv1alpha1.DetectedByAlert,
 			TimeToRecover: dur(45*time.Second + 3*time.Millisecond),
 			Resolution:    dur(5 * time.Second),
+			Resolutions: []chaosv1alpha1.FigureResolution{
+				{Figure: "timeToDetect", Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionProbeInterval, Within: *dur(5 * time.Second)}},
+				{Figure: "timeToRecover", Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionEvent}},
+			},
 			Objectives: []chaosv1alpha1.ObjectiveResult{
 				{Name: "detectWithin", Target: metav1.Duration{Duration: time.Minute}, Measured: dur(15*time.Second + 2*time.Millisecond), Status: chaosv1alpha1.ObjectiveMet},
 				{Name: "recoverWithin", Target: metav1.Duration{Duration: 2 * time.Minute}, Measured: dur(45*time.Second + 3*time.Millisecond), Status: chaosv1alpha1.ObjectiveMet},
@@ -140,6 +144,15 @@ func failedRun() *chaosv1alpha1.ExperimentRun {
 	st.Result.TimeToRecover = dur(2*time.Minute + 31200*time.Millisecond)
 	st.Result.Objectives[1].Measured = dur(2*time.Minute + 31200*time.Millisecond)
 	st.Result.Objectives[1].Status = chaosv1alpha1.ObjectiveMissed
+	// The operator restarted while the steady state returned: the
+	// recovery is known only to the length of the restart.
+	gap := chaosv1alpha1.SamplingGap{
+		From: *at(injected, 2*time.Minute+16*time.Second), To: *at(injected, 2*time.Minute+31200*time.Millisecond),
+		Cause: chaosv1alpha1.GapNotSampled,
+	}
+	st.Timeline.Gaps = []chaosv1alpha1.SamplingGap{gap}
+	st.Result.Resolutions[1] = chaosv1alpha1.FigureResolution{Figure: "timeToRecover",
+		Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionGap, Within: *dur(15200 * time.Millisecond), Gap: &gap}}
 	st.Probes[0].Samples, st.Probes[0].Failures = 40, 30
 	st.Probes[1].Samples, st.Probes[1].Failures = 40, 31
 	return r
@@ -169,8 +182,9 @@ func abortedRun() *chaosv1alpha1.ExperimentRun {
 			FinishedAt:         at(injected, 30*time.Second+501*time.Millisecond),
 		},
 		Result: &chaosv1alpha1.RunResult{
-			Resolution:   dur(5 * time.Second),
-			AbortLatency: dur(10*time.Second + 499*time.Millisecond),
+			Resolution:       dur(5 * time.Second),
+			AbortLatency:     dur(498 * time.Millisecond),
+			BreachToDecision: dur(10*time.Second + 1*time.Millisecond),
 			Objectives: []chaosv1alpha1.ObjectiveResult{
 				{Name: "detectWithin", Target: metav1.Duration{Duration: time.Minute}, Status: chaosv1alpha1.ObjectiveNotMeasured},
 				{Name: "recoverWithin", Target: metav1.Duration{Duration: 2 * time.Minute}, Status: chaosv1alpha1.ObjectiveNotMeasured},
@@ -188,7 +202,50 @@ func abortedRun() *chaosv1alpha1.ExperimentRun {
 			Guard:         "error-budget",
 			Value:         "0.93",
 			FirstBreachAt: at(injected, 20*time.Second+1*time.Millisecond),
+			DecidedAt:     at(injected, 30*time.Second+2*time.Millisecond),
 			Message:       "guard error-budget breached: value 0.93 (>= 0.95 required) for 10s",
+		},
+	}
+	return r
+}
+
+// killSwitchRun was stopped by the ChaosPolicy's kill switch while its
+// fault was held: no sample was bad, so it has no first breach.
+func killSwitchRun() *chaosv1alpha1.ExperimentRun {
+	r := newRun("checkout-pod-kill-k1l5w")
+	r.Status = chaosv1alpha1.ExperimentRunStatus{
+		Phase:                chaosv1alpha1.PhaseCompleted,
+		Verdict:              chaosv1alpha1.VerdictAborted,
+		Message:              "Aborted: aborted: the ChaosPolicy kill switch is on (spec.paused: true); reverting; fault reverted 16ms after the kill switch was seen",
+		ExperimentGeneration: 3,
+		Experiment:           experimentSpec(),
+		Targets: []chaosv1alpha1.TargetStatus{
+			{Kind: chaosv1alpha1.TargetPod, Namespace: "shop", Name: "checkout-7d9f8c-x2kqp", Phase: chaosv1alpha1.TargetReverted, InjectedAt: at(injected, 0), RevertedAt: at(injected, 4*time.Second+16*time.Millisecond)},
+		},
+		Timeline: chaosv1alpha1.Timeline{
+			StartedAt:          at(started, 0),
+			BaselineVerifiedAt: at(started, 30*time.Second+4*time.Millisecond),
+			InjectedAt:         at(injected, 0),
+			AbortedAt:          at(injected, 4*time.Second),
+			RevertedAt:         at(injected, 4*time.Second+16*time.Millisecond),
+			FinishedAt:         at(injected, 4*time.Second+17*time.Millisecond),
+		},
+		Result: &chaosv1alpha1.RunResult{
+			Resolution:   dur(5 * time.Second),
+			AbortLatency: dur(16 * time.Millisecond),
+			Objectives: []chaosv1alpha1.ObjectiveResult{
+				{Name: "detectWithin", Target: metav1.Duration{Duration: time.Minute}, Status: chaosv1alpha1.ObjectiveNotMeasured},
+				{Name: "recoverWithin", Target: metav1.Duration{Duration: 2 * time.Minute}, Status: chaosv1alpha1.ObjectiveNotMeasured},
+			},
+		},
+		Probes: []chaosv1alpha1.ProbeStatus{
+			{Name: "success-rate", Kind: chaosv1alpha1.ProbeKindSteadyState, Baseline: "0.998", Worst: "0.998", Last: "0.998", Samples: 7},
+			{Name: "checkout-ready", Kind: chaosv1alpha1.ProbeKindSteadyState, Baseline: "100", Worst: "100", Last: "100", Samples: 7},
+		},
+		Abort: &chaosv1alpha1.AbortStatus{
+			Reason:    chaosv1alpha1.AbortKillSwitch,
+			DecidedAt: at(injected, 4*time.Second),
+			Message:   "the ChaosPolicy kill switch is on (spec.paused: true); reverting",
 		},
 	}
 	return r

@@ -14,8 +14,10 @@ import (
 
 // SchemaVersion names the schema of the JSON report. It changes only when a
 // field is removed or changes meaning; new optional fields keep it, so tools
-// that gate on the report can pin it.
-const SchemaVersion = "report.faultline.dev/v1"
+// that gate on the report can pin it. v2: result.abortLatency is measured
+// from the decision to abort, no longer from the first bad sample (that span
+// is result.breachToDecision), and abort.firstBreach is a guard's only.
+const SchemaVersion = "report.faultline.dev/v2"
 
 // Summary is what a report says about one ExperimentRun: the status reduced to
 // what people and pipelines read, with every instant and span already
@@ -93,12 +95,53 @@ type Result struct {
 	// Resolution is the probe interval: a crossing happened at most this long
 	// before the sample that saw it.
 	Resolution *Duration `json:"resolution,omitempty"`
-	// AbortLatency is from the first breaching sample to the revert being done.
+	// AbortLatency is from the decision to abort (abort.decided) to the
+	// revert being done (abort.reverted).
 	AbortLatency *Duration `json:"abortLatency,omitempty"`
+	// BreachToDecision is from the first bad sample behind the abort
+	// (abort.firstBreach or abort.firstError) to the decision; absent when
+	// no sample caused the abort.
+	BreachToDecision *Duration `json:"breachToDecision,omitempty"`
+	// Resolutions say, figure by figure, how precisely each is known.
+	Resolutions []FigureResolution `json:"resolutions,omitempty"`
 	// Objectives are the objectives the run judged, in its order, followed by
 	// any its Experiment snapshot declares that it has not judged, so the
 	// list is the same whatever became of the run.
 	Objectives []Objective `json:"objectives"`
+}
+
+// FigureResolution is how precisely one figure is known.
+type FigureResolution struct {
+	// Figure is timeToDetect, timeToRecover or breachToDecision.
+	Figure string `json:"figure"`
+	// Source is ProbeInterval (the first sample that saw the change), Gap
+	// (the first sample after a stretch when the operator saw nothing) or
+	// Event (a watch event dated the change).
+	Source string `json:"source"`
+	// Within is how long before the figure's instant the change may have
+	// happened; zero for Event.
+	Within Duration `json:"within"`
+	// Gap is the stretch the change happened in, for Source Gap.
+	Gap *Gap `json:"gap,omitempty"`
+	// Text says it in words: "±15.2s: the operator was not sampling from
+	// +2m16s to +2m31.2s".
+	Text string `json:"text"`
+}
+
+// Gap is a stretch when the operator saw nothing.
+type Gap struct {
+	// From is the last sample that answered before it, or the injection.
+	From Instant `json:"from"`
+	// To is the first sample that answered after it.
+	To Instant `json:"to"`
+	// Length is To minus From.
+	Length Duration `json:"length"`
+	// Cause is NotSampled (no sample was taken) or ProbeErrors (the probes
+	// did not answer).
+	Cause string `json:"cause,omitempty"`
+	// UnansweredSamples counts the samples taken in it that the probes did
+	// not answer.
+	UnansweredSamples int32 `json:"unansweredSamples,omitempty"`
 }
 
 // Objective is one judged objective.
@@ -132,6 +175,10 @@ type Timeline struct {
 	Origin string `json:"origin,omitempty"`
 	// Events are the instants the run recorded, earliest first.
 	Events []Event `json:"events"`
+	// Gaps are the stretches when the operator saw nothing, earliest first.
+	Gaps []Gap `json:"gaps,omitempty"`
+	// GapsOmitted counts gaps the run did not list (it lists 20).
+	GapsOmitted int32 `json:"gapsOmitted,omitempty"`
 }
 
 // Event is one named instant of the timeline.
@@ -197,8 +244,20 @@ type Abort struct {
 	Guard string `json:"guard,omitempty"`
 	// Value that breached the guard.
 	Value string `json:"value,omitempty"`
-	// FirstBreach is the first sample that breached (or errored).
+	// FirstBreach is the first sample of the guard's breach, for
+	// SLOBreached only.
 	FirstBreach *Instant `json:"firstBreach,omitempty"`
+	// FirstError is the first of the unanswered samples behind a
+	// ProbeUnavailable abort.
+	FirstError *Instant `json:"firstError,omitempty"`
+	// Decided is when the run decided to abort.
+	Decided *Instant `json:"decided,omitempty"`
+	// Trigger says what the decision followed, such as "the kill switch was
+	// seen"; abortLatency is measured from it.
+	Trigger string `json:"trigger"`
+	// Reverted is when the revert the abort caused was done; absent when
+	// the fault was already reverted before the abort, or not yet.
+	Reverted *Instant `json:"reverted,omitempty"`
 	// Message in words.
 	Message string `json:"message,omitempty"`
 }
@@ -226,7 +285,10 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	}
 
 	origin, originTime := timelineOrigin(st.Timeline)
-	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st.Timeline, originTime)}
+	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st.Timeline, originTime), GapsOmitted: st.Timeline.GapsOmitted}
+	for _, g := range st.Timeline.Gaps {
+		s.Timeline.Gaps = append(s.Timeline.Gaps, gapOf(g, originTime))
+	}
 
 	if r := st.Result; r != nil {
 		s.Result.TimeToDetect = span(r.TimeToDetect)
@@ -234,6 +296,20 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 		s.Result.TimeToRecover = span(r.TimeToRecover)
 		s.Result.Resolution = span(r.Resolution)
 		s.Result.AbortLatency = span(r.AbortLatency)
+		s.Result.BreachToDecision = span(r.BreachToDecision)
+		for _, fr := range r.Resolutions {
+			out := FigureResolution{Figure: fr.Figure, Source: string(fr.Source), Within: newDuration(fr.Within.Duration)}
+			if fr.Gap != nil {
+				g := gapOf(*fr.Gap, originTime)
+				out.Gap = &g
+			}
+			if originTime != nil {
+				out.Text = fr.Describe(*originTime)
+			} else {
+				out.Text = fr.Describe(time.Time{})
+			}
+			s.Result.Resolutions = append(s.Result.Resolutions, out)
+		}
 		for _, o := range r.Objectives {
 			s.Result.Objectives = append(s.Result.Objectives, Objective{
 				Name:     o.Name,
@@ -287,12 +363,22 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	}
 
 	if a := st.Abort; a != nil {
+		decided := a.DecidedAt
+		if decided == nil {
+			decided = st.Timeline.AbortedAt // recorded before decidedAt existed
+		}
 		s.Abort = &Abort{
 			Reason:      string(a.Reason),
 			Guard:       a.Guard,
 			Value:       a.Value,
 			FirstBreach: instant(a.FirstBreachAt, originTime),
+			FirstError:  instant(a.FirstErrorAt, originTime),
+			Decided:     instant(decided, originTime),
+			Trigger:     a.Reason.Trigger(),
 			Message:     a.Message,
+		}
+		if rev := st.Timeline.RevertedAt; rev != nil && decided != nil && !rev.Before(decided) {
+			s.Abort.Reverted = instant(rev, originTime)
 		}
 	}
 	return s
@@ -377,6 +463,14 @@ func instant(at *metav1.MicroTime, origin *time.Time) *Instant {
 		in.Offset = &off
 	}
 	return in
+}
+
+// gapOf converts a gap, with offsets from origin.
+func gapOf(g chaosv1alpha1.SamplingGap, origin *time.Time) Gap {
+	return Gap{
+		From: *instant(&g.From, origin), To: *instant(&g.To, origin), Length: newDuration(g.To.Sub(g.From.Time)),
+		Cause: string(g.Cause), UnansweredSamples: g.UnansweredSamples,
+	}
 }
 
 // span converts an API duration; nil when d is.

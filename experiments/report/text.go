@@ -57,6 +57,16 @@ func writeText(w io.Writer, s Summary) error {
 		p.row(tw, "  "+offsetText(&e.Instant), e.At.Format(timeLayout), e.Name)
 	}
 	p.flush(tw)
+	if len(s.Timeline.Gaps) > 0 {
+		p.line("")
+		p.line("Gaps (the operator saw nothing; a figure inside one is known only to its length)")
+		for _, g := range s.Timeline.Gaps {
+			p.line("  " + gapText(g))
+		}
+		if s.Timeline.GapsOmitted > 0 {
+			p.line(fmt.Sprintf("  and %d more, not listed", s.Timeline.GapsOmitted))
+		}
+	}
 
 	p.line("")
 	if len(s.Targets) == 0 {
@@ -117,8 +127,14 @@ func writeText(w io.Writer, s Summary) error {
 		tw = p.table()
 		p.row(tw, "  Reason", a.Reason)
 		p.row(tw, "  Guard", guardText(a))
-		p.row(tw, "  First breach", instantText(a.FirstBreach))
-		p.row(tw, "  Abort latency", durationText(s.Result.AbortLatency))
+		p.row(tw, "  First breach", firstBreachText(a))
+		if a.FirstError != nil {
+			p.row(tw, "  First unanswered", instantText(a.FirstError))
+		}
+		p.row(tw, "  Decided", instantText(a.Decided))
+		p.row(tw, "  Reverted", instantText(a.Reverted))
+		p.row(tw, "  Breach to decision", breachToDecisionText(s))
+		p.row(tw, "  Abort latency", abortLatencyText(s))
 		p.row(tw, "  Message", orNone(a.Message))
 		p.flush(tw)
 	}
