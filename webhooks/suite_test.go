@@ -3,7 +3,6 @@ package webhooks_test
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -17,7 +16,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/testenv"
 	"github.com/faultline-dev/faultline/webhooks"
 )
 
@@ -45,59 +44,25 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
 	// The manager logs through controller-runtime's logger; the tests
 	// assert what the API server answers, not log lines.
 	ctrl.SetLogger(logr.Discard())
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" || testing.Short() {
-		os.Exit(m.Run())
+	withWebhooks := func(e *envtest.Environment) error {
+		e.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "config", "webhook")}}
+		return testenv.FaultlineCRDs("..")(e)
 	}
-	os.Exit(runWithAPIServer(m, assets))
-}
-
-func runWithAPIServer(m *testing.M, assets string) int {
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, chaosv1alpha1.AddToScheme} {
-		if err := add(testScheme); err != nil {
-			fmt.Fprintln(os.Stderr, "building scheme:", err)
-			return 1
+	os.Exit(testenv.Run(m, withWebhooks, func(e *testenv.Env) error {
+		testScheme, env, admin = e.Scheme, e.Environment, e.Client
+		// The webhook server lives as long as the test binary.
+		ctx := context.Background()
+		if err := startWebhooks(ctx, e.Config); err != nil {
+			return fmt.Errorf("starting webhooks: %w", err)
 		}
-	}
-	env = &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		Scheme:                testScheme,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			Paths: []string{filepath.Join("..", "config", "webhook")},
-		},
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		if err := setUp(ctx); err != nil {
+			return fmt.Errorf("creating fixtures: %w", err)
 		}
-	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := startWebhooks(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "starting webhooks:", err)
-		return 1
-	}
-	admin, err = client.New(cfg, client.Options{Scheme: testScheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-	if err := setUp(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "creating fixtures:", err)
-		return 1
-	}
-	return m.Run()
+		return nil
+	}))
 }
 
 // startWebhooks runs a manager serving the webhooks on envtest's port and

@@ -20,12 +20,12 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/testenv"
 )
 
 // The tests in this file install the generated CRDs into a real etcd and
@@ -39,29 +39,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		// Pure unit runs (`make unit`) have no API server; the envtest
-		// target sets KUBEBUILDER_ASSETS.
-		os.Exit(m.Run())
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		panic("starting envtest: " + err.Error())
-	}
-	restCfg = cfg
-	k8sClient, err = client.New(cfg, client.Options{})
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		panic(err)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Run(m, testenv.FaultlineCRDs("../.."), func(e *testenv.Env) error {
+		k8sClient, restCfg = e.Client, e.Config
+		return nil
+	}))
 }
 
 func needAPIServer(t *testing.T) {

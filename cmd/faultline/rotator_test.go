@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"github.com/faultline-dev/faultline/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,16 +36,9 @@ import (
 // the webhook Service, both webhook configurations carry that CA, and the
 // rotator reports ready. A right missing from the file fails it.
 func TestCertRotatorWithItsOwnRBAC(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set; run with KUBEBUILDER_ASSETS=$(hack/tools.sh --print-k8s-dir)")
-	}
 	const namespace = "faultline-system"
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	e := testenv.Start(t, nil)
+	env, cfg := e.Environment, e.Config
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	admin, err := client.New(cfg, client.Options{Scheme: scheme})

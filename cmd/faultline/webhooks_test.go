@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/faultline-dev/faultline/internal/testenv"
 	"math/big"
 	"net"
 	"net/http"
@@ -134,15 +135,8 @@ func TestWebhookServerStopsCleanlyBeforeCertificate(t *testing.T) {
 
 // TestWhoAmI asks a real API server who the client is.
 func TestWhoAmI(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set; run with KUBEBUILDER_ASSETS=$(hack/tools.sh --print-k8s-dir)")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	e := testenv.Start(t, nil)
+	env, cfg := e.Environment, e.Config
 	user, err := env.AddUser(envtest.User{Name: "faultline-operator", Groups: []string{"system:authenticated"}}, cfg)
 	if err != nil {
 		t.Fatal(err)

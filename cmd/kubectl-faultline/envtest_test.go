@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,13 +10,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/testenv"
 )
 
 // apiServer is a real etcd and kube-apiserver with Faultline's CRDs, and no
@@ -31,54 +29,19 @@ var apiServer struct {
 // the control-plane binaries (make envtest sets it); the other tests use the
 // fake client and run either way.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" || testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runWithAPIServer(m, assets))
-}
-
-func runWithAPIServer(m *testing.M, assets string) int {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, chaosv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			fmt.Fprintln(os.Stderr, "building scheme:", err)
-			return 1
+	os.Exit(testenv.Run(m, testenv.FaultlineCRDs("../.."), func(e *testenv.Env) error {
+		apiServer.client = e.Client
+		// The plugin connects through a kubeconfig file, as it does for
+		// users, so the test covers --kubeconfig and -n too.
+		user, err := e.Environment.AddUser(envtest.User{Name: "pipeline", Groups: []string{"system:masters"}}, e.Config)
+		if err != nil {
+			return fmt.Errorf("adding a user: %w", err)
 		}
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		Scheme:                scheme,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		if apiServer.kubeconfig, err = user.KubeConfig(); err != nil {
+			return fmt.Errorf("writing a kubeconfig: %w", err)
 		}
-	}()
-	if apiServer.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-	// The plugin connects through a kubeconfig file, as it does for users,
-	// so the test covers --kubeconfig and -n too.
-	user, err := env.AddUser(envtest.User{Name: "pipeline", Groups: []string{"system:masters"}}, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "adding a user:", err)
-		return 1
-	}
-	if apiServer.kubeconfig, err = user.KubeConfig(); err != nil {
-		fmt.Fprintln(os.Stderr, "writing a kubeconfig:", err)
-		return 1
-	}
-	return m.Run()
+		return nil
+	}))
 }
 
 func needAPIServer(t *testing.T) client.Client {

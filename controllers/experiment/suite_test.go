@@ -2,21 +2,18 @@ package experiment_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experiment"
+	"github.com/faultline-dev/faultline/internal/testenv"
 )
 
 // The package's tests share one envtest environment (a real etcd and
@@ -41,74 +38,34 @@ var (
 // etcd and kube-apiserver; otherwise (or with -short) the tests that need
 // it skip and the pure ones run.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" || testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runWithAPIServer(m, assets))
-}
-
-func runWithAPIServer(m *testing.M, assets string) int {
-	scheme = runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		Scheme:                scheme,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	os.Exit(testenv.Run(m, testenv.FaultlineCRDs("../.."), func(e *testenv.Env) error {
+		restConfig, scheme, apiClient = e.Config, e.Scheme, e.Client
+		// The cache lives as long as the test binary.
+		ctx := context.Background()
+		var err error
+		if informers, err = cache.New(e.Config, cache.Options{Scheme: scheme}); err != nil {
+			return fmt.Errorf("creating cache: %w", err)
 		}
-	}()
-	restConfig = cfg
-	if apiClient, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if informers, err = cache.New(cfg, cache.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, "creating cache:", err)
-		return 1
-	}
-	err = informers.IndexField(ctx, &chaosv1alpha1.ExperimentRun{}, experiment.ExperimentRefIndex, func(o client.Object) []string {
-		return []string{o.(*chaosv1alpha1.ExperimentRun).Spec.ExperimentRef.Name}
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "indexing runs:", err)
-		return 1
-	}
-	go func() {
-		if err := informers.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "cache stopped:", err)
+		err = informers.IndexField(ctx, &chaosv1alpha1.ExperimentRun{}, experiment.ExperimentRefIndex, func(o client.Object) []string {
+			return []string{o.(*chaosv1alpha1.ExperimentRun).Spec.ExperimentRef.Name}
+		})
+		if err != nil {
+			return fmt.Errorf("indexing runs: %w", err)
 		}
-	}()
-	if !informers.WaitForCacheSync(ctx) {
-		fmt.Fprintln(os.Stderr, "cache did not sync")
-		return 1
-	}
-	cachedClient, err = client.New(cfg, client.Options{Scheme: scheme, Cache: &client.CacheOptions{Reader: informers}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating cached client:", err)
-		return 1
-	}
-	return m.Run()
+		go func() {
+			if err := informers.Start(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "cache stopped:", err)
+			}
+		}()
+		if !informers.WaitForCacheSync(ctx) {
+			return fmt.Errorf("cache did not sync")
+		}
+		cachedClient, err = client.New(e.Config, client.Options{Scheme: scheme, Cache: &client.CacheOptions{Reader: informers}})
+		if err != nil {
+			return fmt.Errorf("creating cached client: %w", err)
+		}
+		return nil
+	}))
 }
 
 // requireAPIServer skips tb when there is no API server.

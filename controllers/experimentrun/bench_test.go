@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -21,7 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -29,13 +26,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 	"github.com/faultline-dev/faultline/experiments/faults"
+	"github.com/faultline-dev/faultline/internal/testenv"
 )
 
 const (
@@ -179,33 +176,12 @@ func BenchmarkAbortLatency(b *testing.B) {
 // stops it when the benchmark ends.
 func startBenchAPIServer(b *testing.B) (*rest.Config, *runtime.Scheme) {
 	b.Helper()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		b.Fatalf("building scheme: %v", err)
-	}
-	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
-		b.Fatalf("building scheme: %v", err)
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: os.Getenv("KUBEBUILDER_ASSETS"),
-		Scheme:                scheme,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		b.Fatalf("starting envtest: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			b.Errorf("stopping envtest: %v", err)
-		}
-	})
+	e := testenv.Start(b, testenv.FaultlineCRDs("../.."))
 	// As main runs: client-side rate limiting off (ctrl.GetConfig does the
 	// same); API priority and fairness does the limiting.
-	cfg = rest.CopyConfig(cfg)
+	cfg := rest.CopyConfig(e.Config)
 	cfg.QPS, cfg.Burst = -1, 0
-	return cfg, scheme
+	return cfg, e.Scheme
 }
 
 // startBenchManager starts a manager with the run controller wired as

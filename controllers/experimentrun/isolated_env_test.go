@@ -2,6 +2,7 @@ package experimentrun_test
 
 import (
 	"context"
+	"github.com/faultline-dev/faultline/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -40,13 +40,6 @@ import (
 // operator can be shown such objects.
 func isolatedAPIServer(t *testing.T, lenientExperiments bool) (*rest.Config, *runtime.Scheme, client.Client) {
 	t.Helper()
-	apiServer(t) // skips without KUBEBUILDER_ASSETS
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, chaosv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatalf("building scheme: %v", err)
-		}
-	}
 	var crds []*apiextensionsv1.CustomResourceDefinition
 	for _, f := range []string{"chaos.faultline.dev_experiments.yaml", "chaos.faultline.dev_experimentruns.yaml", "chaos.faultline.dev_chaospolicies.yaml"} {
 		raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", f))
@@ -66,27 +59,17 @@ func isolatedAPIServer(t *testing.T, lenientExperiments bool) (*rest.Config, *ru
 		}
 		crds = append(crds, crd)
 	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: os.Getenv("KUBEBUILDER_ASSETS"),
-		Scheme:                scheme,
-		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: crds},
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping envtest: %v", err)
-		}
+	e := testenv.Start(t, func(env *envtest.Environment) error {
+		env.CRDInstallOptions = envtest.CRDInstallOptions{CRDs: crds}
+		return nil
 	})
-	cfg = rest.CopyConfig(cfg)
+	cfg := rest.CopyConfig(e.Config)
 	cfg.QPS, cfg.Burst = -1, 0
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: e.Scheme})
 	if err != nil {
 		t.Fatalf("creating client: %v", err)
 	}
-	return cfg, scheme, c
+	return cfg, e.Scheme, c
 }
 
 // stripRules removes the patterns and CEL rules of a schema, recursively.

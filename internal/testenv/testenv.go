@@ -104,3 +104,39 @@ func FaultlineCRDs(root string) func(*envtest.Environment) error {
 		return nil
 	}
 }
+
+// Start starts an API server of tb's own, configured by configure (which may
+// be nil), and stops it when tb ends. It skips tb without KUBEBUILDER_ASSETS
+// or under -short. For tests that change what the whole server sees (its
+// CRDs, its users) and so cannot share the package's.
+func Start(tb testing.TB, configure func(*envtest.Environment) error) *Env {
+	tb.Helper()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" || testing.Short() {
+		tb.Skip("no API server: set KUBEBUILDER_ASSETS to a directory holding etcd and kube-apiserver (hack/tools.sh --print-k8s-dir), and do not pass -short")
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, Scheme: scheme}
+	if configure != nil {
+		if err := configure(env); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		tb.Fatalf("starting envtest from KUBEBUILDER_ASSETS=%s: %v", assets, err)
+	}
+	tb.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			tb.Errorf("stopping envtest: %v", err)
+		}
+	})
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		tb.Fatalf("creating client: %v", err)
+	}
+	return &Env{Config: cfg, Scheme: scheme, Client: c, Environment: env}
+}

@@ -7,7 +7,6 @@ package rightstest_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,7 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/testenv"
 	"github.com/faultline-dev/faultline/webhooks"
 	"github.com/faultline-dev/faultline/webhooks/access"
 )
@@ -47,71 +45,23 @@ var cluster struct {
 // Without KUBEBUILDER_ASSETS (or with -short) nothing is started and the
 // tests skip.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" || testing.Short() {
-		os.Exit(m.Run())
+	withWebhooks := func(e *envtest.Environment) error {
+		e.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}}
+		return testenv.FaultlineCRDs("../..")(e)
 	}
-	os.Exit(runWithCluster(m, assets))
-}
-
-func runWithCluster(m *testing.M, assets string) int {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	if err := chaosv1alpha1.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "building scheme:", err)
-		return 1
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		Scheme:                scheme,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			Paths: []string{filepath.Join("..", "..", "config", "webhook")},
-		},
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest from KUBEBUILDER_ASSETS=%s: %v\n", assets, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	os.Exit(testenv.Run(m, withWebhooks, func(e *testenv.Env) error {
+		if n := len(e.Environment.WebhookInstallOptions.MutatingWebhooks) + len(e.Environment.WebhookInstallOptions.ValidatingWebhooks); n == 0 {
+			// Tests against an API server that calls no webhook would
+			// prove only RBAC.
+			return errors.New("no webhook configuration found in config/webhook")
 		}
-	}()
-	if n := len(env.WebhookInstallOptions.MutatingWebhooks) + len(env.WebhookInstallOptions.ValidatingWebhooks); n == 0 {
-		// Tests against an API server that calls no webhook would prove
-		// only RBAC.
-		fmt.Fprintln(os.Stderr, "no webhook configuration found in config/webhook")
-		return 1
-	}
-	admin, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stopped, err := startWebhooks(ctx, cfg, env, scheme, admin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the webhooks:", err)
-		return 1
-	}
-	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			fmt.Fprintln(os.Stderr, "manager:", err)
+		// The webhook server lives as long as the test binary.
+		if _, err := startWebhooks(context.Background(), e.Config, e.Environment, e.Scheme, e.Client); err != nil {
+			return fmt.Errorf("starting the webhooks: %w", err)
 		}
-	}()
-
-	cluster.env, cluster.scheme, cluster.admin = env, scheme, admin
-	return m.Run()
+		cluster.env, cluster.scheme, cluster.admin = e.Environment, e.Scheme, e.Client
+		return nil
+	}))
 }
 
 // startWebhooks runs a manager serving Faultline's webhooks where envtest's
