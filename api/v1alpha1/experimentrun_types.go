@@ -284,12 +284,16 @@ type Timeline struct {
 	// +optional
 	InjectedAt *metav1.MicroTime `json:"injectedAt,omitempty"`
 	// deviatedAt is when the steady state first failed after injection:
-	// the first sample that saw a probe fail, or the instant a watch event
-	// dated that failure between the previous sample and that one
-	// (resolutions says which).
+	// the first sample that saw a probe fail, the instant a watch event
+	// dated that failure between the previous sample and that one, or the
+	// first failing evaluation of a range query over the Prometheus probes
+	// that made it (resolutions says which).
 	// +optional
 	DeviatedAt *metav1.MicroTime `json:"deviatedAt,omitempty"`
-	// alertedAt is the first sample where a detection alert was firing.
+	// alertedAt is when a detection alert started firing: the rule
+	// evaluation at which Prometheus' alert state says it fired, or, when
+	// Prometheus could not say, the first sample that saw it firing
+	// (resolutions says which).
 	// +optional
 	AlertedAt *metav1.MicroTime `json:"alertedAt,omitempty"`
 	// abortedAt is when the run decided to abort (abort.decidedAt).
@@ -299,8 +303,9 @@ type Timeline struct {
 	// +optional
 	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
 	// recoveredAt is the start of the first stable all-passing window after
-	// the deviation: its first sample, or the instant a watch event dated
-	// the change that began it.
+	// the deviation: its first sample, the instant a watch event dated the
+	// change that began it, or the evaluation of a range query over the
+	// Prometheus probes that began it (resolutions says which).
 	// +optional
 	RecoveredAt *metav1.MicroTime `json:"recoveredAt,omitempty"`
 	// finishedAt is when the verdict was reached.
@@ -361,7 +366,7 @@ type SamplingGap struct {
 
 // ResolutionSource says how an instant was established, and so how
 // precisely it is known.
-// +kubebuilder:validation:Enum=ProbeInterval;Gap;Event
+// +kubebuilder:validation:Enum=ProbeInterval;Gap;Event;Alert;RangeQuery
 type ResolutionSource string
 
 const (
@@ -375,11 +380,21 @@ const (
 	// ResolutionEvent means the API server said when the change happened
 	// (a watch event on the probed workload).
 	ResolutionEvent ResolutionSource = "Event"
+	// ResolutionAlert means Prometheus' alert state said when the alert
+	// fired (the rule evaluation that made it fire); within is the rule
+	// group's evaluation interval, how long the alert's condition may have
+	// held before Prometheus evaluated it, or zero when that interval is
+	// unknown.
+	ResolutionAlert ResolutionSource = "Alert"
+	// ResolutionRangeQuery means a range query re-evaluated the Prometheus
+	// probes after the fact, at a step of within: the crossing happened at
+	// most within before the first evaluation that saw it.
+	ResolutionRangeQuery ResolutionSource = "RangeQuery"
 )
 
 // Resolution says how precisely an instant or a figure is known.
 type Resolution struct {
-	// source is ProbeInterval, Gap or Event.
+	// source is ProbeInterval, Gap, Event, Alert or RangeQuery.
 	// +required
 	Source ResolutionSource `json:"source"`
 	// within is how long before the recorded instant the change may have
@@ -603,11 +618,46 @@ type Progress struct {
 	// becomes recoveredAt's when the streak is long enough.
 	// +optional
 	PassStreakResolution *Resolution `json:"passStreakResolution,omitempty"`
+	// passStreakProbes names the probes a range query re-evaluates to date
+	// the start of the current passing streak more sharply: every
+	// steady-state probe, when all are Prometheus probes; empty otherwise.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	PassStreakProbes []string `json:"passStreakProbes,omitempty"`
+	// refine lists the crossings a sample placed (deviatedAt, recoveredAt)
+	// that Prometheus probes alone decide: before the verdict, a range
+	// query re-evaluates those probes to place each at the first
+	// evaluation that crossed.
+	// +optional
+	// +listType=map
+	// +listMapKey=instant
+	// +kubebuilder:validation:MaxItems=2
+	Refine []CrossingToRefine `json:"refine,omitempty"`
+	// refineRequestedAt is when the observation ended with crossings to
+	// refine; the verdict waits for the refinement.
+	// +optional
+	RefineRequestedAt *metav1.MicroTime `json:"refineRequestedAt,omitempty"`
 	// stepErrorSince is when the current streak of failing steps, transient
 	// API errors included, began. While a fault is active, a streak longer
 	// than a bound aborts the run: a fault is never kept on while retrying.
 	// +optional
 	StepErrorSince *metav1.MicroTime `json:"stepErrorSince,omitempty"`
+}
+
+// CrossingToRefine is a timeline instant a range query over the
+// Prometheus probes that made it may place more sharply.
+type CrossingToRefine struct {
+	// instant names the timeline field: deviatedAt or recoveredAt.
+	// +required
+	// +kubebuilder:validation:Enum=deviatedAt;recoveredAt
+	Instant string `json:"instant"`
+	// probes names the Prometheus steady-state probes whose crossing made it.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Probes []string `json:"probes"`
 }
 
 // AbortStatus says why and how a run was aborted.
@@ -765,6 +815,13 @@ func (r Resolution) Describe(origin time.Time) string {
 	switch r.Source {
 	case ResolutionEvent:
 		return "event-driven: the API server's watch event dated it"
+	case ResolutionAlert:
+		if within <= 0 {
+			return "Prometheus' alert state dated it; the rule evaluation interval is unknown"
+		}
+		return fmt.Sprintf("±%s: Prometheus' alert state dated it (rule evaluation interval)", within)
+	case ResolutionRangeQuery:
+		return fmt.Sprintf("±%s: a range query re-evaluated the probes at that step", within)
 	case ResolutionGap:
 		if r.Gap == nil {
 			return fmt.Sprintf("±%s: the operator saw nothing for that long", within)

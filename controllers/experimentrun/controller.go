@@ -72,6 +72,10 @@ type Reconciler struct {
 	// TargetWorkers is how many targets of one run are injected or
 	// reverted at once; zero means DefaultTargetWorkers.
 	TargetWorkers int
+	// RefineStep is the step at which a run's Prometheus probes are
+	// re-evaluated to place their crossings; zero means
+	// probes.DefaultRefineStep.
+	RefineStep time.Duration
 }
 
 // DefaultMaxConcurrentReconciles lets the kill switch reach every run while
@@ -306,6 +310,8 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 			if err := s.patchStatus(ctx); err != nil {
 				return ctrl.Result{}, err
 			}
+		case engine.ActionRefine:
+			s.emit(er.ApplyRefinements(r.refine(ctx, s, next.Crossings)))
 		case engine.ActionRevert:
 			er.BeginRevert()
 			if err := r.revertAll(ctx, s); err != nil {

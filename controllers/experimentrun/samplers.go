@@ -9,7 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -246,4 +248,24 @@ func (f *Samplers) readSecret(ctx context.Context, namespace, name string) (*cor
 		return nil, &ConfigError{Err: fmt.Errorf("the operator may not read the Prometheus credentials Secret %s/%s; grant its service account get on it", namespace, name)}
 	}
 	return nil, fmt.Errorf("reading the Prometheus credentials Secret %s/%s: %w", namespace, name, err)
+}
+
+// refine re-evaluates the Prometheus probes behind crossings over their
+// windows. It never fails: a crossing it cannot refine (no provider, a
+// configuration error, a query that fails) comes back with its error, and
+// the run keeps the sampled instant, so a refinement never holds up a
+// verdict.
+func (r *Reconciler) refine(ctx context.Context, s *scope, crossings []probes.Crossing) []probes.Refined {
+	sampler, err := r.samplerFor(ctx, s.run)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Crossings not refined: no probe sampler", "run", klog.KObj(s.run), "error", err.Error())
+		return nil
+	}
+	refined := probes.Refine(ctx, sampler.Metrics, s.spec(), crossings, r.RefineStep)
+	for _, rf := range refined {
+		if rf.Err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("Crossing not refined; the sample places it", "run", klog.KObj(s.run), "instant", rf.Instant, "error", rf.Err.Error())
+		}
+	}
+	return refined
 }

@@ -39,6 +39,10 @@ const (
 	ActionInject Action = "Inject"
 	// ActionRevert means revert every target that may carry the fault and call ApplyReverted.
 	ActionRevert Action = "Revert"
+	// ActionRefine means re-evaluate the Prometheus probes behind each of
+	// Next.Crossings over its window (probes.Refine) and call
+	// ApplyRefinements; the verdict waits for it.
+	ActionRefine Action = "Refine"
 	// ActionNone means the run is finished.
 	ActionNone Action = "None"
 )
@@ -51,6 +55,8 @@ type Next struct {
 	Set probes.Set
 	// After is how long to wait, for ActionWait.
 	After time.Duration
+	// Crossings to re-evaluate, for ActionRefine.
+	Crossings []probes.Crossing
 }
 
 // Event is a transition worth telling people about.
@@ -89,6 +95,11 @@ func (r Run) Start(now time.Time) []Event {
 // Next says what the controller must do at now.
 func (r Run) Next(now time.Time) Next {
 	st := r.Status
+	if st.Progress.RefineRequestedAt != nil && st.Phase != chaosv1alpha1.PhaseCompleted {
+		// The observation is over; only the refinement stands between
+		// the run and its verdict, whatever phase it ended in.
+		return Next{Action: ActionRefine, Crossings: r.crossings()}
+	}
 	switch st.Phase {
 	case chaosv1alpha1.PhaseBaseline:
 		// Alerts are sampled too: one already firing would make every
@@ -222,19 +233,26 @@ func (r Run) applyObservation(s probes.Sample, v sight) []Event {
 		deviatedAt, resolution := r.placeDeviation(crossers, s, v)
 		st.Timeline.DeviatedAt = micro(deviatedAt)
 		setInstantResolution(st, "deviatedAt", resolution)
+		if names, ok := r.refinable(crossers, resolution); ok {
+			r.requestRefinement("deviatedAt", names)
+		}
 		setCondition(st, chaosv1alpha1.ConditionDetected, metav1.ConditionTrue, chaosv1alpha1.ReasonDeviated, "the steady state deviated", s.At)
 		events = append(events, Event{Warning: true, Reason: chaosv1alpha1.ReasonDeviated,
 			Message: fmt.Sprintf("steady state deviated %s after injection: %s", r.sinceInjection(deviatedAt), describeFailures(probeFailures, r.Spec))})
 	}
 	if st.Timeline.AlertedAt == nil {
+		var firing []probes.Result
 		for _, res := range s.Results {
 			if res.Kind == chaosv1alpha1.ProbeKindAlert && res.Err == nil && !res.Pass {
-				st.Timeline.AlertedAt = micro(s.At)
-				setInstantResolution(st, "alertedAt", r.sampleResolution(v, s.At))
-				events = append(events, Event{Reason: chaosv1alpha1.ReasonAlertFired,
-					Message: fmt.Sprintf("alert %s fired %s after injection", res.Name, r.sinceInjection(s.At))})
-				break
+				firing = append(firing, res)
 			}
+		}
+		if len(firing) > 0 {
+			alertedAt, name, resolution := r.placeAlert(firing, s, v)
+			st.Timeline.AlertedAt = micro(alertedAt)
+			setInstantResolution(st, "alertedAt", resolution)
+			events = append(events, Event{Reason: chaosv1alpha1.ReasonAlertFired,
+				Message: fmt.Sprintf("alert %s fired %s after injection", name, r.sinceInjection(alertedAt))})
 		}
 	}
 	// A sample where a probe failed breaks the stable window even when
@@ -242,18 +260,25 @@ func (r Run) applyObservation(s probes.Sample, v sight) []Event {
 	if st.Timeline.DeviatedAt != nil && st.Timeline.RecoveredAt == nil && (failing || !unknown) {
 		if failing {
 			st.Progress.PassStreak = 0
-			st.Progress.PassStreakStart, st.Progress.PassStreakResolution = nil, nil
+			st.Progress.PassStreakStart, st.Progress.PassStreakResolution, st.Progress.PassStreakProbes = nil, nil, nil
 		} else {
 			if st.Progress.PassStreak == 0 {
 				start, res := r.placeRecovery(s, v)
 				st.Progress.PassStreakStart = micro(start)
 				st.Progress.PassStreakResolution = &res
+				st.Progress.PassStreakProbes = nil
+				if names, ok := r.refinable(r.returning(s), res); ok {
+					st.Progress.PassStreakProbes = names
+				}
 			}
 			st.Progress.PassStreak++
 			if st.Progress.PassStreak >= r.Spec.SteadyState.Stabilization {
 				st.Timeline.RecoveredAt = st.Progress.PassStreakStart.DeepCopy()
 				if res := st.Progress.PassStreakResolution; res != nil {
 					setInstantResolution(st, "recoveredAt", *res)
+				}
+				if names := st.Progress.PassStreakProbes; len(names) > 0 {
+					r.requestRefinement("recoveredAt", names)
 				}
 				setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionTrue, chaosv1alpha1.ReasonRecovered, "the steady state returned", s.At)
 				events = append(events, Event{Reason: chaosv1alpha1.ReasonRecovered,
@@ -518,7 +543,7 @@ func (r Run) ApplyReverted(now time.Time) []Event {
 	}
 	st.Phase = chaosv1alpha1.PhaseRecovering
 	st.Message = "fault reverted; waiting for the steady state to return"
-	st.Progress.PassStreak, st.Progress.PassStreakStart, st.Progress.PassStreakResolution = 0, nil, nil
+	st.Progress.PassStreak, st.Progress.PassStreakStart, st.Progress.PassStreakResolution, st.Progress.PassStreakProbes = 0, nil, nil, nil
 	if st.Timeline.RecoveredAt != nil {
 		return append(events, r.finish(now)...)
 	}

@@ -142,7 +142,19 @@ type world struct {
 	// their watches do, shifted by sinceShift.
 	watched    bool
 	sinceShift time.Duration
+	// alertState makes firing alerts carry when Prometheus' alert state
+	// says they fired (Result.Since), as the Sampler does.
+	alertState *alertState
+	// rangeQuery answers the refinement of crossings, as probes.Refine
+	// does; nil answers that no range can be evaluated.
+	rangeQuery func(c probes.Crossing, sc script, st *chaosv1alpha1.ExperimentRunStatus) probes.Refined
+	// refineTakes is how long the controller takes to refine.
+	refineTakes time.Duration
 }
+
+// alertState dates each firing alert at the start of its bad span, shifted
+// by shift, with the rule evaluation interval within.
+type alertState struct{ shift, within time.Duration }
 
 // phaseAt is a phase the run entered, when, and the status as it entered it.
 type phaseAt struct {
@@ -153,13 +165,15 @@ type phaseAt struct {
 
 // driver plays the run controller against a world, with a fake clock.
 type driver struct {
-	t      *testing.T
-	w      world
-	run    engine.Run
-	now    time.Time
-	steps  int
-	seen   map[engine.Action]int
-	phases []phaseAt
+	t     *testing.T
+	w     world
+	run   engine.Run
+	now   time.Time
+	steps int
+	// refines counts the refinements asked for.
+	refines int
+	seen    map[engine.Action]int
+	phases  []phaseAt
 }
 
 func start(t *testing.T, w world) *driver {
@@ -215,6 +229,10 @@ func (d *driver) step() bool {
 	case engine.ActionRevert:
 		d.revert()
 		d.run.ApplyReverted(d.now)
+	case engine.ActionRefine:
+		d.refines++
+		d.now = d.now.Add(d.w.refineTakes)
+		d.run.ApplyRefinements(d.refine(next.Crossings))
 	default:
 		d.t.Fatalf("unknown action %q", next.Action)
 	}
@@ -315,7 +333,11 @@ func (d *driver) sample(set probes.Set) probes.Sample {
 	}
 	if set.Alerts && spec.Detection != nil {
 		for _, a := range spec.Detection.Alerts {
-			s.Results = append(s.Results, d.check(a, chaosv1alpha1.ProbeKindAlert, 0, 1, probes.AlertHypothesis))
+			r := d.check(a, chaosv1alpha1.ProbeKindAlert, 0, 1, probes.AlertHypothesis)
+			if as := d.w.alertState; as != nil && r.Err == nil && !r.Pass {
+				r.Since, r.SinceWithin = d.changedAt(a).Add(as.shift), as.within
+			}
+			s.Results = append(s.Results, r)
 		}
 	}
 	return s
@@ -353,6 +375,20 @@ func (d *driver) check(name string, kind chaosv1alpha1.ProbeKind, healthy, bad f
 		r.Value, r.Pass = healthy, true
 	}
 	return r
+}
+
+// refine answers each crossing with the world's range query.
+func (d *driver) refine(crossings []probes.Crossing) []probes.Refined {
+	out := make([]probes.Refined, len(crossings))
+	for i, c := range crossings {
+		if d.w.rangeQuery == nil {
+			out[i] = probes.Refined{Instant: c.Instant, Err: errors.New("the metrics provider cannot evaluate a range")}
+			continue
+		}
+		out[i] = d.w.rangeQuery(c, d.w.script, d.run.Status)
+		out[i].Instant = c.Instant
+	}
+	return out
 }
 
 func (d *driver) selectTargets() []chaosv1alpha1.TargetStatus {
@@ -495,6 +531,11 @@ func objectives(detectWithin, recoverWithin time.Duration) option {
 }
 
 func noObjectives(s *chaosv1alpha1.ExperimentSpec) { s.Objectives = nil }
+
+// prometheusProbesOnly drops the workload probe: the success rate alone.
+func prometheusProbesOnly(s *chaosv1alpha1.ExperimentSpec) {
+	s.SteadyState.Probes = slices.DeleteFunc(s.SteadyState.Probes, func(p chaosv1alpha1.Probe) bool { return p.Workload != nil })
+}
 
 // guard adds the guard error-budget: success ratio >= 0.95, breached for window.
 func guard(window time.Duration) option {
@@ -883,6 +924,206 @@ func runCases() map[string]runCase {
 						t.Errorf("the alert was sampled %d times, want 8 (4 in the baseline, +1s to +4s)", a.Samples)
 					}
 				},
+			},
+		},
+		"Prometheus' alert state dates the alert at the evaluation that fired it, between samples": {
+			world: world{
+				spec: podKill(alerts("CheckoutAvailabilityLow")),
+				script: script{
+					"checkout-ready":          {bad: []span{during(inj(1*sec), inj(6*sec))}},
+					"CheckoutAvailabilityLow": {bad: []span{during(inj(3500*time.Millisecond), forever)}},
+				},
+				alertState: &alertState{within: 15 * sec},
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
+					"alertedAt": inj(3500 * time.Millisecond), "recoveredAt": inj(6 * sec), "revertedAt": inj(8 * sec), "finishedAt": inj(8 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 3500 * time.Millisecond, "timeToRecover": 6 * sec},
+				detectedBy: chaosv1alpha1.DetectedByAlert,
+				objectives: bothMet,
+				conditions: passedConditions,
+				message:    "detected by alert in 3.5s (±15s: Prometheus' alert state dated it (rule evaluation interval))",
+				extra:      figureResolution("timeToDetect", chaosv1alpha1.ResolutionAlert, 15*sec, nil),
+			},
+		},
+		"an alert that fired while the operator was down is dated by Prometheus, not by the gap": {
+			world: world{
+				spec: podKill(alerts("CheckoutAvailabilityLow")),
+				script: script{
+					"checkout-ready":          {bad: []span{during(inj(1*sec), inj(6*sec))}},
+					"CheckoutAvailabilityLow": {bad: []span{during(inj(2500*time.Millisecond), forever)}},
+				},
+				outages:    []span{during(inj(1500*time.Millisecond), inj(8*sec))},
+				alertState: &alertState{},
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				// The sample at +8s, the first after the outage, sees the
+				// alert firing and the workload ready again.
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
+					"alertedAt": inj(2500 * time.Millisecond), "recoveredAt": inj(8 * sec), "revertedAt": inj(10 * sec), "finishedAt": inj(10 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 2500 * time.Millisecond, "timeToRecover": 8 * sec},
+				detectedBy: chaosv1alpha1.DetectedByAlert,
+				objectives: bothMet,
+				conditions: passedConditions,
+				message:    "detected by alert in 2.5s (Prometheus' alert state dated it; the rule evaluation interval is unknown)",
+				extra: all(
+					gaps(wantGap{inj(1 * sec), inj(8 * sec), chaosv1alpha1.GapNotSampled, 0}),
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionAlert, 0, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionGap, 7*sec, &wantGap{inj(1 * sec), inj(8 * sec), chaosv1alpha1.GapNotSampled, 0}),
+				),
+			},
+		},
+		"an alert state that says it fired before the injection is not trusted: the sample dates the alert": {
+			world: world{
+				spec: podKill(alerts("CheckoutAvailabilityLow")),
+				script: script{
+					"checkout-ready":          {bad: []span{during(inj(1*sec), inj(6*sec))}},
+					"CheckoutAvailabilityLow": {bad: []span{during(inj(3500*time.Millisecond), forever)}},
+				},
+				alertState: &alertState{shift: -4 * sec, within: 15 * sec},
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
+					"alertedAt": inj(4 * sec), "recoveredAt": inj(6 * sec), "revertedAt": inj(8 * sec), "finishedAt": inj(8 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 4 * sec, "timeToRecover": 6 * sec},
+				detectedBy: chaosv1alpha1.DetectedByAlert,
+				objectives: bothMet,
+				conditions: passedConditions,
+				extra:      figureResolution("timeToDetect", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+			},
+		},
+		"an alert state dated after the sample that saw it firing counts as that sample": {
+			world: world{
+				spec: podKill(alerts("CheckoutAvailabilityLow")),
+				script: script{
+					"checkout-ready":          {bad: []span{during(inj(1*sec), inj(6*sec))}},
+					"CheckoutAvailabilityLow": {bad: []span{during(inj(3500*time.Millisecond), forever)}},
+				},
+				alertState: &alertState{shift: 2 * sec, within: 15 * sec},
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
+					"alertedAt": inj(4 * sec), "recoveredAt": inj(6 * sec), "revertedAt": inj(8 * sec), "finishedAt": inj(8 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 4 * sec, "timeToRecover": 6 * sec},
+				detectedBy: chaosv1alpha1.DetectedByAlert,
+				objectives: bothMet,
+				conditions: passedConditions,
+				extra:      figureResolution("timeToDetect", chaosv1alpha1.ResolutionAlert, 15*sec, nil),
+			},
+		},
+		"a range query places a Prometheus probe's deviation and recovery at the evaluations that crossed": {
+			world: world{
+				spec:       podKill(prometheusProbesOnly),
+				script:     script{"success-rate": {bad: []span{during(inj(1500*time.Millisecond), inj(4200*time.Millisecond))}}},
+				rangeQuery: scriptedRange(250 * time.Millisecond),
+				// A slow refinement neither records a gap nor moves the
+				// verdict's instant: the run ended when its observation did.
+				refineTakes: 10 * sec,
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				// Samples fail at +2s..+4s and pass from +5s.
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(1500 * time.Millisecond), "recoveredAt": inj(4200 * time.Millisecond),
+					"revertedAt": inj(7 * sec), "finishedAt": inj(7 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 1500 * time.Millisecond, "timeToRecover": 4200 * time.Millisecond},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				message:    "detected by probes in 1.5s (±250ms: a range query re-evaluated the probes at that step)",
+				extra: all(
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionRangeQuery, 250*time.Millisecond, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionRangeQuery, 250*time.Millisecond, nil),
+					refinedOnce,
+					gaps(),
+				),
+			},
+		},
+		"a refinement later than the sample or earlier than the injection is refused: the samples place the crossings": {
+			world: world{
+				spec:   podKill(prometheusProbesOnly),
+				script: script{"success-rate": {bad: []span{during(inj(1500*time.Millisecond), inj(4200*time.Millisecond))}}},
+				rangeQuery: func(c probes.Crossing, _ script, _ *chaosv1alpha1.ExperimentRunStatus) probes.Refined {
+					if c.Kind == probes.CrossingDeviation {
+						return probes.Refined{At: c.From.Add(-500 * time.Millisecond), Within: 250 * time.Millisecond}
+					}
+					return probes.Refined{At: c.To.Add(500 * time.Millisecond), Within: 250 * time.Millisecond}
+				},
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(2 * sec), "recoveredAt": inj(5 * sec),
+					"revertedAt": inj(7 * sec), "finishedAt": inj(7 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 2 * sec, "timeToRecover": 5 * sec},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				extra: all(
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+					refinedOnce,
+				),
+			},
+		},
+		"with a workload probe too, only the deviation is refined: the workload may have returned after the Prometheus probe": {
+			world: world{
+				spec:       podKill(),
+				script:     script{"success-rate": {bad: []span{during(inj(1500*time.Millisecond), inj(4200*time.Millisecond))}}},
+				rangeQuery: scriptedRange(250 * time.Millisecond),
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(1500 * time.Millisecond), "recoveredAt": inj(5 * sec),
+					"revertedAt": inj(7 * sec), "finishedAt": inj(7 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 1500 * time.Millisecond, "timeToRecover": 5 * sec},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				extra: all(
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionRangeQuery, 250*time.Millisecond, nil),
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil),
+					refinedOnce,
+				),
+			},
+		},
+		"a workload's crossing is never sent for refinement": {
+			world: world{
+				spec:       podKill(),
+				script:     script{"checkout-ready": {bad: []span{during(inj(1500*time.Millisecond), inj(4200*time.Millisecond))}}},
+				rangeQuery: scriptedRange(250 * time.Millisecond),
+			},
+			want: want{
+				verdict: chaosv1alpha1.VerdictPassed, reason: chaosv1alpha1.ReasonPassed,
+				timeline: map[string]instant{
+					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
+					"deviatedAt": inj(2 * sec), "recoveredAt": inj(5 * sec),
+					"revertedAt": inj(7 * sec), "finishedAt": inj(7 * sec),
+				},
+				figures:    map[string]time.Duration{"timeToDetect": 2 * sec, "timeToRecover": 5 * sec},
+				detectedBy: chaosv1alpha1.DetectedByProbe,
+				objectives: bothMet,
+				conditions: passedConditions,
+				never:      []engine.Action{engine.ActionRefine},
 			},
 		},
 		"alerts declared but none fired: detection objective missed, verdict Failed": {
@@ -1320,6 +1561,43 @@ func runCases() map[string]runCase {
 	}
 }
 
+// scriptedRange answers a refinement from the script, as a range query at
+// step over the real data would: a deviation at the start of the first bad
+// span of the crossing's probes after its From, a recovery at the end of
+// the last bad span ending by its To.
+func scriptedRange(step time.Duration) func(c probes.Crossing, sc script, st *chaosv1alpha1.ExperimentRunStatus) probes.Refined {
+	return func(c probes.Crossing, sc script, st *chaosv1alpha1.ExperimentRunStatus) probes.Refined {
+		var found time.Time
+		for _, name := range c.Probes {
+			for _, sp := range sc[name].bad {
+				from, _ := sp.from.resolve(st)
+				to, ok := sp.to.resolve(st)
+				switch {
+				case c.Kind == probes.CrossingDeviation && !from.Before(c.From) && (found.IsZero() || from.Before(found)):
+					found = from
+				case c.Kind == probes.CrossingRecovery && ok && !to.After(c.To) && to.After(found):
+					found = to
+				}
+			}
+		}
+		if found.IsZero() {
+			return probes.Refined{Err: probes.ErrNoCrossing}
+		}
+		return probes.Refined{At: found, Within: step}
+	}
+}
+
+// refinedOnce checks the run asked for one refinement and kept nothing of it.
+func refinedOnce(t *testing.T, d *driver, st *chaosv1alpha1.ExperimentRunStatus) {
+	t.Helper()
+	if d.refines != 1 {
+		t.Errorf("the run asked for %d refinements, want 1 (before its verdict)", d.refines)
+	}
+	if len(st.Progress.Refine) != 0 || st.Progress.RefineRequestedAt != nil {
+		t.Errorf("progress still holds refinements %+v (requested at %v)", st.Progress.Refine, st.Progress.RefineRequestedAt)
+	}
+}
+
 // all runs every check.
 func all(checks ...func(*testing.T, *driver, *chaosv1alpha1.ExperimentRunStatus)) func(*testing.T, *driver, *chaosv1alpha1.ExperimentRunStatus) {
 	return func(t *testing.T, d *driver, st *chaosv1alpha1.ExperimentRunStatus) {
@@ -1699,6 +1977,23 @@ func TestNext(t *testing.T) {
 			}(),
 			want: engine.Next{Action: engine.ActionSample, Set: probes.Set{Probes: true, Guards: true}},
 		},
+		"observation over with a crossing to refine: asks for the range query, whatever the phase": {
+			spec: istio(10 * sec),
+			status: func() chaosv1alpha1.ExperimentRunStatus {
+				st := observing(chaosv1alpha1.Progress{
+					LastSampleAt:      ago(sec),
+					Refine:            []chaosv1alpha1.CrossingToRefine{{Instant: "recoveredAt", Probes: []string{"success-rate"}}},
+					RefineRequestedAt: ago(sec),
+				})
+				st.Phase = chaosv1alpha1.PhaseReverting
+				st.Timeline.DeviatedAt, st.Timeline.RecoveredAt = ago(4*sec), ago(2*sec)
+				return st
+			}(),
+			want: engine.Next{Action: engine.ActionRefine, Crossings: []probes.Crossing{{
+				Instant: "recoveredAt", Kind: probes.CrossingRecovery, Probes: []string{"success-rate"},
+				From: now.Add(-5 * sec), To: now.Add(-2 * sec),
+			}}},
+		},
 		"a late reconcile samples at once": {
 			spec:   podKill(),
 			status: observing(chaosv1alpha1.Progress{LastSampleAt: ago(2500 * time.Millisecond)}),
@@ -1740,7 +2035,7 @@ func TestNext(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st := tc.status.DeepCopy()
 			got := engine.Run{Spec: tc.spec, Status: st}.Next(now)
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Next = %+v, want %+v", got, tc.want)
 			}
 			if !reflect.DeepEqual(st, &tc.status) {

@@ -111,6 +111,41 @@ func (r Run) placeDeviation(crossers []probes.Result, s probes.Sample, v sight) 
 	return earliest, r.sampleResolution(v, earliest)
 }
 
+// placeAlert places the first firing of the alerts seen firing by sample
+// s: at the earliest instant Prometheus' alert state gave (Result.Since),
+// exactly when every firing alert has one, since an undated one may have
+// fired earlier. Unlike a watch event, the previous sample does not bound
+// the alert's instant: Prometheus writes the ALERTS series only once the
+// evaluation that fired it is done, so a sample taken just after that
+// evaluation may still have seen it not firing. The injection bounds it
+// instead: an instant before it (another clock, a stale state) is not
+// trusted, and one after the sample (an alert that fired while the sample
+// was taken) counts as the sample. It also returns the alert's name.
+func (r Run) placeAlert(firing []probes.Result, s probes.Sample, v sight) (time.Time, string, chaosv1alpha1.Resolution) {
+	var earliest time.Time
+	var name string
+	var within time.Duration
+	allDated := true
+	injected := r.Status.Timeline.InjectedAt
+	for _, f := range firing {
+		if f.Since.IsZero() || injected == nil || f.Since.Before(injected.Time) {
+			allDated = false
+			break
+		}
+		t := f.Since
+		if t.After(s.At) {
+			t = s.At
+		}
+		if name == "" || t.Before(earliest) {
+			earliest, name, within = t, f.Name, f.SinceWithin
+		}
+	}
+	if allDated {
+		return earliest, name, chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionAlert, Within: *duration(within)}
+	}
+	return s.At, firing[0].Name, r.sampleResolution(v, s.At)
+}
+
 // placeRecovery places the start of a passing streak seen first by sample
 // s: at the latest dated change of the probes that failed at v.bound, when
 // all of them are dated; the others were passing already.

@@ -17,6 +17,14 @@ import (
 // finish computes the figures and the verdict of a run whose observation is over.
 func (r Run) finish(now time.Time) []Event {
 	st := r.Status
+	if len(st.Progress.Refine) > 0 {
+		// Crossings wait for their range query: the figures and the
+		// verdict are computed once, from the sharpest instants.
+		if st.Progress.RefineRequestedAt == nil {
+			st.Progress.RefineRequestedAt = micro(now)
+		}
+		return nil
+	}
 	r.closeOpenGap(now)
 	tl := st.Timeline
 	res := &chaosv1alpha1.RunResult{Resolution: &metav1.Duration{Duration: r.interval()}}

@@ -89,3 +89,25 @@ func alertQuery(alert string) string {
 func promQLString(s string) string {
 	return strconv.Quote(s)
 }
+
+// AlertFiringTime is when Prometheus made an alert fire, from its own
+// alert state.
+type AlertFiringTime struct {
+	// Since is the rule evaluation at which the alert's oldest firing
+	// series started firing.
+	Since time.Time
+	// EvaluationInterval is the interval of the rule group that evaluates
+	// the alert: the alert's condition held at most this long before
+	// Prometheus saw it. Zero when Prometheus did not say.
+	EvaluationInterval time.Duration
+}
+
+// AlertStates tells when alerts started firing. A MetricsProvider that
+// can ask Prometheus' alert state implements it; Sampler uses it to date
+// the alerts a sample sees firing.
+type AlertStates interface {
+	// FiringSince returns, for each of alerts that Prometheus has firing
+	// now, when it started firing. An alert not firing, or not found among
+	// the alerting rules, is absent.
+	FiringSince(ctx context.Context, alerts []string) (map[string]AlertFiringTime, error)
+}

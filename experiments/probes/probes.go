@@ -44,7 +44,13 @@ type Result struct {
 	// provider saw it begin (a watch event on a probed workload); zero when
 	// unknown. The run places a deviation or recovery at it rather than at
 	// the sample, when it falls between the previous sample and this one.
+	// For an alert, it is when Prometheus' alert state says the alert
+	// started firing (see AlertStates).
 	Since time.Time
+	// SinceWithin is how long before Since the change it dates may have
+	// begun: for an alert, Prometheus' rule evaluation interval, zero when
+	// Prometheus did not say; zero for a watch event, which is exact.
+	SinceWithin time.Duration
 }
 
 // Sample is every check taken at one instant.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -378,4 +379,135 @@ func CredentialsFromSecret(secret *corev1.Secret, auth chaosv1alpha1.PrometheusA
 	default:
 		return nil, fmt.Errorf("prometheus auth type %q is not Bearer or Basic", auth.Type)
 	}
+}
+
+var _ AlertStates = (*Prometheus)(nil)
+
+// FiringSince dates the firing alerts among alerts from Prometheus' rules
+// API (GET /api/v1/rules), the evaluator's own alert state.
+//
+// Why the rules API: one answer holds, from the same evaluator at the same
+// moment, each alerting rule's `for`, its group's evaluation interval and
+// its active alerts with their state and activeAt. /api/v1/alerts lacks
+// the `for` (a second request, which a load balancer may send to another
+// replica with other activeAt values); ALERTS_FOR_STATE holds activeAt in
+// whole seconds only, and still needs the `for` from the rules.
+//
+// activeAt is the evaluation at which the alert became pending. Prometheus
+// evaluates the group every interval and fires the alert at the first
+// evaluation at least `for` after activeAt: activeAt plus `for` rounded up
+// to whole intervals (activeAt itself when `for` is zero). Several rules
+// may share an alert name, and a rule may have several firing series; the
+// earliest firing instant is the one the alert started firing at.
+// keep_firing_for does not matter: it only delays the end of firing.
+//
+// A Prometheus restarted since the alert became pending may have reset
+// activeAt (it restores it only for long `for` windows): the instant is
+// then later than the true one, never earlier. The caller still bounds it
+// by the sample that saw the alert firing.
+func (p *Prometheus) FiringSince(ctx context.Context, alerts []string) (map[string]AlertFiringTime, error) {
+	queryCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	rules, err := p.api.Rules(queryCtx, nil)
+	if err != nil {
+		return nil, describeQueryError(ctx, queryCtx, p.timeout, "rules of "+strings.Join(alerts, ", "), err)
+	}
+	return firingSince(rules, alerts), nil
+}
+
+// firingSince reads the firing instants of alerts from a rules answer.
+func firingSince(rules promv1.RulesResult, alerts []string) map[string]AlertFiringTime {
+	wanted := make(map[string]bool, len(alerts))
+	for _, a := range alerts {
+		wanted[a] = true
+	}
+	out := map[string]AlertFiringTime{}
+	for _, group := range rules.Groups {
+		interval := secondsToDuration(group.Interval)
+		for _, rule := range group.Rules {
+			ar, ok := rule.(promv1.AlertingRule)
+			if !ok || !wanted[ar.Name] {
+				continue
+			}
+			hold := secondsToDuration(ar.Duration)
+			for _, a := range ar.Alerts {
+				if a == nil || a.State != promv1.AlertStateFiring || a.ActiveAt.IsZero() {
+					continue
+				}
+				firedAt := a.ActiveAt.Add(firingDelay(hold, interval))
+				if prev, ok := out[ar.Name]; ok && !firedAt.Before(prev.Since) {
+					continue
+				}
+				out[ar.Name] = AlertFiringTime{Since: firedAt, EvaluationInterval: interval}
+			}
+		}
+	}
+	return out
+}
+
+// firingDelay is how long after activeAt an alert with `for` hold fires,
+// in a group evaluated every interval: the first evaluation at least hold
+// after the one that made it pending.
+func firingDelay(hold, interval time.Duration) time.Duration {
+	if hold <= 0 {
+		return 0
+	}
+	if interval <= 0 {
+		return hold
+	}
+	evaluations := int64((hold + interval - 1) / interval)
+	return time.Duration(evaluations) * interval
+}
+
+// secondsToDuration converts the float seconds of the Prometheus API.
+func secondsToDuration(s float64) time.Duration {
+	if s <= 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+		return 0
+	}
+	return time.Duration(math.Round(s * float64(time.Second)))
+}
+
+var _ RangeProvider = (*Prometheus)(nil)
+
+// QueryRange evaluates query at every step from start to end (GET
+// /api/v1/query_range) and returns its one series. Errors are bounded as
+// Query's are.
+func (p *Prometheus) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]Point, error) {
+	queryCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	value, warnings, _, err := p.api.QueryRange(queryCtx, query, promv1.Range{Start: start, End: end, Step: step})
+	if len(warnings) > 0 {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Prometheus range query returned warnings", "query", query, "warnings", []string(warnings))
+	}
+	if err != nil {
+		return nil, describeQueryError(ctx, queryCtx, p.timeout, query, err)
+	}
+	q := boundText(query, maxQueryInError)
+	matrix, ok := value.(model.Matrix)
+	if !ok {
+		return nil, fmt.Errorf("prometheus range query `%s` returned a %s, not a matrix", q, typeName(value))
+	}
+	switch len(matrix) {
+	case 0:
+		return nil, fmt.Errorf("prometheus range query `%s`: %w", q, ErrNoData)
+	case 1:
+	default:
+		return nil, fmt.Errorf("prometheus range query `%s` returned %d series: %w", q, len(matrix), ErrMultipleSeries)
+	}
+	series := matrix[0]
+	if len(series.Values) == 0 {
+		return nil, fmt.Errorf("prometheus range query `%s`: %w", q, ErrNoData)
+	}
+	points := make([]Point, len(series.Values))
+	for i, v := range series.Values {
+		points[i] = Point{At: v.Timestamp.Time(), Value: float64(v.Value)}
+	}
+	return points, nil
+}
+
+func typeName(v model.Value) string {
+	if v == nil {
+		return "nothing"
+	}
+	return v.Type().String()
 }

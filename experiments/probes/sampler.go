@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -165,13 +166,35 @@ func (s *Sampler) checkAlerts(ctx context.Context, alerts []string, at time.Time
 	for _, name := range firing {
 		isFiring[name] = true
 	}
+	since := s.firingSince(ctx, firing)
 	for i := range out {
 		value := 0.0
 		if isFiring[out[i].Name] {
 			value = 1
+			if f, ok := since[out[i].Name]; ok {
+				out[i].Since, out[i].SinceWithin = f.Since, f.EvaluationInterval
+			}
 		}
 		judge(value, &out[i])
 	}
+}
+
+// firingSince asks Prometheus' alert state when the firing alerts started
+// firing, when the provider can. It is asked only when some alert fires,
+// which a run sees once: afterwards it samples alerts no more. Its failure
+// leaves the alerts undated (the sample dates them), never unmeasured: the
+// ALERTS query already said they fire.
+func (s *Sampler) firingSince(ctx context.Context, firing []string) map[string]AlertFiringTime {
+	states, ok := s.Metrics.(AlertStates)
+	if !ok || len(firing) == 0 {
+		return nil
+	}
+	since, err := states.FiringSince(ctx, firing)
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Prometheus alert state unavailable; the sample dates the alert", "alerts", firing, "error", err.Error())
+		return nil
+	}
+	return since
 }
 
 // judge records value in r and Evaluate's verdict on it. An unusable

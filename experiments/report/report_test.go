@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -292,6 +293,17 @@ func TestFiguresStateTheirResolution(t *testing.T) {
 		"a recovery dated by a watch event says so": {
 			run:  passedRun(),
 			want: []string{"event-driven", "±5s: probe interval"},
+		},
+		"a detection dated by Prometheus' alert state and a recovery refined by a range query say so": {
+			run: func() *chaosv1alpha1.ExperimentRun {
+				run := passedRun()
+				run.Status.Result.Resolutions = []chaosv1alpha1.FigureResolution{
+					{Figure: "timeToDetect", Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionAlert, Within: *dur(15 * time.Second)}},
+					{Figure: "timeToRecover", Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionRangeQuery, Within: *dur(time.Second)}},
+				}
+				return run
+			}(),
+			want: []string{"±15s: Prometheus' alert state dated it (rule evaluation interval)", "±1s: a range query re-evaluated the probes at that step"},
 		},
 	}
 	for name, tc := range tests {

@@ -115,8 +115,11 @@ type FigureResolution struct {
 	// Figure is timeToDetect, timeToRecover or breachToDecision.
 	Figure string `json:"figure"`
 	// Source is ProbeInterval (the first sample that saw the change), Gap
-	// (the first sample after a stretch when the operator saw nothing) or
-	// Event (a watch event dated the change).
+	// (the first sample after a stretch when the operator saw nothing),
+	// Event (a watch event dated the change), Alert (Prometheus' alert
+	// state dated the alert's firing; Within is the rule evaluation
+	// interval, zero when unknown) or RangeQuery (a range query at a step
+	// of Within re-evaluated the Prometheus probes).
 	Source string `json:"source"`
 	// Within is how long before the figure's instant the change may have
 	// happened; zero for Event.
