@@ -20,7 +20,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	fmt.Println("| measurement | Faultline | raw / peer | ratio | goal |")
 	fmt.Println("|---|---|---|---|---|")
 	sc := bufio.NewScanner(f)

@@ -49,8 +49,11 @@ func Record(tb testing.TB, r Row) {
 		tb.Errorf("bench table %s: %v", path, err)
 		return
 	}
-	defer f.Close()
-	if _, err := fmt.Fprintln(f, strings.Join([]string{clean(r.Measurement), clean(r.Faultline), clean(r.Peer), clean(r.Ratio), clean(r.Goal)}, "\t")); err != nil {
+	_, err = fmt.Fprintln(f, strings.Join([]string{clean(r.Measurement), clean(r.Faultline), clean(r.Peer), clean(r.Ratio), clean(r.Goal)}, "\t"))
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
 		tb.Errorf("bench table %s: %v", path, err)
 	}
 }
