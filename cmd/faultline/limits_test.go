@@ -22,7 +22,7 @@ func TestClientLimits(t *testing.T) {
 		"a negative QPS is refused":            {change: func(o *options) { o.apiQPS = -5 }, wantErr: "--kube-api-qps=-5: must be 0"},
 		"NaN is refused":                       {change: func(o *options) { o.apiQPS = math.NaN() }, wantErr: "--kube-api-qps=NaN"},
 		"a burst without QPS is refused":       {change: func(o *options) { o.apiBurst = 10 }, wantErr: "set --kube-api-qps too"},
-		"zero run workers are refused":         {change: func(o *options) { o.runWorkers = 0 }, wantErr: "--run-workers=0: must be between 1 and 1024; the default is 8"},
+		"zero run workers are refused":         {change: func(o *options) { o.runWorkers = 0 }, wantErr: "--run-workers=0: must be between 1 and 1024; the default is 32"},
 		"too many target workers are refused":  {change: func(o *options) { o.targetWorkers = 5000 }, wantErr: "--target-workers=5000"},
 		"zero experiment workers are refused":  {change: func(o *options) { o.experimentWorkers = 0 }, wantErr: "--experiment-workers=0"},
 	}

@@ -81,8 +81,12 @@ type Reconciler struct {
 // DefaultMaxConcurrentReconciles lets the kill switch reach every run while
 // some are held up: a reconcile may wait on a slow provider or API call up
 // to its deadline, and with one worker every other run, and its abort,
-// would wait behind it. One run is still driven by one worker at a time.
-const DefaultMaxConcurrentReconciles = 8
+// would wait behind it. It also sets how fast runs that fall due together
+// start: each start waits on a status write, and with 1,000 runs due at
+// once 32 workers started them with a p99 of 9.1 s where 8 took 21.9 s
+// (BenchmarkScheduling1000Experiments). One run is still driven by one
+// worker at a time.
+const DefaultMaxConcurrentReconciles = 32
 
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=chaos.faultline.dev,resources=experimentruns/status,verbs=patch
