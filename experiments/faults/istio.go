@@ -666,66 +666,64 @@ func (e *vsEditor) removeRoute(i int) {
 	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: e.routePath(i)})
 }
 
-func (e *vsEditor) setAnnotation(key, value string) {
-	ann := e.vs.GetAnnotations()
-	if v, ok := ann[key]; ok && v == value {
-		return
-	}
-	if ann == nil {
-		ann = map[string]string{}
-		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{}})
-	} else {
-		ann = maps.Clone(ann)
-	}
-	ann[key] = value
-	e.vs.SetAnnotations(ann)
-	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(key), Value: value})
+// metaMap is one of the VirtualService's string maps in metadata: its
+// labels or its annotations, with the JSON pointer to it.
+type metaMap struct {
+	path string
+	get  func() map[string]string
+	set  func(map[string]string)
 }
 
-func (e *vsEditor) removeAnnotation(key string) {
-	ann := e.vs.GetAnnotations()
-	if _, ok := ann[key]; !ok {
+func (e *vsEditor) annotations() metaMap {
+	return metaMap{path: "/metadata/annotations", get: e.vs.GetAnnotations, set: e.vs.SetAnnotations}
+}
+
+func (e *vsEditor) labels() metaMap {
+	return metaMap{path: "/metadata/labels", get: e.vs.GetLabels, set: e.vs.SetLabels}
+}
+
+// setIn sets key to value in m, adding the map itself first when the
+// VirtualService has none.
+func (e *vsEditor) setIn(m metaMap, key, value string) {
+	current := m.get()
+	if v, ok := current[key]; ok && v == value {
 		return
 	}
-	ann = maps.Clone(ann)
-	delete(ann, key)
-	e.vs.SetAnnotations(ann)
-	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: "/metadata/annotations/" + escapePointer(key)})
+	if current == nil {
+		current = map[string]string{}
+		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: m.path, Value: map[string]string{}})
+	} else {
+		current = maps.Clone(current)
+	}
+	current[key] = value
+	m.set(current)
+	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: m.path + "/" + escapePointer(key), Value: value})
 }
+
+// removeFrom removes key from m, if it is there.
+func (e *vsEditor) removeFrom(m metaMap, key string) {
+	current := m.get()
+	if _, ok := current[key]; !ok {
+		return
+	}
+	current = maps.Clone(current)
+	delete(current, key)
+	m.set(current)
+	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: m.path + "/" + escapePointer(key)})
+}
+
+func (e *vsEditor) setAnnotation(key, value string) { e.setIn(e.annotations(), key, value) }
+
+func (e *vsEditor) removeAnnotation(key string) { e.removeFrom(e.annotations(), key) }
+
+func (e *vsEditor) setLabel(key, value string) { e.setIn(e.labels(), key, value) }
 
 // removeMarks removes the run's annotations and label.
 func (e *vsEditor) removeMarks() {
 	for _, key := range []string{chaosv1alpha1.RunAnnotation, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
 		e.removeAnnotation(key)
 	}
-	e.removeLabel(chaosv1alpha1.InjectedLabel)
-}
-
-func (e *vsEditor) setLabel(key, value string) {
-	labels := e.vs.GetLabels()
-	if v, ok := labels[key]; ok && v == value {
-		return
-	}
-	if labels == nil {
-		labels = map[string]string{}
-		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/labels", Value: map[string]string{}})
-	} else {
-		labels = maps.Clone(labels)
-	}
-	labels[key] = value
-	e.vs.SetLabels(labels)
-	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: "/metadata/labels/" + escapePointer(key), Value: value})
-}
-
-func (e *vsEditor) removeLabel(key string) {
-	labels := e.vs.GetLabels()
-	if _, ok := labels[key]; !ok {
-		return
-	}
-	labels = maps.Clone(labels)
-	delete(labels, key)
-	e.vs.SetLabels(labels)
-	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: "/metadata/labels/" + escapePointer(key)})
+	e.removeFrom(e.labels(), chaosv1alpha1.InjectedLabel)
 }
 
 // undo adds the edits that revert restore and returns, for each route
