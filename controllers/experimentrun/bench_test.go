@@ -91,7 +91,7 @@ func BenchmarkAbortLatency(b *testing.B) {
 	}
 	prom := newBreachSwitch(b)
 	ns := createBenchWorkload(ctx, b, c)
-	mgr := startBenchManager(ctx, b, cfg, scheme)
+	mgr := startBenchManager(ctx, b, cfg, scheme, podKills)
 
 	exp := &chaosv1alpha1.Experiment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-pod-kill-guarded"},
@@ -184,9 +184,20 @@ func startBenchAPIServer(b *testing.B) (*rest.Config, *runtime.Scheme) {
 	return cfg, e.Scheme
 }
 
+// benchFaults builds the faults a benchmark's run controller injects, from
+// the direct client and the target selector (a drain's eviction scope).
+type benchFaults func(direct client.Client, selector *experimentrun.Selector) faults.Registry
+
+// podKills injects pod kills.
+func podKills(direct client.Client, _ *experimentrun.Selector) faults.Registry {
+	return faults.Registry{PodKill: func(spec chaosv1alpha1.PodKillFault) faults.Fault {
+		return faults.NewPodKill(direct, spec)
+	}}
+}
+
 // startBenchManager starts a manager with the run controller wired as
 // cmd/faultline wires it, and stops it when ctx ends or the benchmark does.
-func startBenchManager(ctx context.Context, b *testing.B, cfg *rest.Config, scheme *runtime.Scheme) ctrl.Manager {
+func startBenchManager(ctx context.Context, b *testing.B, cfg *rest.Config, scheme *runtime.Scheme, injects benchFaults) ctrl.Manager {
 	b.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -202,16 +213,15 @@ func startBenchManager(ctx context.Context, b *testing.B, cfg *rest.Config, sche
 		b.Fatalf("creating the direct client: %v", err)
 	}
 	c := mgr.GetClient()
+	selector := experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), "faultline-system", nil)
 	r := &experimentrun.Reconciler{
 		Client:    c,
 		APIReader: mgr.GetAPIReader(),
 		Clock:     clock.RealClock{},
 		Recorder:  mgr.GetEventRecorder("faultline"),
-		Faults: faults.Registry{PodKill: func(spec chaosv1alpha1.PodKillFault) faults.Fault {
-			return faults.NewPodKill(direct, spec)
-		}},
-		Samplers: &experimentrun.Samplers{Client: c},
-		Targets:  experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), "faultline-system", nil),
+		Faults:    injects(direct, selector),
+		Samplers:  &experimentrun.Samplers{Client: c},
+		Targets:   selector,
 		// A registry of its own: the global one would refuse a second
 		// registration when the benchmark runs more than once.
 		Metrics: experimentrun.NewMetrics(prometheus.NewRegistry()),

@@ -3,25 +3,18 @@ package experimentrun_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
@@ -76,7 +69,7 @@ func BenchmarkKillSwitchAt50Runs(b *testing.B) {
 		}
 		nodes = append(nodes, node.Name)
 	}
-	startDrainManager(ctx, b, cfg, scheme)
+	startBenchManager(ctx, b, cfg, scheme, drains)
 
 	var keys []client.ObjectKey
 	for i, node := range nodes {
@@ -219,50 +212,11 @@ func createReadyDeployment(ctx context.Context, b *testing.B, c client.Client, n
 	}
 }
 
-// startDrainManager starts a manager whose run controller drains nodes,
-// wired as cmd/faultline wires it with its default workers.
-func startDrainManager(ctx context.Context, b *testing.B, cfg *rest.Config, scheme *runtime.Scheme) {
-	b.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		b.Fatalf("creating manager: %v", err)
-	}
-	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
-	if err != nil {
-		b.Fatalf("creating the direct client: %v", err)
-	}
-	selector := experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), "faultline-system", nil)
-	r := &experimentrun.Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Clock:     clock.RealClock{},
-		Recorder:  mgr.GetEventRecorder("faultline"),
-		Faults: faults.Registry{NodeDrain: func(spec chaosv1alpha1.NodeDrainFault) faults.Fault {
-			return faults.NewNodeDrain(direct, clock.RealClock{}, spec).WithEvictionScope(selector)
-		}},
-		Samplers: &experimentrun.Samplers{Client: mgr.GetClient()},
-		Targets:  selector,
-		Metrics:  experimentrun.NewMetrics(prometheus.NewRegistry()),
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		b.Fatalf("setting up the experimentrun controller: %v", err)
-	}
-	mgrCtx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := mgr.Start(mgrCtx); err != nil {
-			b.Errorf("manager: %v", err)
-		}
-	})
-	b.Cleanup(func() { cancel(); wg.Wait() })
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		b.Fatal("manager cache did not sync")
-	}
+// drains injects node drains, evicting what the selector's policy allows.
+func drains(direct client.Client, selector *experimentrun.Selector) faults.Registry {
+	return faults.Registry{NodeDrain: func(spec chaosv1alpha1.NodeDrainFault) faults.Fault {
+		return faults.NewNodeDrain(direct, clock.RealClock{}, spec).WithEvictionScope(selector)
+	}}
 }
 
 // benchWait polls cond every 20ms until it holds, failing b after timeout
