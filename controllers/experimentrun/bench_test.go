@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -370,28 +369,7 @@ func createBenchWorkload(ctx context.Context, b *testing.B, c client.Client) str
 	if err := c.Create(ctx, ns); err != nil {
 		b.Fatalf("creating namespace: %v", err)
 	}
-	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}},
-			},
-		},
-	}
-	if err := c.Create(ctx, dep); err != nil {
-		b.Fatalf("creating deployment: %v", err)
-	}
-	dep.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: dep.Generation,
-		Replicas:           3, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3,
-	}
-	if err := c.Status().Update(ctx, dep); err != nil {
-		b.Fatalf("setting deployment status: %v", err)
-	}
+	createReadyDeployment(ctx, b, c, ns.Name, "web", 3)
 	return ns.Name
 }
 

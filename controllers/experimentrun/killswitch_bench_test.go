@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -55,7 +54,7 @@ func BenchmarkKillSwitchAt50Runs(b *testing.B) {
 	if err := c.Create(ctx, ns); err != nil {
 		b.Fatalf("creating namespace: %v", err)
 	}
-	createReadyDeployment(ctx, b, c, ns.Name, "web")
+	createReadyDeployment(ctx, b, c, ns.Name, "web", 1)
 	policy := &chaosv1alpha1.ChaosPolicy{ObjectMeta: metav1.ObjectMeta{Name: chaosv1alpha1.DefaultPolicyName},
 		Spec: chaosv1alpha1.ChaosPolicySpec{MaxConcurrentRuns: ptr.To[int32](killSwitchRuns)}}
 	if err := c.Create(ctx, policy); err != nil {
@@ -184,31 +183,6 @@ func heldDrainSpec(node string) chaosv1alpha1.ExperimentSpec {
 			Probes: []chaosv1alpha1.Probe{{Name: "web-ready",
 				Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "web", MinReadyPercent: 100}}},
 		},
-	}
-}
-
-// createReadyDeployment creates a Deployment whose status says every
-// replica is ready, as its controller would.
-func createReadyDeployment(ctx context.Context, b *testing.B, c client.Client, ns, name string) {
-	b.Helper()
-	labels := map[string]string{"app": name}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.example/" + name + ":1"}}},
-			},
-		},
-	}
-	if err := c.Create(ctx, dep); err != nil {
-		b.Fatalf("creating deployment: %v", err)
-	}
-	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
-	if err := c.Status().Update(ctx, dep); err != nil {
-		b.Fatalf("setting deployment status: %v", err)
 	}
 }
 

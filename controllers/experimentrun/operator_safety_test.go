@@ -1,6 +1,7 @@
 package experimentrun_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -55,25 +56,7 @@ func createNamespaceWithPods(t *testing.T, c client.Client, prefix string) strin
 	if err := c.Create(t.Context(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
-	labels := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}},
-			},
-		},
-	}
-	if err := c.Create(t.Context(), dep); err != nil {
-		t.Fatalf("creating deployment: %v", err)
-	}
-	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 3, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
-	if err := c.Status().Update(t.Context(), dep); err != nil {
-		t.Fatalf("setting deployment status: %v", err)
-	}
+	createReadyDeployment(t.Context(), t, c, ns.Name, "web", 3)
 	for i := range 3 {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: fmt.Sprintf("web-%d", i), Labels: map[string]string{"app": "web"}},
@@ -304,5 +287,31 @@ func TestKillSwitchReachesEveryStuckRunWithinSeconds(t *testing.T) {
 		if !aborted && r.Status.Verdict != chaosv1alpha1.VerdictInconclusive {
 			t.Errorf("run %s ended %q (%s), want Aborted by the kill switch or Inconclusive", k.Name, r.Status.Verdict, r.Status.Message)
 		}
+	}
+}
+
+// createReadyDeployment creates the Deployment name, labelled app=name,
+// whose status says all its replicas are ready, as its controller would
+// (envtest runs none).
+func createReadyDeployment(ctx context.Context, tb testing.TB, c client.Client, ns, name string, replicas int32) {
+	tb.Helper()
+	labels := map[string]string{"app": name}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.example/" + name + ":1"}}},
+			},
+		},
+	}
+	if err := c.Create(ctx, dep); err != nil {
+		tb.Fatalf("creating deployment: %v", err)
+	}
+	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: replicas, UpdatedReplicas: replicas, ReadyReplicas: replicas, AvailableReplicas: replicas}
+	if err := c.Status().Update(ctx, dep); err != nil {
+		tb.Fatalf("setting deployment status: %v", err)
 	}
 }
