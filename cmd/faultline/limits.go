@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -30,6 +31,9 @@ func (o options) validateLimits() error {
 			return fmt.Errorf("--%s=%d: must be between 1 and %d; the default is %d", w.flag, w.value, maxWorkers, w.def)
 		}
 	}
+	if err := o.validateLeaderElection(); err != nil {
+		return err
+	}
 	if o.apiQPS < 0 || math.IsNaN(o.apiQPS) || math.IsInf(o.apiQPS, 0) {
 		return fmt.Errorf("--kube-api-qps=%v: must be 0 (no client-side limit) or a positive number of requests per second, such as 50", o.apiQPS)
 	}
@@ -56,4 +60,27 @@ func (o options) applyClientLimits(cfg *rest.Config) {
 	if cfg.Burst == 0 {
 		cfg.Burst = int(math.Ceil(2 * o.apiQPS))
 	}
+}
+
+// The leader-election timings, as client-go's leader election recommends
+// them: a crashed leader's runs resume within the lease duration plus a
+// retry period.
+const (
+	defaultLeaseDuration = 15 * time.Second
+	defaultRenewDeadline = 10 * time.Second
+	defaultRetryPeriod   = 2 * time.Second
+)
+
+// validateLeaderElection refuses timings with which replicas would take the
+// lease from a leader that still renews it.
+func (o options) validateLeaderElection() error {
+	switch {
+	case o.retryPeriod <= 0:
+		return fmt.Errorf("--leader-election-retry-period=%s: must be positive; the default is %s", o.retryPeriod, defaultRetryPeriod)
+	case o.renewDeadline <= o.retryPeriod:
+		return fmt.Errorf("--leader-election-renew-deadline=%s must be longer than --leader-election-retry-period=%s, or the leader gives up before it retries; the defaults are %s and %s", o.renewDeadline, o.retryPeriod, defaultRenewDeadline, defaultRetryPeriod)
+	case o.leaseDuration <= o.renewDeadline:
+		return fmt.Errorf("--leader-election-lease-duration=%s must be longer than --leader-election-renew-deadline=%s, or another replica takes the lease while the leader still renews it; the defaults are %s and %s", o.leaseDuration, o.renewDeadline, defaultLeaseDuration, defaultRenewDeadline)
+	}
+	return nil
 }

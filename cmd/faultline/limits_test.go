@@ -4,12 +4,14 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 )
 
 func TestClientLimits(t *testing.T) {
-	base := options{runWorkers: 8, experimentWorkers: 16, targetWorkers: 32}
+	base := options{runWorkers: 8, experimentWorkers: 16, targetWorkers: 32,
+		leaseDuration: defaultLeaseDuration, renewDeadline: defaultRenewDeadline, retryPeriod: defaultRetryPeriod}
 	tests := map[string]struct {
 		change    func(*options)
 		wantErr   string
@@ -25,6 +27,14 @@ func TestClientLimits(t *testing.T) {
 		"zero run workers are refused":         {change: func(o *options) { o.runWorkers = 0 }, wantErr: "--run-workers=0: must be between 1 and 1024; the default is 32"},
 		"too many target workers are refused":  {change: func(o *options) { o.targetWorkers = 5000 }, wantErr: "--target-workers=5000"},
 		"zero experiment workers are refused":  {change: func(o *options) { o.experimentWorkers = 0 }, wantErr: "--experiment-workers=0"},
+		"short leader-election timings": {change: func(o *options) {
+			o.leaseDuration, o.renewDeadline, o.retryPeriod = 4*time.Second, 3*time.Second, time.Second
+		}, wantQPS: -1},
+		"a zero retry period is refused": {change: func(o *options) { o.retryPeriod = 0 }, wantErr: "--leader-election-retry-period=0s: must be positive"},
+		"a renew deadline no longer than the retry period is refused": {change: func(o *options) { o.renewDeadline = 2 * time.Second },
+			wantErr: "--leader-election-renew-deadline=2s must be longer than --leader-election-retry-period=2s"},
+		"a lease no longer than the renew deadline is refused": {change: func(o *options) { o.leaseDuration = 10 * time.Second },
+			wantErr: "--leader-election-lease-duration=10s must be longer than --leader-election-renew-deadline=10s"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -36,6 +36,9 @@ type options struct {
 	pprofAddr      string
 	leaderElection bool
 	leaderElectNS  string
+	leaseDuration  time.Duration
+	renewDeadline  time.Duration
+	retryPeriod    time.Duration
 	namespace      string
 	nodeName       string
 	reapPeriod     time.Duration
@@ -71,6 +74,9 @@ func run() error {
 	flag.StringVar(&opts.pprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof endpoints, for profiling the operator's CPU and memory; \"0\" (the default) disables them. Bind it to localhost: profiles are not authenticated.")
 	flag.BoolVar(&opts.leaderElection, "leader-elect", false, "Elect a leader, so only one replica drives runs at a time.")
 	flag.StringVar(&opts.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the in-cluster namespace.")
+	flag.DurationVar(&opts.leaseDuration, "leader-election-lease-duration", defaultLeaseDuration, "How long a replica waits, after the leader was last heard from, before it takes over: the longest a crashed leader's runs go undriven.")
+	flag.DurationVar(&opts.renewDeadline, "leader-election-renew-deadline", defaultRenewDeadline, "How long the leader keeps trying to renew its lease before it gives up leading and exits; shorter than --leader-election-lease-duration.")
+	flag.DurationVar(&opts.retryPeriod, "leader-election-retry-period", defaultRetryPeriod, "How often replicas try to take or renew the lease; shorter than --leader-election-renew-deadline.")
 	flag.StringVar(&opts.namespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "Namespace the operator runs in; its pods are never targets.")
 	flag.StringVar(&opts.nodeName, "operator-node", os.Getenv("NODE_NAME"), "Node the operator runs on; it is never drained.")
 	flag.DurationVar(&opts.reapPeriod, "reap-period", 30*time.Second, "How often the reaper looks for faults whose run is gone or overdue.")
@@ -147,6 +153,9 @@ func run() error {
 		// A new leader must not wait out the old one's lease after a clean
 		// shutdown: runs in flight resume sooner.
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &opts.leaseDuration,
+		RenewDeadline:                 &opts.renewDeadline,
+		RetryPeriod:                   &opts.retryPeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
