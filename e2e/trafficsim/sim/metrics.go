@@ -3,6 +3,7 @@ package sim
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,7 +23,12 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ready    *prometheus.GaugeVec
-	reporter string
+	// faultStarted and faultEnded are when the service's routes last
+	// gained and lost a fault: the ground truth an experiment's measured
+	// instants are compared with.
+	faultStarted *prometheus.GaugeVec
+	faultEnded   *prometheus.GaugeVec
+	reporter     string
 	source   string
 	registry *prometheus.Registry
 }
@@ -54,11 +60,19 @@ func NewMetrics(reporter, sourceWorkload string) (*Metrics, error) {
 			Name: "trafficsim_ready_endpoints",
 			Help: "Ready endpoints the simulator sees in a service's EndpointSlices.",
 		}, []string{"destination_service_name", "destination_service_namespace"}),
+		faultStarted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trafficsim_fault_started_seconds",
+			Help: "Unix time at which the service's routes last gained a fault (delay or abort): from then on the simulated requests see it.",
+		}, []string{"destination_service_name", "destination_service_namespace"}),
+		faultEnded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trafficsim_fault_ended_seconds",
+			Help: "Unix time at which the service's routes last lost their faults.",
+		}, []string{"destination_service_name", "destination_service_namespace"}),
 		reporter: reporter,
 		source:   sourceWorkload,
 		registry: prometheus.NewRegistry(),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ready} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.ready, m.faultStarted, m.faultEnded} {
 		if err := m.registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -94,6 +108,16 @@ func (m *Metrics) Record(svc ServiceRef, o Outcome) {
 // SetReady publishes the ready endpoint count of svc.
 func (m *Metrics) SetReady(svc ServiceRef, n int) {
 	m.ready.WithLabelValues(svc.Name, svc.Namespace).Set(float64(n))
+}
+
+// SetFaulted records that svc's routes gained (faulted) or lost their
+// faults at the given time.
+func (m *Metrics) SetFaulted(svc ServiceRef, faulted bool, at time.Time) {
+	g := m.faultEnded
+	if faulted {
+		g = m.faultStarted
+	}
+	g.WithLabelValues(svc.Name, svc.Namespace).Set(float64(at.UnixNano()) / 1e9)
 }
 
 // labels lists label values in the order of the vectors' label names; the

@@ -96,6 +96,8 @@ type serviceState struct {
 	routes []Route
 	// summary describes routes for the log; empty before the first look.
 	summary string
+	// faulted: some route carries a fault.
+	faulted bool
 }
 
 // New builds a simulator that watches the cluster through kube and istio.
@@ -236,7 +238,14 @@ func (s *Simulator) setRoutes(svc ServiceRef, routes []Route) {
 	st.routes = routes
 	changed := st.summary != summary
 	st.summary = summary
+	faulted := len(faults) > 0
+	transition := faulted != st.faulted
+	st.faulted = faulted
 	s.mu.Unlock()
+	if transition {
+		// The next tick serves requests with the new routes.
+		s.metrics.SetFaulted(svc, faulted, time.Now())
+	}
 	// Resyncs and unrelated edits recompute the routes too; log only what
 	// changes the traffic, so an experiment's log reads as a timeline.
 	if changed {

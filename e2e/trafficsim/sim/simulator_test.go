@@ -153,6 +153,7 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	begun := time.Now().Truncate(time.Second)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 
@@ -183,6 +184,14 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 			t.Errorf("%s: %s = %v (present %v), want %v", c.name, name, got, ok, c.want)
 		}
 	}
+	checkout := map[string]string{"destination_service_name": "checkout"}
+	started, ok := sample(mfs, "trafficsim_fault_started_seconds", checkout)
+	if !ok || started < float64(begun.Unix()) || started > float64(time.Now().Unix()+1) {
+		t.Errorf("checkout fault started at %v (present %v), want the time the simulator first saw its route fault, after %s", started, ok, begun)
+	}
+	if _, ok := sample(mfs, "trafficsim_fault_ended_seconds", map[string]string{"destination_service_name": "cart"}); ok {
+		t.Error("cart never had a fault, but its fault-ended series exists")
+	}
 	aborted, _ := sample(mfs, "istio_requests_total", requests("checkout", "500", "FI"))
 	histLabels := requests("checkout", "500", "")
 	delete(histLabels, "response_flags")
@@ -208,6 +217,10 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 		recovered, _ := sample(mfs, "istio_requests_total", requests("checkout", "200", "-"))
 		return ready == 0 && outage >= enough && recovered >= enough
 	})
+	ended, ok := sample(scrape(t, srv.URL), "trafficsim_fault_ended_seconds", checkout)
+	if !ok || ended < started {
+		t.Errorf("checkout fault ended at %v (present %v), want after it started (%v)", ended, ok, started)
+	}
 
 	resp, err := http.Get(srv.URL + "/healthz")
 	if err != nil {
