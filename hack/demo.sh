@@ -48,7 +48,8 @@ say "starting the operator (log: $state/operator-demo.log)"
 # localhost, the way a cluster runs it.
 bin/faultline --kubeconfig "$KUBECONFIG" --metrics-bind-address 127.0.0.1:8080 \
   --health-probe-bind-address 127.0.0.1:8081 --operator-namespace faultline-system \
-  --webhooks=false --reap-period 10s >"$state/operator-demo.log" 2>&1 &
+  --webhooks=false --reap-period 10s \
+  --alert-receiver-bind-address 127.0.0.1:9444 >"$state/operator-demo.log" 2>&1 &
 operator_pid=$!
 for _ in $(seq 100); do
   curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break

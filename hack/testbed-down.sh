@@ -4,7 +4,7 @@
 # interrupted or killed bring-up or e2e run:
 #
 #   1. the operator an e2e run may have left (.testbed/operator.pid),
-#      trafficsim and Prometheus, by their recorded PIDs;
+#      trafficsim, Prometheus and Alertmanager, by their recorded PIDs;
 #   2. the kwok cluster, by `kwokctl delete cluster`, then by the PIDs kwokctl
 #      recorded, then any process still running one of our executables with a
 #      path of .testbed/ on its command line;
@@ -20,12 +20,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/testbed-lib.sh"
 tb_lock
 [[ -d $TESTBED_DIR ]] || { tb_log "nothing to do (no $TESTBED_DIR)"; exit 0; }
 
-ports=("$PROMETHEUS_ADDR" "$TRAFFICSIM_ADDR")
+ports=("$PROMETHEUS_ADDR" "$ALERTMANAGER_ADDR" "$TRAFFICSIM_ADDR")
 api_port=$(tb_apiserver_port)
 [[ -n $api_port ]] && ports+=("$api_port")
 
 # 1. Our own processes, newest consumers first.
-for name in operator trafficsim prometheus; do
+for name in operator trafficsim prometheus alertmanager; do
   f=$TESTBED_DIR/$name.pid
   [[ -e $f ]] || continue
   if tb_pidfile_alive "$f"; then
@@ -75,5 +75,5 @@ for p in "${ports[@]}"; do
 done
 ((failed == 0)) || exit 1
 
-rm -rf "$KWOK_WORKDIR" "$TESTBED_DIR/prometheus" "$KUBECONFIG_OUT" "$TESTBED_DIR/kwokctl.yaml"
+rm -rf "$KWOK_WORKDIR" "$TESTBED_DIR/prometheus" "$TESTBED_DIR/alertmanager" "$KUBECONFIG_OUT" "$TESTBED_DIR/kwokctl.yaml"
 tb_log "down (logs kept in $TESTBED_DIR)"

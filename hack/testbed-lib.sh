@@ -10,6 +10,8 @@
 #                            outgoing connection may hold a port the moment etcd
 #                            binds it; six free ports from there on are used)
 #   PROMETHEUS_ADDR          Prometheus listen address (default 127.0.0.1:9090)
+#   ALERTMANAGER_ADDR        Alertmanager listen address (default 127.0.0.1:9093);
+#                            e2e/testbed/prometheus.yml sends alerts to the default
 #   TRAFFICSIM_ADDR          trafficsim listen address (default 127.0.0.1:9464);
 #                            e2e/testbed/prometheus.yml scrapes the default
 #   TRAFFICSIM_RPS, TRAFFICSIM_CAPACITY, TRAFFICSIM_HEADER_SHARE  trafficsim flags
@@ -21,6 +23,7 @@ TESTBED_DIR=${FAULTLINE_TESTBED_DIR:-$REPO_ROOT/.testbed}
 CLUSTER_NAME=${FAULTLINE_TESTBED_NAME:-faultline}
 PORT_BASE=${FAULTLINE_TESTBED_PORT:-23440}
 PROMETHEUS_ADDR=${PROMETHEUS_ADDR:-127.0.0.1:9090}
+ALERTMANAGER_ADDR=${ALERTMANAGER_ADDR:-127.0.0.1:9093}
 TRAFFICSIM_ADDR=${TRAFFICSIM_ADDR:-127.0.0.1:9464}
 TRAFFICSIM_RPS=${TRAFFICSIM_RPS:-20}
 TRAFFICSIM_CAPACITY=${TRAFFICSIM_CAPACITY:-10}
@@ -34,7 +37,7 @@ CLUSTER_DIR=$KWOK_WORKDIR/clusters/$CLUSTER_NAME
 
 # The executables the testbed starts. Leftover processes are recognised by
 # their executable being one of these, never by a name pattern alone.
-TESTBED_EXES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller kwok trafficsim prometheus faultline)
+TESTBED_EXES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller kwok trafficsim prometheus alertmanager faultline)
 
 tb_log() { echo "testbed: $*" >&2; }
 tb_die() { tb_log "ERROR: $*"; exit 1; }

@@ -13,7 +13,10 @@
 #     payments (2, PDB minAvailable 2), Services and VirtualServices with an
 #     http route "primary";
 #   - trafficsim (bin/trafficsim, 127.0.0.1:9464) and Prometheus
-#     (bin/prometheus, 127.0.0.1:9090, e2e/testbed/prometheus.yml + alerts.yml).
+#     (bin/prometheus, 127.0.0.1:9090, e2e/testbed/prometheus.yml + alerts.yml);
+#   - Alertmanager (bin/alertmanager, 127.0.0.1:9093, e2e/testbed/alertmanager.yml),
+#     which Prometheus sends the demo alerts to and which notifies the
+#     operator's webhook receiver at 127.0.0.1:9444 when an e2e run serves it.
 #
 # State, PIDs and logs live in .testbed/ (FAULTLINE_TESTBED_DIR); the kubeconfig
 # is .testbed/kubeconfig and is printed at the end. Idempotent: a healthy
@@ -23,8 +26,8 @@
 # Usage: hack/testbed-up.sh            (make testbed-up)
 # Environment: see hack/testbed-lib.sh; FAULTLINE_TESTBED_SKIP_TOOLS=1 skips
 # hack/tools.sh (the binaries must then already be in bin/);
-# FAULTLINE_TESTBED_REUSE_ONLY=1 only restarts a stopped trafficsim or
-# Prometheus and fails rather than rebuild the cluster (for tests that stop
+# FAULTLINE_TESTBED_REUSE_ONLY=1 only restarts a stopped trafficsim,
+# Prometheus or Alertmanager and fails rather than rebuild the cluster (for tests that stop
 # Prometheus while objects of theirs live in the cluster).
 set -Eeuo pipefail
 # shellcheck source=hack/testbed-lib.sh
@@ -48,7 +51,7 @@ wait_until() {
 # of waiting out a timeout (a busy port, a bad flag).
 check_components() {
   local f
-  for f in "$CLUSTER_DIR"/pids/*.pid "$TESTBED_DIR"/trafficsim.pid "$TESTBED_DIR"/prometheus.pid; do
+  for f in "$CLUSTER_DIR"/pids/*.pid "$TESTBED_DIR"/trafficsim.pid "$TESTBED_DIR"/prometheus.pid "$TESTBED_DIR"/alertmanager.pid; do
     [[ -e $f ]] || continue
     if ! tb_pidfile_alive "$f"; then
       local name log
@@ -110,6 +113,7 @@ cluster_healthy() {
 
 sim_healthy() { tb_pidfile_alive "$TESTBED_DIR/trafficsim.pid" && http_ok "http://$TRAFFICSIM_ADDR/healthz"; }
 prom_healthy() { tb_pidfile_alive "$TESTBED_DIR/prometheus.pid" && http_ok "http://$PROMETHEUS_ADDR/-/ready"; }
+am_healthy() { tb_pidfile_alive "$TESTBED_DIR/alertmanager.pid" && http_ok "http://$ALERTMANAGER_ADDR/-/ready"; }
 
 # require_port_free ADDR WHAT: fail early, naming the holder, rather than
 # start a process that exits on a busy port.
@@ -210,6 +214,19 @@ start_prometheus() {
   echo $! >"$TESTBED_DIR/prometheus.pid"
 }
 
+start_alertmanager() {
+  require_port_free "$ALERTMANAGER_ADDR" alertmanager
+  # An empty --cluster.listen-address turns off the HA gossip, which would
+  # otherwise bind port 9094 on every interface.
+  setsid "$BIN/alertmanager" \
+    --config.file="$TESTBED_SRC/alertmanager.yml" \
+    --web.listen-address="$ALERTMANAGER_ADDR" \
+    --cluster.listen-address= \
+    --storage.path="$TESTBED_DIR/alertmanager" \
+    >"$TESTBED_DIR/alertmanager.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$TESTBED_DIR/alertmanager.pid"
+}
+
 start_trafficsim() {
   require_port_free "$TRAFFICSIM_ADDR" trafficsim
   setsid "$BIN/trafficsim" \
@@ -241,6 +258,7 @@ testbed up in $(elapsed):
   kubeconfig  $KUBECONFIG_OUT   (export KUBECONFIG=$KUBECONFIG_OUT)
   apiserver   $(kubectl_tb config view -o jsonpath='{.clusters[0].cluster.server}')
   prometheus  http://$PROMETHEUS_ADDR
+  alertmanager http://$ALERTMANAGER_ADDR (notifies the operator's receiver at 127.0.0.1:9444)
   trafficsim  http://$TRAFFICSIM_ADDR/metrics
   logs        $TESTBED_DIR/*.log, $CLUSTER_DIR/logs/
   down        make testbed-down
@@ -252,10 +270,10 @@ main() {
   tb_lock
   mkdir -p "$TESTBED_DIR" "$BIN"
   if [[ ${FAULTLINE_TESTBED_SKIP_TOOLS:-0} != 1 ]]; then
-    "$REPO_ROOT/hack/tools.sh" etcd k8s kwok prometheus
+    "$REPO_ROOT/hack/tools.sh" etcd k8s kwok prometheus alertmanager
   fi
   local b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl prometheus; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl prometheus alertmanager; do
     [[ -x $BIN/$b ]] || tb_die "$BIN/$b is missing; run hack/tools.sh"
   done
 
@@ -272,6 +290,11 @@ main() {
       stop_pidfile prometheus
       start_prometheus
     fi
+    if ! am_healthy; then
+      tb_log "cluster healthy; restarting Alertmanager"
+      stop_pidfile alertmanager
+      start_alertmanager
+    fi
     if ! sim_healthy; then
       tb_log "cluster healthy; restarting trafficsim"
       stop_pidfile trafficsim
@@ -280,6 +303,7 @@ main() {
     fi
     wait_until 30 "trafficsim" http_ok "http://$TRAFFICSIM_ADDR/healthz"
     wait_until 30 "Prometheus" http_ok "http://$PROMETHEUS_ADDR/-/ready"
+    wait_until 30 "Alertmanager" http_ok "http://$ALERTMANAGER_ADDR/-/ready"
     print_summary
     return 0
   fi
@@ -288,7 +312,7 @@ main() {
     tb_die "the cluster is not healthy and FAULTLINE_TESTBED_REUSE_ONLY=1 forbids rebuilding it"
   fi
 
-  if [[ -d $KWOK_WORKDIR || -e $TESTBED_DIR/trafficsim.pid || -e $TESTBED_DIR/prometheus.pid || -n $(tb_leftovers) ]]; then
+  if [[ -d $KWOK_WORKDIR || -e $TESTBED_DIR/trafficsim.pid || -e $TESTBED_DIR/prometheus.pid || -e $TESTBED_DIR/alertmanager.pid || -n $(tb_leftovers) ]]; then
     tb_log "found a stopped or broken testbed; tearing it down first"
     "$REPO_ROOT/hack/testbed-down.sh"
   fi
@@ -300,8 +324,9 @@ main() {
   build_trafficsim >"$TESTBED_DIR/build-trafficsim.log" 2>&1 &
   local build_pid=$!
 
-  rm -rf "$TESTBED_DIR/prometheus"
+  rm -rf "$TESTBED_DIR/prometheus" "$TESTBED_DIR/alertmanager"
   start_prometheus
+  start_alertmanager
 
   pick_ports
   write_kwokctl_config
@@ -342,6 +367,7 @@ main() {
   wait_until 30 "trafficsim" http_ok "http://$TRAFFICSIM_ADDR/healthz"
   tb_log "trafficsim serving after $(elapsed)"
   wait_until 30 "Prometheus" http_ok "http://$PROMETHEUS_ADDR/-/ready"
+  wait_until 30 "Alertmanager" http_ok "http://$ALERTMANAGER_ADDR/-/ready"
   # The testbed is up when Prometheus has samples of the simulated traffic.
   wait_until 30 "Prometheus to scrape trafficsim" bash -c \
     "curl -fsS --max-time 2 'http://$PROMETHEUS_ADDR/api/v1/query' --data-urlencode 'query=sum(rate(istio_requests_total{destination_service_name=\"checkout\"}[3s])) > 0' | grep -q '\"value\"'"

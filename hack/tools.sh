@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hack/tools.sh: provides the binaries that envtest, the e2e testbed and the
 # developers need: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, kwokctl, prometheus (and promtool).
+# kube-scheduler, kubectl, kwok, kwokctl, prometheus (and promtool), alertmanager
+# (and amtool).
 #
 # They are built from Go modules (through the Go module proxy), once per user,
 # into a cache outside the clone, and symlinked into <repo>/bin.
@@ -13,7 +14,8 @@
 #                                      #   (etcd + kube-apiserver + kubectl), etcd,
 #                                      #   kube-apiserver, kube-controller-manager,
 #                                      #   kube-scheduler, kubectl, kwok (kwok+kwokctl),
-#                                      #   kwokctl, prometheus (prometheus+promtool), promtool
+#                                      #   kwokctl, prometheus (prometheus+promtool), promtool,
+#                                      #   alertmanager (alertmanager+amtool), amtool
 #   hack/tools.sh --print-k8s-dir      # ensure envtest binaries, print their dir
 #                                      #   (KUBEBUILDER_ASSETS=$(hack/tools.sh --print-k8s-dir))
 #   hack/tools.sh --print-cache-dir    # print the cache root, build nothing
@@ -30,6 +32,8 @@
 #                           default v0.315.0 (= Prometheus 3.15.0; see below)
 #   PROMETHEUS_TAGS         build tags, default netgo,remove_all_sd (only static, file and
 #                           http service discovery; add e.g. enable_kubernetes_sd if needed)
+#   ALERTMANAGER_VERSION    Go module version of github.com/prometheus/alertmanager,
+#                           default v0.35.0 (the newest the module proxy serves)
 #   FAULTLINE_PROMETHEUS_FROM_PATH=0  build Prometheus even if one is on PATH (default 1:
 #                           a `prometheus` on PATH is used as it is)
 #   FAULTLINE_TRY_DOWNLOAD=1  first try the upstream release downloads (dl.k8s.io,
@@ -66,6 +70,7 @@ KUBE_VERSION=${KUBE_VERSION:-v1.37.1}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.315.0}
 PROMETHEUS_TAGS=${PROMETHEUS_TAGS:-netgo,remove_all_sd}
+ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
 FAULTLINE_TRY_DOWNLOAD=${FAULTLINE_TRY_DOWNLOAD:-0}
 FAULTLINE_DOWNLOAD_TIMEOUT=${FAULTLINE_DOWNLOAD_TIMEOUT:-30}
 FAULTLINE_PROMETHEUS_FROM_PATH=${FAULTLINE_PROMETHEUS_FROM_PATH:-1}
@@ -469,6 +474,109 @@ ensure_prometheus() { # ensure_prometheus NAME... (prometheus and/or promtool)
   done
 }
 
+# --- Alertmanager ----------------------------------------------------------
+
+# Alertmanager's Go module versions are its release versions (v0.35.0 = 0.35.0), so
+# no mapping as for Prometheus. Its module zip lacks the built web UI that
+# ui/web.go embeds (//go:embed app/dist, made by npm at release time), so the build
+# uses a copy of the module with a one-page placeholder there, through a replace
+# directive: the UI pages say it is not built, while the HTTP API (/api/v2/...),
+# /-/ready and the notifiers (the webhook the testbed uses) work.
+ALERTMANAGER_DIR=$TOOLS_DIR/alertmanager-$ALERTMANAGER_VERSION
+
+# alertmanager_src DIR: copies the module's source into DIR/alertmanager (from the
+# module cache, downloaded first) and adds the placeholder UI.
+alertmanager_src() {
+  local dir=$1 modsrc
+  [[ -f $dir/alertmanager/.done ]] && return 0
+  modsrc=$(cd / && gobuild_env go mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" | json_field Dir)
+  [[ -n $modsrc && -d $modsrc ]] || die "cannot download github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION from the module proxy"
+  rm -rf "$dir/alertmanager" "$dir/.alertmanager.tmp"
+  cp -R "$modsrc" "$dir/.alertmanager.tmp"
+  chmod -R u+w "$dir/.alertmanager.tmp"
+  local ui
+  for ui in elm mantine; do
+    mkdir -p "$dir/.alertmanager.tmp/ui/app/dist/$ui"
+    printf '<!doctype html><title>Alertmanager</title><p>This Alertmanager was built from Go modules without its web UI; the HTTP API is at /api/v2/.\n' \
+      >"$dir/.alertmanager.tmp/ui/app/dist/$ui/index.html"
+  done
+  mv "$dir/.alertmanager.tmp" "$dir/alertmanager"
+  touch "$dir/alertmanager/.done"
+}
+
+ensure_alertmanager() { # ensure_alertmanager NAME... (alertmanager and/or amtool)
+  local rel=${ALERTMANAGER_VERSION#v} n t0 t1 c0
+  mkdir -p "$ALERTMANAGER_DIR"
+  local todo=()
+  for n in "$@"; do
+    if version_ok "$ALERTMANAGER_DIR/$n" "version $rel" --version; then
+      vlog "$n $rel: present"
+    else
+      todo+=("$n")
+    fi
+  done
+  [[ ${#todo[@]} -gt 0 ]] || return 0
+
+  if [[ $FAULTLINE_TRY_DOWNLOAD == 1 ]]; then
+    local tmpd name
+    name="alertmanager-$rel.$(goos)-$(goarch)"
+    tmpd=$(mktemp -d "$ALERTMANAGER_DIR/.dl.XXXXXX")
+    if try_download "https://github.com/prometheus/alertmanager/releases/download/v$rel/$name.tar.gz" "$tmpd/a.tgz" &&
+      tar -xzf "$tmpd/a.tgz" -C "$tmpd" "$name/alertmanager" "$name/amtool"; then
+      local okall=1
+      for n in "${todo[@]}"; do
+        if version_ok "$tmpd/$name/$n" "version $rel" --version; then
+          mv -f "$tmpd/$name/$n" "$ALERTMANAGER_DIR/$n"
+        else
+          okall=0
+        fi
+      done
+      rm -rf "$tmpd"
+      if [[ $okall == 1 ]]; then
+        log "alertmanager $rel: downloaded"
+        return 0
+      fi
+    fi
+    rm -rf "$tmpd"
+  fi
+
+  local dir=$SRC_DIR/alertmanager-$ALERTMANAGER_VERSION commit
+  mkdir -p "$dir"
+  alertmanager_src "$dir"
+  if [[ ! -f $dir/go.mod ]]; then
+    printf '// Generated by hack/tools.sh.\nmodule faultline.local/alertmanager-tools\n\ngo 1.26\n\nrequire github.com/prometheus/alertmanager %s\n\nreplace github.com/prometheus/alertmanager => ./alertmanager\n' \
+      "$ALERTMANAGER_VERSION" >"$dir/go.mod.tmp"
+    mv -f "$dir/go.mod.tmp" "$dir/go.mod"
+  fi
+  commit=$(origin_hash github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION")
+  local ldflags="-s -w"
+  ldflags+=" -X github.com/prometheus/common/version.Version=$rel"
+  ldflags+=" -X github.com/prometheus/common/version.Revision=${commit:-unknown}"
+  ldflags+=" -X github.com/prometheus/common/version.Branch=HEAD"
+  ldflags+=" -X github.com/prometheus/common/version.BuildUser=faultline-hack-tools"
+  ldflags+=" -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
+  local pkgs=()
+  for n in "${todo[@]}"; do pkgs+=("github.com/prometheus/alertmanager/cmd/$n"); done
+  log "resolving and downloading modules for ${todo[*]} $rel ..."
+  t0=$(now)
+  (cd "$dir" && quiet alertmanager-mod gobuild_env CGO_ENABLED=0 go list -mod=mod -deps "${pkgs[@]}") ||
+    die "module download for github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION failed"
+  t1=$(now)
+  log "modules ready in $((t1 - t0))s"
+  for n in "${todo[@]}"; do
+    log "building $n $rel ..."
+    t0=$(now); cpu_now; c0=$CPU
+    (cd "$dir" && quiet "build-$n" gobuild_env CGO_ENABLED=0 go build -mod=mod -trimpath \
+      -ldflags "$ldflags" -o "$ALERTMANAGER_DIR/.$n.tmp.$$" "github.com/prometheus/alertmanager/cmd/$n") ||
+      { rm -f "$ALERTMANAGER_DIR/.$n.tmp.$$"; die "build of $n failed"; }
+    mv -f "$ALERTMANAGER_DIR/.$n.tmp.$$" "$ALERTMANAGER_DIR/$n"
+    t1=$(now)
+    version_ok "$ALERTMANAGER_DIR/$n" "version $rel" --version || die "$ALERTMANAGER_DIR/$n does not report $rel"
+    cpu_now
+    log "built $n in $((t1 - t0))s (cpu $((CPU - c0))s)"
+  done
+}
+
 # --- bin/ symlinks ---------------------------------------------------------
 
 link() { # link TARGET NAME
@@ -481,6 +589,7 @@ link_all() {
   local n
   for n in etcd "${K8S_BINARIES[@]}"; do link "$K8S_DIR/$n" "$n"; done
   for n in kwok kwokctl; do link "$KWOK_DIR/$n" "$n"; done
+  for n in alertmanager amtool; do link "$ALERTMANAGER_DIR/$n" "$n"; done
   if [[ $FAULTLINE_PROMETHEUS_FROM_PATH == 1 ]] && command -v prometheus >/dev/null 2>&1 &&
     [[ $(command -v prometheus) != "$BIN_DIR/prometheus" ]]; then
     link "$(command -v prometheus)" prometheus
@@ -516,16 +625,18 @@ main() {
   done
   command -v go >/dev/null 2>&1 || die "go is not on PATH"
 
-  local want_etcd=0 want_kwok=0 k8s=() prom=() a
+  local want_etcd=0 want_kwok=0 k8s=() prom=() am=() a
   for a in "${args[@]}"; do
     case $a in
-      all) want_etcd=1; k8s+=("${K8S_BINARIES[@]}"); want_kwok=1; prom+=(prometheus promtool) ;;
+      all) want_etcd=1; k8s+=("${K8S_BINARIES[@]}"); want_kwok=1; prom+=(prometheus promtool); am+=(alertmanager amtool) ;;
       k8s) k8s+=("${K8S_BINARIES[@]}") ;;
       envtest) want_etcd=1; k8s+=(kube-apiserver kubectl) ;;
       etcd) want_etcd=1 ;;
       kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) k8s+=("$a") ;;
       kwok | kwokctl) want_kwok=1 ;;
       prometheus | promtool) prom+=("$a") ;;
+      alertmanager) am+=(alertmanager amtool) ;;
+      amtool) am+=(amtool) ;;
       *) die "unknown tool '$a' (see hack/tools.sh --help)" ;;
     esac
   done
@@ -545,6 +656,11 @@ main() {
     local puniq=()
     for n in prometheus promtool; do [[ " ${prom[*]} " != *" $n "* ]] || puniq+=("$n"); done
     ensure_prometheus "${puniq[@]}"
+  fi
+  if [[ ${#am[@]} -gt 0 ]]; then
+    local auniq=()
+    for n in alertmanager amtool; do [[ " ${am[*]} " != *" $n "* ]] || auniq+=("$n"); done
+    ensure_alertmanager "${auniq[@]}"
   fi
   link_all
   [[ $(($(now) - t0)) -lt 5 ]] || log "done in $(($(now) - t0))s"
