@@ -60,10 +60,12 @@ const (
 var shopDeployments = map[string]int32{"checkout": 3, "cart": 3, "payments": 2}
 
 // Addresses the operator is run with; e2e/testbed/prometheus.yml scrapes the
-// metrics address.
+// metrics address, and e2e/testbed/alertmanager.yml sends notifications to
+// the alert receiver's.
 const (
-	operatorMetricsAddr = "127.0.0.1:8080"
-	operatorHealthAddr  = "127.0.0.1:8081"
+	operatorMetricsAddr       = "127.0.0.1:8080"
+	operatorHealthAddr        = "127.0.0.1:8081"
+	operatorAlertReceiverAddr = "127.0.0.1:9444"
 )
 
 // errNoData is returned by Query when the query yields no sample.
@@ -174,7 +176,7 @@ func setUpTestbed(ctx context.Context) (*Testbed, error) {
 			MetricsAddr: operatorMetricsAddr,
 			HealthAddr:  operatorHealthAddr,
 			WebhookAddr: t.Webhooks.Addr,
-			Args:        t.Webhooks.OperatorArgs(),
+			Args:        append(t.Webhooks.OperatorArgs(), "--alert-receiver-bind-address", operatorAlertReceiverAddr),
 			LogPath:     filepath.Join(t.StateDir, "operator.log"),
 			PIDPath:     filepath.Join(t.StateDir, "operator.pid"),
 		}

@@ -190,6 +190,15 @@ func validateExperimentSpec(p *problems, spec *chaosv1alpha1.ExperimentSpec, nam
 			validateAlertName(p, fmt.Sprintf("spec.detection.alerts[%d]", i), a)
 		}
 	}
+	if spec.Remediation != nil {
+		for i, m := range spec.Remediation.Matchers {
+			if m.Created != nil {
+				// The schema bounds the selector; its keys' and values' syntax
+				// is checked here, or it would match nothing at run time.
+				validateSelector(p, &m.Created.Selector, field.NewPath("spec", "remediation", "matchers").Index(i).Child("created", "selector"))
+			}
+		}
+	}
 	if spec.Provider != nil && spec.Provider.Prometheus != nil && spec.Provider.Prometheus.Auth != nil {
 		name := spec.Provider.Prometheus.Auth.SecretName
 		if why := dnsSubdomain(name); why != "" {

@@ -11,21 +11,53 @@ const (
 	// target refused the fault) or NotInjected (the baseline did not hold, no
 	// target could be selected, or the run was refused or aborted first).
 	ConditionInjected = "Injected"
-	// ConditionDetected is True once the fault's effect was detected.
+	// ConditionDetected is True once the steady-state probes saw the fault's
+	// effect, reason Deviated. It is False, reason Absorbed, on a run whose
+	// steady state never deviated after injection. An alert the Experiment
+	// declares is recorded in timeline.alertedAt and result.detectedBy.
 	ConditionDetected = "Detected"
-	// ConditionRecovered is True once the steady state returned.
+	// ConditionRecovered is True once the steady state returned after a
+	// deviation, reason Recovered, or, reason Absorbed, when it never
+	// deviated; False, reason NotRecovered, when the run ended without it
+	// returning.
 	ConditionRecovered = "Recovered"
-	// ConditionAborted is True when the run was aborted.
+	// ConditionAborted is True when the run was aborted, with the
+	// AbortReason as reason (SLOBreached, ProbeUnavailable, KillSwitch,
+	// Deleted, Replaced, InjectionFailed or Manual).
 	ConditionAborted = "Aborted"
-	// ConditionCompleted is True when the run has a verdict.
+	// ConditionCompleted is False from the start of the baseline (reason
+	// BaselineStarted) and True once the run has a verdict, whatever the
+	// verdict, with the reason the run ended (Passed, DryRun, NotRecovered,
+	// BaselineNotHeld, ConfigError...). It does not say whether the run
+	// passed: Ready does.
 	ConditionCompleted = "Completed"
+	// ConditionReconciling is True while a run is in progress, from the
+	// moment the operator accepts it until its verdict, with the run's phase
+	// as reason (Pending, Baseline, Injecting, Observing, Reverting or
+	// Recovering); a finished run does not carry it. With Ready and Stalled
+	// it follows the kstatus convention (sigs.k8s.io/cli-utils), so Flux,
+	// kpt and any tool that reads it tell a run in progress from a finished
+	// one without knowing Faultline.
+	ConditionReconciling = "Reconciling"
 )
 
-// Condition types of an Experiment and a ChaosPolicy.
+// Condition types of an Experiment, a ChaosPolicy and an ExperimentRun.
 const (
-	// ConditionReady is True when the object is valid and reconciled.
+	// ConditionReady is True when the object is valid and reconciled. On an
+	// ExperimentRun it is True only once the run Passed (a dry run that
+	// passed included), reason Passed; it is False while the run is in
+	// progress, with the phase as reason, and after any other verdict, with
+	// the verdict as reason (Failed, Aborted, Inconclusive or Error). So
+	// `kubectl wait --for=condition=Ready` succeeds only for a run a
+	// pipeline may pass on.
 	ConditionReady = "Ready"
-	// ConditionStalled is True when reconciling cannot progress without a change by the user.
+	// ConditionStalled is True when reconciling cannot progress without a
+	// change by the user. On an ExperimentRun it is True once the run ended
+	// with any verdict but Passed, with the Completed condition's reason
+	// (ConfigError, NotRecovered, Aborted, BaselineNotHeld...) and message:
+	// the run will not change again, and only a new run can pass. A run in
+	// progress never carries it, even while it reverts after a
+	// configuration error.
 	ConditionStalled = "Stalled"
 )
 
@@ -43,6 +75,8 @@ const (
 	ReasonDryRun             = "DryRun"
 	ReasonDeviated           = "Deviated"
 	ReasonAlertFired         = "AlertFired"
+	ReasonAlertNotified      = "AlertNotified"
+	ReasonRemediationStarted = "RemediationStarted"
 	ReasonNotDetected        = "NotDetected"
 	ReasonAbsorbed           = "Absorbed"
 	ReasonFaultReverted      = "FaultReverted"

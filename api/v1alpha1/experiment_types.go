@@ -542,6 +542,17 @@ type ObjectivesSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="objectives.detectWithin must be a duration between 1s and 24h, such as \"1m\""
 	DetectWithin *metav1.Duration `json:"detectWithin,omitempty"`
 
+	// notifyWithin is the longest acceptable time from injection to
+	// Alertmanager's notification of a detection alert reaching the
+	// operator's webhook receiver, 1s to 24h. It needs detection.alerts, and
+	// Alertmanager routing those alerts to the receiver as well (a route
+	// with continue: true).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="objectives.notifyWithin must be a duration between 1s and 24h, such as \"2m\""
+	NotifyWithin *metav1.Duration `json:"notifyWithin,omitempty"`
+
 	// recoverWithin is the longest acceptable time from injection to
 	// recovery, 1s to 24h.
 	// +optional
@@ -549,6 +560,16 @@ type ObjectivesSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="objectives.recoverWithin must be a duration between 1s and 24h, such as \"2m\""
 	RecoverWithin *metav1.Duration `json:"recoverWithin,omitempty"`
+
+	// remediateWithin is the longest acceptable time from injection to the
+	// start of automatic remediation (timeline.remediationStartedAt), 1s to
+	// 24h. An istio fault has no remediation by default: it needs
+	// remediation.matchers.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="objectives.remediateWithin must be a duration between 1s and 24h, such as \"30s\""
+	RemediateWithin *metav1.Duration `json:"remediateWithin,omitempty"`
 }
 
 // ProbeErrorPolicy says what a run does when it cannot measure.
@@ -623,6 +644,8 @@ type AbortSpec struct {
 // +kubebuilder:validation:XValidation:rule="[has(self.fault.podKill), has(self.fault.istio), has(self.fault.nodeDrain)].filter(x, x).size() != 1 || !has(self.fault.istio) || self.target.kind == 'VirtualService'",message="fault.istio needs target.kind VirtualService"
 // +kubebuilder:validation:XValidation:rule="[has(self.fault.podKill), has(self.fault.istio), has(self.fault.nodeDrain)].filter(x, x).size() != 1 || has(self.fault.podKill) || has(self.duration)",message="istio and nodeDrain faults are held for spec.duration: set it, such as \"2m\""
 // +kubebuilder:validation:XValidation:rule="(self.steadyState.probes.all(p, !has(p.prometheus)) && (!has(self.abort) || !has(self.abort.guards) || size(self.abort.guards) == 0) && (!has(self.detection) || !has(self.detection.alerts) || size(self.detection.alerts) == 0)) || (has(self.provider) && has(self.provider.prometheus))",message="prometheus probes, guards and detection alerts need provider.prometheus.address"
+// +kubebuilder:validation:XValidation:rule="!has(self.objectives) || !has(self.objectives.notifyWithin) || (has(self.detection) && has(self.detection.alerts) && size(self.detection.alerts) > 0)",message="objectives.notifyWithin times the notification of detection.alerts: name the alerts, such as detection.alerts: [CheckoutAvailabilityLow], or remove notifyWithin"
+// +kubebuilder:validation:XValidation:rule="!has(self.objectives) || !has(self.objectives.remediateWithin) || !has(self.fault.istio) || (has(self.remediation) && has(self.remediation.matchers) && size(self.remediation.matchers) > 0)",message="objectives.remediateWithin needs remediation.matchers for an istio fault, which has no automatic remediation by default: declare what starts it, such as remediation: {matchers: [{event: {reason: RolloutAborted, involvedKind: Rollout}}]}, or remove remediateWithin"
 type ExperimentSpec struct {
 	// schedule in cron syntax (robfig/cron standard five fields, or
 	// descriptors such as @hourly and "@every 30m"), at most 256 characters.
@@ -708,6 +731,11 @@ type ExperimentSpec struct {
 	// abort holds the guard SLOs and the fail-safe for probe errors.
 	// +optional
 	Abort *AbortSpec `json:"abort,omitempty"`
+
+	// remediation declares what counts as the start of automatic
+	// remediation; absent, the fault's default applies.
+	// +optional
+	Remediation *RemediationSpec `json:"remediation,omitempty"`
 }
 
 // RunSummary is the short record of one finished run, for trends.

@@ -251,6 +251,18 @@ type TargetStatus struct {
 	// +kubebuilder:validation:MaxLength=64
 	ResourceVersion string `json:"resourceVersion,omitempty"`
 
+	// ownerKind is the kind of a pod target's workload: its controller, or
+	// the Deployment of its ReplicaSet. Empty for a bare pod. A replacement
+	// pod of the same workload starts remediation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	OwnerKind string `json:"ownerKind,omitempty"`
+
+	// ownerName is the name of that workload.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	OwnerName string `json:"ownerName,omitempty"`
+
 	// phase of the target.
 	// +required
 	Phase TargetPhase `json:"phase"`
@@ -296,12 +308,28 @@ type Timeline struct {
 	// (resolutions says which).
 	// +optional
 	AlertedAt *metav1.MicroTime `json:"alertedAt,omitempty"`
+	// notifiedAt is when Alertmanager sent the first notification of a
+	// declared alert firing after the injection: the instant the operator's
+	// Alertmanager webhook receiver got the request. Alertmanager does not
+	// say when it sent a notification, and the request's arrival is the
+	// honest bound for it: later by the network and, after a failed
+	// delivery, by Alertmanager's retry. notification says more.
+	// +optional
+	NotifiedAt *metav1.MicroTime `json:"notifiedAt,omitempty"`
 	// abortedAt is when the run decided to abort (abort.decidedAt).
 	// +optional
 	AbortedAt *metav1.MicroTime `json:"abortedAt,omitempty"`
 	// revertedAt is when the fault was undone on every target.
 	// +optional
 	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
+	// remediationStartedAt is when automatic remediation began after the
+	// injection (a replacement pod created, a rollback started), as the API
+	// dates it: the object's creationTimestamp, a pod's PodScheduled
+	// transition, or the Event's time; never before injectedAt. The API
+	// keeps whole seconds, so resolutions says within 1s. remediation
+	// says what it was.
+	// +optional
+	RemediationStartedAt *metav1.MicroTime `json:"remediationStartedAt,omitempty"`
 	// recoveredAt is the start of the first stable all-passing window after
 	// the deviation: its first sample, the instant a watch event dated the
 	// change that began it, or the evaluation of a range query over the
@@ -323,13 +351,42 @@ type Timeline struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	GapsOmitted int32 `json:"gapsOmitted,omitempty"`
-	// resolutions say how precisely deviatedAt, alertedAt and recoveredAt
-	// are known, recorded with each of them.
+	// resolutions say how precisely deviatedAt, alertedAt, notifiedAt,
+	// remediationStartedAt and recoveredAt are known, recorded with each of
+	// them.
 	// +optional
 	// +listType=map
 	// +listMapKey=instant
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=5
 	Resolutions []InstantResolution `json:"resolutions,omitempty"`
+}
+
+// NotificationStatus is what the operator's Alertmanager webhook receiver
+// recorded for a run: the first notification of a declared alert firing
+// after the injection (timeline.notifiedAt), or why none could be observed.
+type NotificationStatus struct {
+	// alert is the declared alert (alertname) the notification carried.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Alert string `json:"alert,omitempty"`
+	// receiver is the Alertmanager receiver that sent it, as its payload
+	// names it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Receiver string `json:"receiver,omitempty"`
+	// groupWait is the group_wait of the route that sent it, as the
+	// receiver's URL declares it (its groupWait query parameter);
+	// Alertmanager's payload does not carry it, so it is absent unless
+	// declared.
+	// +optional
+	GroupWait *metav1.Duration `json:"groupWait,omitempty"`
+	// unobserved says why a notification could not be observed, or may
+	// have been missed: the receiver is off, or the operator started
+	// receiving after the injection (a restart loses the notifications it
+	// had received, which are kept in memory).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Unobserved string `json:"unobserved,omitempty"`
 }
 
 // GapCause says why the operator saw nothing for a while.
@@ -366,7 +423,7 @@ type SamplingGap struct {
 
 // ResolutionSource says how an instant was established, and so how
 // precisely it is known.
-// +kubebuilder:validation:Enum=ProbeInterval;Gap;Event;Alert;RangeQuery
+// +kubebuilder:validation:Enum=ProbeInterval;Gap;Event;Alert;RangeQuery;Webhook
 type ResolutionSource string
 
 const (
@@ -387,14 +444,19 @@ const (
 	// unknown.
 	ResolutionAlert ResolutionSource = "Alert"
 	// ResolutionRangeQuery means a range query re-evaluated the Prometheus
-	// probes after the fact, at a step of within: the crossing happened at
-	// most within before the first evaluation that saw it.
+	// probes after the fact, at a step of within: the probes' queries
+	// crossed, over Prometheus' data, at most within before the first
+	// evaluation that saw it. That data is as fresh as its scrapes: the
+	// system itself crossed up to one scrape interval earlier.
 	ResolutionRangeQuery ResolutionSource = "RangeQuery"
+	// ResolutionWebhook means the instant is when Alertmanager's webhook
+	// request reached the operator's receiver; within is zero.
+	ResolutionWebhook ResolutionSource = "Webhook"
 )
 
 // Resolution says how precisely an instant or a figure is known.
 type Resolution struct {
-	// source is ProbeInterval, Gap, Event, Alert or RangeQuery.
+	// source is ProbeInterval, Gap, Event, Alert, RangeQuery or Webhook.
 	// +required
 	Source ResolutionSource `json:"source"`
 	// within is how long before the recorded instant the change may have
@@ -408,9 +470,10 @@ type Resolution struct {
 
 // InstantResolution is the resolution of one timeline instant.
 type InstantResolution struct {
-	// instant names the timeline field: deviatedAt, alertedAt or recoveredAt.
+	// instant names the timeline field: deviatedAt, alertedAt, notifiedAt,
+	// remediationStartedAt or recoveredAt.
 	// +required
-	// +kubebuilder:validation:Enum=deviatedAt;alertedAt;recoveredAt
+	// +kubebuilder:validation:Enum=deviatedAt;alertedAt;notifiedAt;remediationStartedAt;recoveredAt
 	Instant    string `json:"instant"`
 	Resolution `json:",inline"`
 }
@@ -451,7 +514,7 @@ const (
 
 // ObjectiveResult is one objective judged.
 type ObjectiveResult struct {
-	// name of the objective: detectWithin or recoverWithin.
+	// name of the objective: detectWithin, notifyWithin or recoverWithin.
 	// +required
 	Name string `json:"name"`
 	// target is the objective's limit.
@@ -473,10 +536,18 @@ type RunResult struct {
 	// detectedBy says whether an alert or a probe detected the fault.
 	// +optional
 	DetectedBy DetectionSource `json:"detectedBy,omitempty"`
+	// timeToNotify is notifiedAt minus injectedAt: from the failure onset
+	// to Alertmanager's notification reaching the operator's receiver.
+	// +optional
+	TimeToNotify *metav1.Duration `json:"timeToNotify,omitempty"`
 	// timeToRecover is recoveredAt minus injectedAt; zero when the steady
 	// state never deviated (the system absorbed the fault).
 	// +optional
 	TimeToRecover *metav1.Duration `json:"timeToRecover,omitempty"`
+	// timeToRemediate is remediationStartedAt minus injectedAt: how long
+	// automatic remediation took to begin.
+	// +optional
+	TimeToRemediate *metav1.Duration `json:"timeToRemediate,omitempty"`
 	// resolution of the figures: the probe interval. A crossing happened at
 	// most this long before the sample that saw it, unless resolutions
 	// says otherwise for a figure.
@@ -759,11 +830,22 @@ type ExperimentRunStatus struct {
 	// +optional
 	Abort *AbortStatus `json:"abort,omitempty"`
 
+	// notification is what the operator's Alertmanager webhook receiver
+	// recorded for the run's declared alerts, or why it could not.
+	// +optional
+	Notification *NotificationStatus `json:"notification,omitempty"`
+
+	// remediation says what started automatic remediation
+	// (timeline.remediationStartedAt), or what was looked for and not seen.
+	// +optional
+	Remediation *RemediationStatus `json:"remediation,omitempty"`
+
 	// progress is the state machine's memory between samples.
 	// +optional
 	Progress Progress `json:"progress,omitempty"`
 
-	// conditions: Injected, Detected, Recovered, Aborted, Completed, Stalled.
+	// conditions: Injected, Detected, Recovered, Aborted, Completed, and
+	// Reconciling, Ready and Stalled, which follow the kstatus convention.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -791,8 +873,11 @@ type ExperimentRun struct {
 	// +required
 	Spec ExperimentRunSpec `json:"spec"`
 
-	// status is the report.
+	// status is the report. Until the operator writes it, it reads as
+	// observedGeneration 0, so kstatus sees a run nobody has looked at yet
+	// as in progress rather than as current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status ExperimentRunStatus `json:"status,omitempty"`
 }
 
@@ -814,6 +899,11 @@ func (r Resolution) Describe(origin time.Time) string {
 	within := r.Within.Round(time.Millisecond)
 	switch r.Source {
 	case ResolutionEvent:
+		if within > 0 {
+			// An object's timestamps (creationTimestamp, a condition's
+			// lastTransitionTime) keep whole seconds.
+			return fmt.Sprintf("±%s: the API server's timestamp dated it, in whole seconds", within)
+		}
 		return "event-driven: the API server's watch event dated it"
 	case ResolutionAlert:
 		if within <= 0 {
@@ -822,6 +912,8 @@ func (r Resolution) Describe(origin time.Time) string {
 		return fmt.Sprintf("±%s: Prometheus' alert state dated it (rule evaluation interval)", within)
 	case ResolutionRangeQuery:
 		return fmt.Sprintf("±%s: a range query re-evaluated the probes at that step", within)
+	case ResolutionWebhook:
+		return "when Alertmanager's webhook request reached the operator"
 	case ResolutionGap:
 		if r.Gap == nil {
 			return fmt.Sprintf("±%s: the operator saw nothing for that long", within)

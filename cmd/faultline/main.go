@@ -58,6 +58,7 @@ type options struct {
 	metricsCertDir string
 	enableHTTP2    bool
 	webhook        webhookOptions
+	alertReceiver  alertReceiverOptions
 }
 
 func main() {
@@ -89,6 +90,7 @@ func run() error {
 	flag.StringVar(&opts.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for --metrics-secure; empty means a self-signed certificate made at start.")
 	flag.BoolVar(&opts.enableHTTP2, "enable-http2", false, "Offer HTTP/2 on the webhook and metrics servers. Off by default: HTTP/2 stream resets (CVE-2023-44487, CVE-2023-39325) let one client exhaust the server.")
 	bindWebhookFlags(flag.CommandLine, &opts.webhook)
+	bindAlertReceiverFlags(flag.CommandLine, &opts.alertReceiver)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	// controller-runtime registers --kubeconfig on the default flag set.

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -72,6 +73,15 @@ type Reconciler struct {
 	// TargetWorkers is how many targets of one run are injected or
 	// reverted at once; zero means DefaultTargetWorkers.
 	TargetWorkers int
+	// Remediation gathers what runs' remediation rules look for; nil lists
+	// through APIReader.
+	Remediation RemediationObserver
+	// Notifications is the record of Alertmanager notifications the
+	// operator's webhook receiver keeps; nil means the receiver is off.
+	Notifications NotificationRecord
+	// NotificationWakeups carries the alert name of each notification as
+	// it arrives, to wake the runs waiting for it; nil means none.
+	NotificationWakeups <-chan event.TypedGenericEvent[string]
 	// RefineStep is the step at which a run's Prometheus probes are
 	// re-evaluated to place their crossings; zero means
 	// probes.DefaultRefineStep.
@@ -254,6 +264,7 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 	if s.run.Status.Phase == chaosv1alpha1.PhasePending {
 		s.emit(er.Start(now))
 	}
+	r.observeNotification(s, er)
 	if wait := er.ConfigErrorRetryWait(now); wait > 0 {
 		// A retry after a configuration error is not due yet: this
 		// reconcile was woken by something else (our own status write).
@@ -279,6 +290,8 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 			if err != nil {
 				return r.stepFailed(s, er, fmt.Errorf("building probes: %w", err))
 			}
+			// Remediation first: a sample that ends the run judges it.
+			r.observeRemediation(ctx, s, er)
 			sample := sampler.Sample(ctx, s.run.Namespace, s.spec(), now, next.Set)
 			r.Metrics.observeSample(sample)
 			s.emit(er.ApplySample(sample))
@@ -385,6 +398,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chaosv1alpha1.ExperimentRun{}).
 		Watches(&chaosv1alpha1.ChaosPolicy{}, handler.EnqueueRequestsFromMapFunc(r.runsForPolicy)).
+		WatchesRawSource(r.notificationSource()).
 		Named("experimentrun").
 		WithOptions(controller.Options{MaxConcurrentReconciles: cmp.Or(r.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)}).
 		Complete(r)

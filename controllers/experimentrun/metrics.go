@@ -18,6 +18,12 @@ type Metrics struct {
 	abortLatency  prometheus.Histogram
 	activeRuns    prometheus.Gauge
 	probeErrors   *prometheus.CounterVec
+	// timeToNotify is from injection to Alertmanager's notification
+	// reaching the operator's receiver.
+	timeToNotify prometheus.Histogram
+
+	// timeToRemediate is from injection to the start of automatic remediation.
+	timeToRemediate prometheus.Histogram
 
 	mu sync.Mutex
 	// counted remembers finished runs already counted, so a run reconciled
@@ -55,6 +61,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.runs.WithLabelValues(string(v))
 	}
 	reg.MustRegister(m.runs, m.timeToDetect, m.timeToRecover, m.abortLatency, m.activeRuns, m.probeErrors)
+	m.timeToNotify = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "faultline_time_to_notify_seconds", Help: "Measured time from injection to Alertmanager's notification reaching the operator's receiver.", Buckets: buckets,
+	})
+	reg.MustRegister(m.timeToNotify)
+	m.timeToRemediate = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "faultline_time_to_remediate_seconds", Help: "Measured time from injection to the start of automatic remediation.", Buckets: buckets,
+	})
+	reg.MustRegister(m.timeToRemediate)
 	return m
 }
 
@@ -91,6 +105,12 @@ func (m *Metrics) observeFinished(run *chaosv1alpha1.ExperimentRun) {
 		}
 		if res.AbortLatency != nil {
 			m.abortLatency.Observe(res.AbortLatency.Seconds())
+		}
+		if res.TimeToNotify != nil {
+			m.timeToNotify.Observe(res.TimeToNotify.Seconds())
+		}
+		if res.TimeToRemediate != nil {
+			m.timeToRemediate.Observe(res.TimeToRemediate.Seconds())
 		}
 	}
 }

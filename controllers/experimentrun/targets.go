@@ -109,6 +109,9 @@ func (s *Selector) Select(ctx context.Context, run *chaosv1alpha1.ExperimentRun,
 	fanOut(ctx, len(sel.Targets), s.Workers, func(ctx context.Context, i int) {
 		c := sel.Targets[i]
 		ts := chaosv1alpha1.TargetStatus{Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, UID: c.UID, ResourceVersion: c.ResourceVersion, Phase: chaosv1alpha1.TargetSelected}
+		// A pod's workload, whose new pod is its replacement: the default
+		// start of remediation.
+		ts.OwnerKind, ts.OwnerName = c.Owner.Kind, c.Owner.Name
 		ts.Restore, errs[i] = fault.Prepare(ctx, faultTarget(run, ts))
 		prepared[i] = ts
 	})

@@ -373,13 +373,18 @@ func (r Run) observationDone(now time.Time) bool {
 	if tl.DeviatedAt == nil {
 		// Nothing deviated yet. The fault is called absorbed only after a
 		// quiet period long enough for slow signals (rate windows, alerts)
-		// to show it.
-		return !now.Before(r.quietUntil())
+		// to show it, and remediation inside its objective.
+		return !now.Before(r.quietUntil()) && !r.awaitingRemediation(now)
 	}
 	if tl.RecoveredAt != nil {
-		if tl.AlertedAt == nil && r.wantAlertsDeclared() && r.Spec.Objectives != nil && r.Spec.Objectives.DetectWithin != nil {
-			// An alert may still fire inside its objective; wait for it.
-			return !now.Before(tl.InjectedAt.Add(r.Spec.Objectives.DetectWithin.Duration))
+		if r.awaitingRemediation(now) {
+			// Remediation may still start inside its objective; wait for it.
+			return false
+		}
+		if until, ok := r.signalsDueBy(); ok {
+			// An alert, or its notification, may still come inside its
+			// objective; wait for it.
+			return !now.Before(until)
 		}
 		return true
 	}

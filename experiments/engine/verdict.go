@@ -104,6 +104,9 @@ func (r Run) finish(now time.Time) []Event {
 		}
 	}
 
+	missed = r.judgeRemediation(res) || missed
+	missed = r.judgeNotify(res, absorbed) || missed
+
 	if st.Abort != nil && st.Progress.ConfigError != "" {
 		// Aborted because the run could not be carried out, not because
 		// the system misbehaved: the verdict says so.
@@ -167,11 +170,17 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 			parts = append(parts, absorbed)
 		} else {
 			parts = append(parts, describeDetection(r, res)...)
+			if n := r.describeNotification(res); n != "" {
+				parts = append(parts, n)
+			}
 			if res.TimeToRecover != nil {
 				parts = append(parts, "recovered in "+res.TimeToRecover.Duration.String()+r.resolutionSuffix("timeToRecover")+objectiveSuffix(res, "recoverWithin"))
 			} else {
 				parts = append(parts, fmt.Sprintf("did not recover within %s of the fault's end", r.RecoveryTimeout()))
 			}
+		}
+		if rem := r.describeRemediation(res); rem != "" {
+			parts = append(parts, rem)
 		}
 		parts = append(parts, fmt.Sprintf("resolution %s", res.Resolution.Duration))
 	}

@@ -77,6 +77,16 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 		},
 		SystemOut: &junitCDATA{Text: text.String()},
 	}
+	if s.Notification != nil || s.Result.TimeToNotify != nil {
+		suite.Properties = append(suite.Properties,
+			junitProperty{"timeToNotify", durationText(s.Result.TimeToNotify)},
+			junitProperty{"notification", notificationText(s)})
+	}
+	if s.Remediation != nil || s.Result.TimeToRemediate != nil {
+		suite.Properties = append(suite.Properties,
+			junitProperty{"timeToRemediate", durationText(s.Result.TimeToRemediate)},
+			junitProperty{"remediation", remediationText(s)})
+	}
 	// The thresholds live here rather than in the testcase names, which
 	// must not change when an objective is tuned.
 	for _, o := range s.Result.Objectives {
@@ -208,7 +218,7 @@ func abortInterval(a *Abort) interval {
 
 // objectiveFigure names the figure an objective judges.
 func objectiveFigure(objective string) string {
-	return map[string]string{objectiveDetect: "timeToDetect", objectiveRecover: "timeToRecover"}[objective]
+	return map[string]string{objectiveDetect: "timeToDetect", objectiveRecover: "timeToRecover", objectiveNotify: "timeToNotify"}[objective]
 }
 
 // objectiveText says what an objective asked and what was measured, so the
@@ -290,12 +300,13 @@ func unionLength(intervals []interval) time.Duration {
 }
 
 func missedMessage(o Objective) string {
-	what := map[string]string{objectiveDetect: "time to detect", objectiveRecover: "time to recover"}[o.Name]
+	what := map[string]string{objectiveDetect: "time to detect", objectiveRecover: "time to recover", objectiveNotify: "time to notify"}[o.Name]
 	if what == "" {
 		what = o.Name
 	}
 	if o.Measured == nil {
-		never := map[string]string{objectiveDetect: "the fault was never detected", objectiveRecover: "the steady state never returned"}[o.Name]
+		never := map[string]string{objectiveDetect: "the fault was never detected", objectiveRecover: "the steady state never returned",
+			objectiveNotify: "no notification of the declared alerts reached the operator's receiver"}[o.Name]
 		if never == "" {
 			never = what + " was never reached"
 		}

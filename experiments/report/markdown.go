@@ -37,6 +37,14 @@ func writeMarkdown(w io.Writer, s Summary) error {
 	for _, f := range figures(s) {
 		p.mdRow(f.label, f.value, orNone(f.judgement))
 	}
+	if s.Notification != nil {
+		p.line("")
+		p.line("Notification: " + mdEscape.Replace(s.Notification.Text))
+	}
+	if s.Remediation != nil {
+		p.line("")
+		p.line("Remediation: " + mdEscape.Replace(s.Remediation.Text))
+	}
 
 	p.line("")
 	p.line("#### Timeline")

@@ -167,8 +167,21 @@ func figures(s Summary) []figure {
 		{"Abort latency", abortLatencyText(s), ""},
 		{"Breach to decision", breachToDecisionText(s), ""},
 	}
+	if r.TimeToNotify != nil || s.Notification != nil || s.objective(objectiveNotify) != nil {
+		// Only runs that declare alerts have this figure; the others'
+		// reports keep their shape.
+		out = slices.Insert(out, 2, figure{"Time to notify", durationText(r.TimeToNotify), judgement(s.objective(objectiveNotify))})
+	}
+	if r.TimeToRemediate != nil || s.objective(objectiveRemediate) != nil {
+		// Runs without remediation to time keep their report's shape.
+		at := slices.IndexFunc(out, func(f figure) bool { return f.label == "Time to recover" })
+		out = slices.Insert(out, at, figure{"Time to remediate", durationText(r.TimeToRemediate), judgement(s.objective(objectiveRemediate))})
+	}
 	for _, o := range r.Objectives {
-		if o.Name != objectiveDetect && o.Name != objectiveRecover {
+		if o.Name == objectiveRemediate {
+			continue // its figure is listed above
+		}
+		if o.Name != objectiveDetect && o.Name != objectiveRecover && o.Name != objectiveNotify {
 			out = append(out, figure{"Objective " + o.Name, durationText(o.Measured), judgement(&o)})
 		}
 	}

@@ -63,6 +63,13 @@ type Summary struct {
 	Probes []Probe `json:"probes"`
 	// Abort says why the run was aborted; absent when it was not.
 	Abort *Abort `json:"abort,omitempty"`
+	// Notification is when Alertmanager notified the declared alerts, or
+	// why that could not be seen; absent when the run declares no alerts
+	// or nothing was notified or asked for.
+	Notification *Notification `json:"notification,omitempty"`
+	// Remediation is when automatic remediation began and what began it,
+	// or what was not seen; absent when nothing was injected.
+	Remediation *Remediation `json:"remediation,omitempty"`
 }
 
 // Approval is who approved a run and when.
@@ -89,9 +96,14 @@ type Result struct {
 	TimeToDetect *Duration `json:"timeToDetect,omitempty"`
 	// DetectedBy is Alert or Probe.
 	DetectedBy string `json:"detectedBy,omitempty"`
+	// TimeToNotify is notifiedAt minus injectedAt: until Alertmanager's
+	// notification reached the operator's receiver.
+	TimeToNotify *Duration `json:"timeToNotify,omitempty"`
 	// TimeToRecover is recoveredAt minus injectedAt; zero when the system
 	// absorbed the fault.
 	TimeToRecover *Duration `json:"timeToRecover,omitempty"`
+	// TimeToRemediate is remediationStartedAt minus injectedAt.
+	TimeToRemediate *Duration `json:"timeToRemediate,omitempty"`
 	// Resolution is the probe interval: a crossing happened at most this long
 	// before the sample that saw it.
 	Resolution *Duration `json:"resolution,omitempty"`
@@ -296,7 +308,9 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	if r := st.Result; r != nil {
 		s.Result.TimeToDetect = span(r.TimeToDetect)
 		s.Result.DetectedBy = string(r.DetectedBy)
+		s.Result.TimeToNotify = span(r.TimeToNotify)
 		s.Result.TimeToRecover = span(r.TimeToRecover)
+		s.Result.TimeToRemediate = span(r.TimeToRemediate)
 		s.Result.Resolution = span(r.Resolution)
 		s.Result.AbortLatency = span(r.AbortLatency)
 		s.Result.BreachToDecision = span(r.BreachToDecision)
@@ -327,6 +341,9 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 		unjudged = string(chaosv1alpha1.ObjectiveNotMeasured)
 	}
 	s.Result.Objectives = addDeclaredObjectives(s.Result.Objectives, st.Experiment, unjudged)
+
+	s.Notification = notificationOf(st, originTime)
+	s.Remediation = remediationOf(st, originTime)
 
 	if a := st.Approval; a != nil {
 		s.Approval = &Approval{ApprovedBy: a.ApprovedBy, ApprovedAt: instant(a.ApprovedAt, originTime)}
@@ -402,6 +419,8 @@ func addDeclaredObjectives(judged []Objective, spec *chaosv1alpha1.ExperimentSpe
 	}{
 		{objectiveDetect, spec.Objectives.DetectWithin},
 		{objectiveRecover, spec.Objectives.RecoverWithin},
+		{objectiveNotify, spec.Objectives.NotifyWithin},
+		{objectiveRemediate, spec.Objectives.RemediateWithin},
 	}
 	for _, d := range declared {
 		if d.limit == nil || slices.ContainsFunc(judged, func(o Objective) bool { return o.Name == d.name }) {
@@ -439,6 +458,8 @@ func timelineEvents(tl chaosv1alpha1.Timeline, origin *time.Time) []Event {
 		{"injectedAt", tl.InjectedAt},
 		{"deviatedAt", tl.DeviatedAt},
 		{"alertedAt", tl.AlertedAt},
+		{"notifiedAt", tl.NotifiedAt},
+		{"remediationStartedAt", tl.RemediationStartedAt},
 		{"abortedAt", tl.AbortedAt},
 		{"revertedAt", tl.RevertedAt},
 		{"recoveredAt", tl.RecoveredAt},

@@ -42,6 +42,12 @@ func writeText(w io.Writer, s Summary) error {
 		}
 	}
 	p.flush(tw)
+	if s.Notification != nil {
+		p.line("Notification: " + s.Notification.Text)
+	}
+	if s.Remediation != nil {
+		p.line("Remediation: " + s.Remediation.Text)
+	}
 
 	p.line("")
 	switch {

@@ -147,6 +147,29 @@ func Required(ns string, spec *chaosv1alpha1.ExperimentSpec) []Check {
 			Why: "a run lists nodes to select its targets"})
 	}
 
+	if spec.Remediation != nil && len(spec.Remediation.Matchers) > 0 {
+		// Matchers read in the targets' namespaces; a drain's in those of
+		// the pods it evicts, which may be any.
+		readIn := targetNamespaces
+		if spec.Target.Kind == chaosv1alpha1.TargetNode || fault.NodeDrain != nil {
+			readIn = []string{""}
+		}
+		for _, m := range spec.Remediation.Matchers {
+			for _, rns := range readIn {
+				switch {
+				case m.Event != nil:
+					add(Check{Verb: "list", Resource: "events", Namespace: rns,
+						Why: "remediation.matchers read Events to date the start of remediation"})
+				case m.Created != nil:
+					if group, resource, ok := createdResource(m.Created.Kind); ok {
+						add(Check{Verb: "list", Group: group, Resource: resource, Namespace: rns,
+							Why: fmt.Sprintf("remediation.matchers read new %ss to date the start of remediation", m.Created.Kind)})
+					}
+				}
+			}
+		}
+	}
+
 	for _, p := range spec.SteadyState.Probes {
 		if p.Workload == nil {
 			continue
@@ -170,4 +193,17 @@ func Required(ns string, spec *chaosv1alpha1.ExperimentSpec) []Check {
 			Why: "provider.prometheus.auth reads the Secret's credentials and sends them to the provider"})
 	}
 	return out
+}
+
+// createdResource is the API group and resource of a creation matcher's kind.
+func createdResource(kind chaosv1alpha1.RemediationCreatedKind) (group, resource string, ok bool) {
+	switch kind {
+	case chaosv1alpha1.RemediationCreatedPod:
+		return "", "pods", true
+	case chaosv1alpha1.RemediationCreatedReplicaSet:
+		return "apps", "replicasets", true
+	case chaosv1alpha1.RemediationCreatedJob:
+		return "batch", "jobs", true
+	}
+	return "", "", false
 }
