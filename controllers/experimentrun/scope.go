@@ -57,7 +57,13 @@ func (s *scope) emit(events []engine.Event) {
 // optimistic lock: a status written from a stale copy fails instead of
 // overwriting what another reconcile recorded.
 func (s *scope) patchStatus(ctx context.Context) error {
-	if s.skipPatch || equality.Semantic.DeepEqual(s.base.Status, s.run.Status) {
+	if s.skipPatch {
+		return nil
+	}
+	// Reconciling, Ready and Stalled follow from the phase and verdict: set
+	// here, on the one way status is written, they can never disagree with them.
+	engine.SetReadiness(&s.run.Status, s.run.Generation, s.reconciler.Clock.Now())
+	if equality.Semantic.DeepEqual(s.base.Status, s.run.Status) {
 		return nil
 	}
 	s.run.Status.ObservedGeneration = s.run.Generation
