@@ -16,9 +16,14 @@ import (
 // say at which evaluation it crossed: Refine does that for the crossings
 // the run engine asks about.
 
-// DefaultRefineStep is the step at which Refine re-evaluates probes: a
-// common scrape resolution, and fine enough to be worth the query.
-const DefaultRefineStep = time.Second
+// DefaultRefineStep is the step at which Refine re-evaluates probes: much
+// finer than any scrape interval, so the first evaluation that sees the
+// scrape which carried a crossing comes at most 25ms after it, wherever the
+// scrapes fall. (A step of one scrape interval, aligned to the run's
+// samples, would place a crossing up to a whole step after Prometheus had
+// the data.) A crossing is as fresh as Prometheus' data: it may lag the
+// system by up to one scrape interval.
+const DefaultRefineStep = 25 * time.Millisecond
 
 // MaxRefinePoints bounds the evaluations of one range query; a longer
 // window is evaluated at a coarser step. Prometheus itself refuses more
