@@ -28,6 +28,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // tb is the testbed shared by every test of the package, set by TestMain.
@@ -39,6 +42,9 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) int {
 	start := time.Now()
+	// The suite's clients log nothing; without a logger controller-runtime
+	// prints a warning with a stack trace the first time one would.
+	crlog.SetLogger(logr.Discard())
 	// An interrupted run still stops the operator and a testbed it started;
 	// the signal handler and the normal path share tearDown's once.
 	sigs := make(chan os.Signal, 1)
