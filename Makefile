@@ -78,6 +78,25 @@ e2e: ## The end-to-end suite on the local testbed (brought up and torn down), or
 	hack/tools.sh all
 	env -u KUBECONFIG $(GO) test -tags e2e -count=1 -v -timeout 60m ./e2e/
 
+# The full soak campaign; each count is a minimum the campaign runs until.
+# FAULTLINE_SOAK_SEED=<seed> replays a campaign's choices.
+SOAK_KILLS ?= 200
+SOAK_FAILOVERS ?= 5
+SOAK_APISERVER_OUTAGES ?= 5
+SOAK_PROMETHEUS_OUTAGES ?= 5
+SOAK_DELETIONS ?= 20
+SOAK_KILL_SWITCH ?= 5
+
+.PHONY: soak
+soak: ## The campaign against the operator on the testbed: 200 SIGKILLs, leader failovers, apiserver and Prometheus outages, deletions, kill-switch flips; prints its figures. (make test runs a short one.)
+	hack/tools.sh all
+	@mkdir -p $(CURDIR)/.bench
+	env -u KUBECONFIG FAULTLINE_SOAK_KILLS=$(SOAK_KILLS) FAULTLINE_SOAK_FAILOVERS=$(SOAK_FAILOVERS) \
+		FAULTLINE_SOAK_APISERVER_OUTAGES=$(SOAK_APISERVER_OUTAGES) FAULTLINE_SOAK_PROMETHEUS_OUTAGES=$(SOAK_PROMETHEUS_OUTAGES) \
+		FAULTLINE_SOAK_DELETIONS=$(SOAK_DELETIONS) FAULTLINE_SOAK_KILL_SWITCH=$(SOAK_KILL_SWITCH) \
+		FAULTLINE_SOAK_TIMEOUT=$${FAULTLINE_SOAK_TIMEOUT:-110m} FAULTLINE_SOAK_REPORT=$(CURDIR)/.bench/soak.txt \
+		$(GO) test -tags e2e -count=1 -v -run '^TestSoak$$' -timeout 130m ./e2e/
+
 .PHONY: test
 test: envtest e2e ## Everything CI runs: unit, envtest and the end-to-end suite.
 

@@ -1,0 +1,542 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// The operators of the soak campaign: one replica without leader election,
+// as the rest of the suite runs it, or two with leader election, as a
+// Deployment with replicas: 2 runs them. Every replica serves the admission
+// webhooks; a TCP proxy on the suite's webhook address passes each
+// connection to a live replica, as a Service would.
+
+// Leader election is shortened so that a failover fits a campaign: a leader
+// killed with SIGKILL is replaced within soakLeaseDuration plus a retry.
+const (
+	soakLeaseDuration = 4 * time.Second
+	soakRenewDeadline = 3 * time.Second
+	soakRetryPeriod   = time.Second
+	// leaseName is the operator's leader-election Lease (cmd/faultline).
+	leaseName = "faultline.chaos.faultline.dev"
+)
+
+type soakReplica struct {
+	name string
+	op   *Operator
+	// down: the driver stopped it on purpose; the supervisor leaves it be.
+	down bool
+}
+
+type soakOperators struct {
+	t      testing.TB
+	base   *Operator
+	proxy  *webhookProxy
+	leader bool // replicas run with leader election
+
+	// changing is held while replicas are replaced or restarted, so the
+	// supervisor never restarts one the driver has just retired.
+	changing sync.Mutex
+	mu       sync.Mutex
+	replicas []*soakReplica
+	seq      int
+	// unplannedExits counts replicas that exited on their own (a leader
+	// that lost its lease while the API server was away), each restarted.
+	unplannedExits int
+	stop           chan struct{}
+	done           chan struct{}
+}
+
+// newSoakOperators stops the suite's operator, puts a proxy on its webhook
+// address and starts one replica without leader election. Cleanup stops
+// the replicas and the proxy and starts the suite's operator again.
+func newSoakOperators(t testing.TB) *soakOperators {
+	t.Helper()
+	if err := tb.Operator.Stop(); err != nil {
+		t.Fatalf("stopping the suite's operator: %v", err)
+	}
+	ensureLeaderElectionRights(t)
+	proxy, err := newWebhookProxy(tb.Webhooks.Addr)
+	if err != nil {
+		t.Fatalf("webhook proxy: %v", err)
+	}
+	s := &soakOperators{t: t, base: tb.Operator, proxy: proxy, stop: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(func() {
+		close(s.stop)
+		<-s.done
+		s.mu.Lock()
+		for _, r := range s.replicas {
+			_ = r.op.Stop()
+		}
+		s.replicas = nil
+		s.mu.Unlock()
+		proxy.Close()
+		tb.StartOperator(t)
+	})
+	s.setMode(false, 1)
+	go s.supervise()
+	return s
+}
+
+// setMode replaces every replica (SIGKILL, as a rollout gone wrong would)
+// by n new ones, with or without leader election. It returns how many
+// replicas were killed.
+func (s *soakOperators) setMode(leader bool, n int) int {
+	s.t.Helper()
+	s.changing.Lock()
+	defer s.changing.Unlock()
+	s.mu.Lock()
+	old := s.replicas
+	s.replicas = nil
+	s.leader = leader
+	s.mu.Unlock()
+	killed := 0
+	for _, r := range old {
+		if r.op.Running() {
+			killed++
+		}
+		if err := r.op.Kill(); err != nil {
+			s.t.Fatalf("killing replica %s: %v", r.name, err)
+		}
+	}
+	for range n {
+		s.add()
+	}
+	return killed
+}
+
+// add starts one more replica and waits until it is ready.
+func (s *soakOperators) add() *soakReplica {
+	s.t.Helper()
+	s.mu.Lock()
+	s.seq++
+	name := fmt.Sprintf("replica-%d", s.seq)
+	leader := s.leader
+	s.mu.Unlock()
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	// The suite's flags, with ports of the replica's own: the webhook's,
+	// and a fresh one for every other listener (--*-bind-address).
+	args := []string{}
+	for i, a := range s.base.Args {
+		switch {
+		case strings.HasPrefix(a, "--webhook-port="):
+			a = "--webhook-port=" + strconv.Itoa(ports[2])
+		case strings.Contains(a, "-bind-address="):
+			a = a[:strings.Index(a, "=")+1] + s.freeAddr()
+		case i > 0 && strings.HasSuffix(s.base.Args[i-1], "-bind-address") && !strings.HasPrefix(a, "-"):
+			a = s.freeAddr()
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--reap-period=5s")
+	if leader {
+		args = append(args, "--leader-elect", "--leader-election-namespace="+operatorNamespace,
+			"--leader-election-lease-duration="+soakLeaseDuration.String(),
+			"--leader-election-renew-deadline="+soakRenewDeadline.String(),
+			"--leader-election-retry-period="+soakRetryPeriod.String())
+	}
+	dir := filepath.Dir(s.base.LogPath)
+	r := &soakReplica{name: name, op: &Operator{
+		Bin:         s.base.Bin,
+		Kubeconfig:  s.base.Kubeconfig,
+		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		HealthAddr:  fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		WebhookAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		Args:        args,
+		LogPath:     filepath.Join(dir, "soak-operators.log"),
+		PIDPath:     filepath.Join(dir, "soak-"+name+".pid"),
+	}}
+	s.start(r)
+	s.mu.Lock()
+	s.replicas = append(s.replicas, r)
+	s.mu.Unlock()
+	s.proxy.setBackends(s.webhookAddrs())
+	return r
+}
+
+func (s *soakOperators) freeAddr() string {
+	p, err := freePort()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p)
+}
+
+// start starts r, retrying while the API server it needs is away.
+func (s *soakOperators) start(r *soakReplica) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		if err = r.op.Start(ctx); err == nil {
+			r.down = false
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	s.t.Fatalf("starting operator %s: %v", r.name, err)
+}
+
+func (s *soakOperators) webhookAddrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addrs := make([]string, 0, len(s.replicas))
+	for _, r := range s.replicas {
+		addrs = append(addrs, r.op.WebhookAddr)
+	}
+	return addrs
+}
+
+// supervise restarts a replica that exited without the driver asking, as
+// a Deployment's kubelet would.
+func (s *soakOperators) supervise() {
+	defer close(s.done)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		var exited []*soakReplica
+		for _, r := range s.replicas {
+			if !r.down && !r.op.Running() {
+				exited = append(exited, r)
+				r.down = true // until restarted below
+			}
+		}
+		s.mu.Unlock()
+		if len(exited) == 0 {
+			continue
+		}
+		s.changing.Lock()
+		for _, r := range exited {
+			s.mu.Lock()
+			retired := !slices.Contains(s.replicas, r)
+			if !retired {
+				s.unplannedExits++
+			}
+			s.mu.Unlock()
+			if retired {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			for ctx.Err() == nil {
+				if err := r.op.Start(ctx); err == nil {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			cancel()
+			s.mu.Lock()
+			r.down = false
+			s.mu.Unlock()
+		}
+		s.changing.Unlock()
+	}
+}
+
+// kill SIGKILLs r and keeps it down until restart.
+func (s *soakOperators) kill(r *soakReplica) {
+	s.t.Helper()
+	s.mu.Lock()
+	r.down = true
+	s.mu.Unlock()
+	if err := r.op.Kill(); err != nil {
+		s.t.Fatalf("killing %s: %v", r.name, err)
+	}
+}
+
+func (s *soakOperators) restart(r *soakReplica) {
+	s.t.Helper()
+	s.start(r)
+}
+
+// current returns the replicas.
+func (s *soakOperators) current() []*soakReplica {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*soakReplica(nil), s.replicas...)
+}
+
+// leaderOf returns the replica whose metrics say it leads, or nil.
+func (s *soakOperators) leaderOf(ctx context.Context) *soakReplica {
+	for _, r := range s.current() {
+		if r.op.Running() && isLeader(ctx, r.op.MetricsAddr) {
+			return r
+		}
+	}
+	return nil
+}
+
+// waitLeader waits until a replica other than not leads and returns it
+// with how long it took.
+func (s *soakOperators) waitLeader(not *soakReplica, timeout time.Duration) (*soakReplica, time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		if r := s.leaderOf(ctx); r != nil && r != not {
+			return r, time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, time.Since(start), fmt.Errorf("no replica took the lease within %s", timeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// isLeader reads controller-runtime's leader_election_master_status gauge.
+func isLeader(ctx context.Context, metricsAddr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="`+leaseName+`"`) {
+			return strings.HasSuffix(line, " 1")
+		}
+	}
+	return false
+}
+
+// ensureLeaderElectionRights gives the operator's ServiceAccount the Role
+// of config/rbac/role_binding.yaml that leader election needs.
+func ensureLeaderElectionRights(t testing.TB) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(tb.RepoRoot, "config", "rbac", "role_binding.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj client.Object
+		switch {
+		case bytes.Contains(doc, []byte("\nkind: Role\n")):
+			obj = &rbacv1.Role{}
+		case bytes.Contains(doc, []byte("\nkind: RoleBinding\n")):
+			obj = &rbacv1.RoleBinding{}
+		default:
+			continue
+		}
+		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+			t.Fatalf("config/rbac/role_binding.yaml: %v", err)
+		}
+		if err := tb.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+}
+
+// webhookProxy passes TCP connections on one address to the first backend
+// that accepts them, TLS and all.
+type webhookProxy struct {
+	ln       net.Listener
+	mu       sync.Mutex
+	backends []string
+	wg       sync.WaitGroup
+}
+
+func newWebhookProxy(addr string) (*webhookProxy, error) {
+	var ln net.Listener
+	var err error
+	// The suite's operator has just released the port.
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &webhookProxy{ln: ln}
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+func (p *webhookProxy) setBackends(addrs []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.backends = addrs
+}
+
+func (p *webhookProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		go p.pass(c)
+	}
+}
+
+func (p *webhookProxy) pass(c net.Conn) {
+	defer func() { _ = c.Close() }()
+	p.mu.Lock()
+	backends := append([]string(nil), p.backends...)
+	p.mu.Unlock()
+	var up net.Conn
+	for _, b := range backends {
+		var err error
+		if up, err = net.DialTimeout("tcp", b, time.Second); err == nil {
+			break
+		}
+	}
+	if up == nil {
+		return
+	}
+	defer func() { _ = up.Close() }()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+}
+
+func (p *webhookProxy) Close() {
+	_ = p.ln.Close()
+	p.wg.Wait()
+}
+
+// --- the API server going away ------------------------------------------------
+
+// apiserverProcess is the testbed's kube-apiserver as kwokctl started it.
+type apiserverProcess struct {
+	pidFile string
+	args    []string
+	env     []string
+	dir     string
+	logPath string
+}
+
+// findAPIServer reads how the testbed's kube-apiserver was started, from
+// its PID file and /proc, so that it can be started again the same way.
+func findAPIServer() (*apiserverProcess, error) {
+	pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", envOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", "kube-apiserver.pid")
+	pid, err := readPID(pidFile)
+	if err != nil {
+		return nil, fmt.Errorf("the testbed's kube-apiserver: %w", err)
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, err
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return nil, err
+	}
+	split := func(b []byte) []string { return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") }
+	return &apiserverProcess{
+		pidFile: pidFile,
+		args:    split(cmdline),
+		env:     split(environ),
+		dir:     dir,
+		logPath: filepath.Join(filepath.Dir(filepath.Dir(pidFile)), "logs", "kube-apiserver.log"),
+	}, nil
+}
+
+// stop SIGKILLs the API server and waits until it is gone.
+func (a *apiserverProcess) stop() error {
+	pid, err := readPID(a.pidFile)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver %d: %w", pid, err)
+	}
+	for range 100 {
+		if !processLive(pid) {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("kube-apiserver %d still runs after SIGKILL", pid)
+}
+
+// start starts the API server again with its arguments and waits until it
+// answers.
+func (a *apiserverProcess) start() error {
+	logFile, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logFile.Close() }()
+	cmd := exec.Command(a.args[0], a.args[1:]...)
+	cmd.Env, cmd.Dir = a.env, a.dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own session: it belongs to the testbed, not to the test binary,
+	// and hack/testbed-down.sh stops it through the PID file.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver: %w", err)
+	}
+	go func() { _ = cmd.Wait() }()
+	if err := os.WriteFile(a.pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		return apiserverAnswers(ctx, tb.Kubeconfig), nil
+	})
+}
