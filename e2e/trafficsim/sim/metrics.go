@@ -29,8 +29,8 @@ type Metrics struct {
 	faultStarted *prometheus.GaugeVec
 	faultEnded   *prometheus.GaugeVec
 	reporter     string
-	source   string
-	registry *prometheus.Registry
+	source       string
+	registry     *prometheus.Registry
 }
 
 // NewMetrics registers the simulator's metrics in a registry of their own, so
