@@ -24,6 +24,7 @@ import (
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 	"github.com/faultline-dev/faultline/experiments/faults"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // The Reconciler is driven directly, without a manager: each test calls
@@ -226,8 +227,8 @@ func podExists(ctx context.Context, c client.Reader, t faults.Target) bool {
 // the real API server (for workload probes).
 type scriptedSamplers struct{ env *env }
 
-func (s scriptedSamplers) For(context.Context, string, *chaosv1alpha1.ExperimentSpec) (*probes.Sampler, error) {
-	return &probes.Sampler{Metrics: scriptedMetrics{script: s.env}, Reader: s.env.c}, nil
+func (s scriptedSamplers) For(context.Context, string, *chaosv1alpha1.ExperimentSpec) (*providers.Sampler, error) {
+	return &providers.Sampler{Metrics: scriptedMetrics{script: s.env}, Reader: s.env.c}, nil
 }
 
 // scriptedMetrics is a MetricsProvider answering from env.metric.

@@ -7,6 +7,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // rangeMetrics is the scripted Prometheus, able to evaluate a range: each
@@ -29,8 +30,8 @@ func (m rangeMetrics) QueryRange(ctx context.Context, query string, start, end t
 // rangeSamplers gives every run a sampler on rangeMetrics.
 type rangeSamplers struct{ env *env }
 
-func (s rangeSamplers) For(context.Context, string, *chaosv1alpha1.ExperimentSpec) (*probes.Sampler, error) {
-	return &probes.Sampler{Metrics: rangeMetrics{scriptedMetrics{script: s.env}}, Reader: s.env.c}, nil
+func (s rangeSamplers) For(context.Context, string, *chaosv1alpha1.ExperimentSpec) (*providers.Sampler, error) {
+	return &providers.Sampler{Metrics: rangeMetrics{scriptedMetrics{script: s.env}}, Reader: s.env.c}, nil
 }
 
 // TestPrometheusCrossingsAreRefinedBeforeTheVerdict runs a pod kill probed

@@ -16,11 +16,12 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // SamplerFactory builds the probe sampler for a run.
 type SamplerFactory interface {
-	For(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec) (*probes.Sampler, error)
+	For(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec) (*providers.Sampler, error)
 }
 
 // secretReadTimeout bounds reading a credentials Secret: a reconcile never
@@ -71,7 +72,7 @@ const DefaultWatchIdleTimeout = 15 * time.Minute
 
 // runWatches are the workload watches of one run.
 type runWatches struct {
-	watches  *probes.WorkloadWatches
+	watches  *providers.WorkloadWatches
 	lastUsed time.Time
 }
 
@@ -80,14 +81,14 @@ type runWatches struct {
 type RunSamplerFactory interface {
 	SamplerFactory
 	// ForRun returns the sampler of run's Experiment snapshot.
-	ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error)
+	ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*providers.Sampler, error)
 	// Release stops what ForRun started for run; the run samples no more.
 	Release(run *chaosv1alpha1.ExperimentRun)
 }
 
 // ForRun is For for run, with its workload probes answered by the run's
 // watches when Watches is set.
-func (f *Samplers) ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error) {
+func (f *Samplers) ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*providers.Sampler, error) {
 	spec := run.Status.Experiment
 	s, err := f.For(ctx, run.Namespace, spec)
 	if err != nil || f.Watches == nil || !hasWorkloadProbe(spec) {
@@ -102,7 +103,7 @@ func (f *Samplers) ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun)
 		if f.runs == nil {
 			f.runs = map[types.UID]*runWatches{}
 		}
-		rw = &runWatches{watches: probes.NewWorkloadWatches(f.Watches, f.clock())}
+		rw = &runWatches{watches: providers.NewWorkloadWatches(f.Watches, f.clock())}
 		f.runs[run.UID] = rw
 	}
 	rw.lastUsed = now
@@ -164,7 +165,7 @@ func hasWorkloadProbe(spec *chaosv1alpha1.ExperimentSpec) bool {
 }
 
 // samplerFor is the sampler of run, kept per run when the factory can.
-func (r *Reconciler) samplerFor(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error) {
+func (r *Reconciler) samplerFor(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*providers.Sampler, error) {
 	if rs, ok := r.Samplers.(RunSamplerFactory); ok {
 		return rs.ForRun(ctx, run)
 	}
@@ -181,27 +182,27 @@ func (r *Reconciler) releaseSamplers(run *chaosv1alpha1.ExperimentRun) {
 
 // For returns the sampler of spec, whose Secrets live in namespace. Errors
 // that only a change of configuration fixes are *ConfigError.
-func (f *Samplers) For(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec) (*probes.Sampler, error) {
-	s := &probes.Sampler{Reader: f.Client}
+func (f *Samplers) For(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec) (*providers.Sampler, error) {
+	s := &providers.Sampler{Reader: f.Client}
 	if spec.Provider == nil || spec.Provider.Prometheus == nil {
 		return s, nil
 	}
 	p := spec.Provider.Prometheus
-	timeout := probes.DefaultPrometheusTimeout
+	timeout := providers.DefaultPrometheusTimeout
 	if p.Timeout != nil && p.Timeout.Duration > 0 {
 		// Zero or negative (stored before the schema refused it) means the
 		// default, never "no deadline".
 		timeout = p.Timeout.Duration
 	}
 	key := fmt.Sprintf("%s|%s", p.Address, timeout)
-	var creds *probes.Credentials
+	var creds *providers.Credentials
 	version := ""
 	if p.Auth != nil {
 		secret, err := f.readSecret(ctx, namespace, p.Auth.SecretName)
 		if err != nil {
 			return nil, err
 		}
-		c, err := probes.CredentialsFromSecret(secret, *p.Auth)
+		c, err := providers.CredentialsFromSecret(secret, *p.Auth)
 		if err != nil {
 			return nil, &ConfigError{Err: fmt.Errorf("%w; fix the Secret or provider.prometheus.auth", err)}
 		}
@@ -215,11 +216,11 @@ func (f *Samplers) For(ctx context.Context, namespace string, spec *chaosv1alpha
 		s.Metrics = c.provider
 		return s, nil
 	}
-	api, err := probes.NewPrometheusClient(p.Address, creds)
+	api, err := providers.NewPrometheusClient(p.Address, creds)
 	if err != nil {
 		return nil, &ConfigError{Err: fmt.Errorf("building the Prometheus client for %s: %w; fix provider.prometheus", p.Address, err)}
 	}
-	m := probes.NewPrometheus(api, timeout)
+	m := providers.NewPrometheus(api, timeout)
 	if f.clients == nil {
 		f.clients = map[string]cachedProvider{}
 	}

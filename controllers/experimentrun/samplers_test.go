@@ -13,7 +13,7 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 	"github.com/faultline-dev/faultline/experiments/engine"
-	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // watchedSamplers answers workload probes from the real Samplers' per-run
@@ -23,7 +23,7 @@ type watchedSamplers struct {
 	env   *env
 }
 
-func (w watchedSamplers) For(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec) (*probes.Sampler, error) {
+func (w watchedSamplers) For(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec) (*providers.Sampler, error) {
 	s, err := w.inner.For(ctx, namespace, spec)
 	if err != nil {
 		return nil, err
@@ -32,7 +32,7 @@ func (w watchedSamplers) For(ctx context.Context, namespace string, spec *chaosv
 	return s, nil
 }
 
-func (w watchedSamplers) ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*probes.Sampler, error) {
+func (w watchedSamplers) ForRun(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (*providers.Sampler, error) {
 	s, err := w.inner.ForRun(ctx, run)
 	if err != nil {
 		return nil, err

@@ -113,3 +113,19 @@ func FormatValue(v float64) string {
 	}
 	return strconv.FormatFloat(v, 'g', 6, 64)
 }
+
+// AlertHypothesis is the condition a detection alert's Result is judged by:
+// its Value, 1 while firing, must be 0. Pass is therefore "not firing".
+var AlertHypothesis = chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpEqual, Value: "0"}
+
+// WorkloadHypothesis is the condition a workload probe's readiness is judged
+// by: readyPercent >= minReadyPercent. A zero minReadyPercent (a spec that
+// did not pass through the API server's defaulting) means the CRD's default,
+// 100, rather than a probe that passes with nothing ready.
+func WorkloadHypothesis(w chaosv1alpha1.WorkloadProbe) chaosv1alpha1.Hypothesis {
+	minReady := w.MinReadyPercent
+	if minReady <= 0 {
+		minReady = 100
+	}
+	return chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: FormatValue(float64(minReady))}
+}

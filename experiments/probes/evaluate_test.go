@@ -115,3 +115,21 @@ func TestFormatValue(t *testing.T) {
 		})
 	}
 }
+
+func TestWorkloadHypothesis(t *testing.T) {
+	tests := map[string]struct {
+		minReadyPercent int32
+		want            chaosv1alpha1.Hypothesis
+	}{
+		"minReadyPercent set, is the threshold":  {minReadyPercent: 66, want: hypothesis(">=", "66")},
+		"minReadyPercent unset, defaults to 100": {want: hypothesis(">=", "100")},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := probes.WorkloadHypothesis(chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: tt.minReadyPercent})
+			if got != tt.want {
+				t.Errorf("WorkloadHypothesis() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,6 +1,8 @@
-// Package probes measures the steady state: Prometheus queries, workload
-// readiness and detection alerts. Providers only fetch numbers; whether a
-// number passes is decided by Evaluate, which is pure.
+// Package probes holds what a steady-state check is and how its answer is
+// judged: results and samples, the hypotheses' evaluation, and placing a
+// crossing from a range of evaluations. It does no I/O: the providers that
+// fetch the numbers are in experiments/providers, so the run engine, which
+// imports this package, decides from what it is handed.
 package probes
 
 import (

@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"fmt"
@@ -10,11 +10,12 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // promAPI is a real HTTP server speaking the parts of the Prometheus API
 // each test gives a handler for, by path; any other path is 404.
-func promAPI(t *testing.T, handlers map[string]http.HandlerFunc) *probes.Prometheus {
+func promAPI(t *testing.T, handlers map[string]http.HandlerFunc) *providers.Prometheus {
 	t.Helper()
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := handlers[r.URL.Path]
@@ -29,11 +30,11 @@ func promAPI(t *testing.T, handlers map[string]http.HandlerFunc) *probes.Prometh
 		h(w, r)
 	}))
 	t.Cleanup(server.Close)
-	api, err := probes.NewPrometheusClient(server.URL, nil)
+	api, err := providers.NewPrometheusClient(server.URL, nil)
 	if err != nil {
 		t.Fatalf("NewPrometheusClient: %v", err)
 	}
-	return probes.NewPrometheus(api, 5*time.Second)
+	return providers.NewPrometheus(api, 5*time.Second)
 }
 
 func answer(body string) http.HandlerFunc {
@@ -177,7 +178,7 @@ func TestSamplerDatesFiringAlerts(t *testing.T) {
 				},
 				"/api/v1/rules": tt.rules,
 			})
-			sampler := probes.Sampler{Metrics: p}
+			sampler := providers.Sampler{Metrics: p}
 
 			sample := sampler.Sample(t.Context(), "shop", spec, sampleTime, probes.Set{Alerts: true})
 

@@ -1,10 +1,11 @@
-package probes
+package providers
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/faultline-dev/faultline/experiments/probes"
 	"io"
 	"math"
 	"net"
@@ -57,7 +58,7 @@ func NewPrometheus(api promv1.API, timeout time.Duration) *Prometheus {
 	return &Prometheus{api: api, timeout: timeout}
 }
 
-var _ MetricsProvider = (*Prometheus)(nil)
+var _ probes.MetricsProvider = (*Prometheus)(nil)
 
 // Query evaluates query at the instant at and returns its one value.
 //
@@ -242,14 +243,14 @@ func singleValue(query string, value model.Value) (float64, error) {
 	case model.Vector:
 		switch len(v) {
 		case 0:
-			return 0, fmt.Errorf("prometheus query `%s`: %w", query, ErrNoData)
+			return 0, fmt.Errorf("prometheus query `%s`: %w", query, probes.ErrNoData)
 		case 1:
 			if v[0].Histogram != nil {
 				return 0, fmt.Errorf("prometheus query `%s` returned a native histogram, not a number; use histogram_quantile, histogram_count or histogram_sum", query)
 			}
 			return float64(v[0].Value), nil
 		default:
-			return 0, fmt.Errorf("prometheus query `%s` returned %d series: %w", query, len(v), ErrMultipleSeries)
+			return 0, fmt.Errorf("prometheus query `%s` returned %d series: %w", query, len(v), probes.ErrMultipleSeries)
 		}
 	case model.Matrix:
 		return 0, fmt.Errorf("prometheus query `%s` returned a range vector; a probe needs one instant value: wrap the range selector in a function such as rate() or avg_over_time()", query)
@@ -381,7 +382,7 @@ func CredentialsFromSecret(secret *corev1.Secret, auth chaosv1alpha1.PrometheusA
 	}
 }
 
-var _ AlertStates = (*Prometheus)(nil)
+var _ probes.AlertStates = (*Prometheus)(nil)
 
 // FiringSince dates the firing alerts among alerts from Prometheus' rules
 // API (GET /api/v1/rules), the evaluator's own alert state.
@@ -405,7 +406,7 @@ var _ AlertStates = (*Prometheus)(nil)
 // activeAt (it restores it only for long `for` windows): the instant is
 // then later than the true one, never earlier. The caller still bounds it
 // by the sample that saw the alert firing.
-func (p *Prometheus) FiringSince(ctx context.Context, alerts []string) (map[string]AlertFiringTime, error) {
+func (p *Prometheus) FiringSince(ctx context.Context, alerts []string) (map[string]probes.AlertFiringTime, error) {
 	queryCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	rules, err := p.api.Rules(queryCtx, nil)
@@ -416,12 +417,12 @@ func (p *Prometheus) FiringSince(ctx context.Context, alerts []string) (map[stri
 }
 
 // firingSince reads the firing instants of alerts from a rules answer.
-func firingSince(rules promv1.RulesResult, alerts []string) map[string]AlertFiringTime {
+func firingSince(rules promv1.RulesResult, alerts []string) map[string]probes.AlertFiringTime {
 	wanted := make(map[string]bool, len(alerts))
 	for _, a := range alerts {
 		wanted[a] = true
 	}
-	out := map[string]AlertFiringTime{}
+	out := map[string]probes.AlertFiringTime{}
 	for _, group := range rules.Groups {
 		interval := secondsToDuration(group.Interval)
 		for _, rule := range group.Rules {
@@ -438,7 +439,7 @@ func firingSince(rules promv1.RulesResult, alerts []string) map[string]AlertFiri
 				if prev, ok := out[ar.Name]; ok && !firedAt.Before(prev.Since) {
 					continue
 				}
-				out[ar.Name] = AlertFiringTime{Since: firedAt, EvaluationInterval: interval}
+				out[ar.Name] = probes.AlertFiringTime{Since: firedAt, EvaluationInterval: interval}
 			}
 		}
 	}
@@ -467,12 +468,12 @@ func secondsToDuration(s float64) time.Duration {
 	return time.Duration(math.Round(s * float64(time.Second)))
 }
 
-var _ RangeProvider = (*Prometheus)(nil)
+var _ probes.RangeProvider = (*Prometheus)(nil)
 
 // QueryRange evaluates query at every step from start to end (GET
 // /api/v1/query_range) and returns its one series. Errors are bounded as
 // Query's are.
-func (p *Prometheus) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]Point, error) {
+func (p *Prometheus) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]probes.Point, error) {
 	queryCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	value, warnings, _, err := p.api.QueryRange(queryCtx, query, promv1.Range{Start: start, End: end, Step: step})
@@ -489,18 +490,18 @@ func (p *Prometheus) QueryRange(ctx context.Context, query string, start, end ti
 	}
 	switch len(matrix) {
 	case 0:
-		return nil, fmt.Errorf("prometheus range query `%s`: %w", q, ErrNoData)
+		return nil, fmt.Errorf("prometheus range query `%s`: %w", q, probes.ErrNoData)
 	case 1:
 	default:
-		return nil, fmt.Errorf("prometheus range query `%s` returned %d series: %w", q, len(matrix), ErrMultipleSeries)
+		return nil, fmt.Errorf("prometheus range query `%s` returned %d series: %w", q, len(matrix), probes.ErrMultipleSeries)
 	}
 	series := matrix[0]
 	if len(series.Values) == 0 {
-		return nil, fmt.Errorf("prometheus range query `%s`: %w", q, ErrNoData)
+		return nil, fmt.Errorf("prometheus range query `%s`: %w", q, probes.ErrNoData)
 	}
-	points := make([]Point, len(series.Values))
+	points := make([]probes.Point, len(series.Values))
 	for i, v := range series.Values {
-		points[i] = Point{At: v.Timestamp.Time(), Value: float64(v.Value)}
+		points[i] = probes.Point{At: v.Timestamp.Time(), Value: float64(v.Value)}
 	}
 	return points, nil
 }

@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // sampleTime has a fraction of a second, to check the client sends it whole.
@@ -67,13 +68,13 @@ func (f *fakePrometheus) received() []promRequest {
 	return append([]promRequest(nil), f.requests...)
 }
 
-func (f *fakePrometheus) provider(t *testing.T, timeout time.Duration) *probes.Prometheus {
+func (f *fakePrometheus) provider(t *testing.T, timeout time.Duration) *providers.Prometheus {
 	t.Helper()
-	api, err := probes.NewPrometheusClient(f.URL, nil)
+	api, err := providers.NewPrometheusClient(f.URL, nil)
 	if err != nil {
 		t.Fatalf("NewPrometheusClient: %v", err)
 	}
-	return probes.NewPrometheus(api, timeout)
+	return providers.NewPrometheus(api, timeout)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body string) {
@@ -212,16 +213,16 @@ func TestPrometheusQueryHonoursCallerCancellation(t *testing.T) {
 
 func TestNewPrometheusClientAuth(t *testing.T) {
 	tests := map[string]struct {
-		credentials *probes.Credentials
+		credentials *providers.Credentials
 		want        string
 	}{
 		"no credentials, sends no Authorization header": {},
 		"bearer token, is sent as a bearer header": {
-			credentials: &probes.Credentials{Type: chaosv1alpha1.AuthBearer, Token: "s3cret-token"},
+			credentials: &providers.Credentials{Type: chaosv1alpha1.AuthBearer, Token: "s3cret-token"},
 			want:        "Bearer s3cret-token",
 		},
 		"basic credentials, are sent as basic auth": {
-			credentials: &probes.Credentials{Type: chaosv1alpha1.AuthBasic, Username: "faultline", Password: "pa:ss"},
+			credentials: &providers.Credentials{Type: chaosv1alpha1.AuthBasic, Username: "faultline", Password: "pa:ss"},
 			want:        "Basic " + base64.StdEncoding.EncodeToString([]byte("faultline:pa:ss")),
 		},
 	}
@@ -230,12 +231,12 @@ func TestNewPrometheusClientAuth(t *testing.T) {
 			fake := newFakePrometheus(t, func(w http.ResponseWriter, _ *http.Request, _ string) {
 				writeJSON(w, http.StatusOK, scalarJSON("1"))
 			})
-			api, err := probes.NewPrometheusClient(fake.URL, tt.credentials)
+			api, err := providers.NewPrometheusClient(fake.URL, tt.credentials)
 			if err != nil {
 				t.Fatalf("NewPrometheusClient: %v", err)
 			}
 
-			if _, err := probes.NewPrometheus(api, time.Second).Query(t.Context(), "vector(1)", sampleTime); err != nil {
+			if _, err := providers.NewPrometheus(api, time.Second).Query(t.Context(), "vector(1)", sampleTime); err != nil {
 				t.Fatalf("Query: %v", err)
 			}
 
@@ -253,14 +254,14 @@ func TestNewPrometheusClientAuth(t *testing.T) {
 func TestNewPrometheusClientRejects(t *testing.T) {
 	tests := map[string]struct {
 		addr        string
-		credentials *probes.Credentials
+		credentials *providers.Credentials
 	}{
-		"unknown auth type":      {addr: "http://prometheus:9090", credentials: &probes.Credentials{Type: "Digest"}},
+		"unknown auth type":      {addr: "http://prometheus:9090", credentials: &providers.Credentials{Type: "Digest"}},
 		"address that is no URL": {addr: "http://prometheus:port"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := probes.NewPrometheusClient(tt.addr, tt.credentials); err == nil {
+			if _, err := providers.NewPrometheusClient(tt.addr, tt.credentials); err == nil {
 				t.Errorf("NewPrometheusClient(%q, %v) succeeded, want an error", tt.addr, tt.credentials)
 			}
 		})
@@ -280,23 +281,23 @@ func TestCredentialsFromSecret(t *testing.T) {
 	tests := map[string]struct {
 		secret *corev1.Secret
 		auth   chaosv1alpha1.PrometheusAuth
-		want   *probes.Credentials
+		want   *providers.Credentials
 		errHas []string
 	}{
 		"bearer, reads the token key": {
 			secret: secret(map[string]string{"token": "abc"}),
 			auth:   bearer,
-			want:   &probes.Credentials{Type: chaosv1alpha1.AuthBearer, Token: "abc"},
+			want:   &providers.Credentials{Type: chaosv1alpha1.AuthBearer, Token: "abc"},
 		},
 		"bearer token saved with a newline, loses the newline": {
 			secret: secret(map[string]string{"token": "abc\n"}),
 			auth:   bearer,
-			want:   &probes.Credentials{Type: chaosv1alpha1.AuthBearer, Token: "abc"},
+			want:   &providers.Credentials{Type: chaosv1alpha1.AuthBearer, Token: "abc"},
 		},
 		"basic, reads username and password": {
 			secret: secret(map[string]string{"username": "u", "password": "p w"}),
 			auth:   basic,
-			want:   &probes.Credentials{Type: chaosv1alpha1.AuthBasic, Username: "u", Password: "p w"},
+			want:   &providers.Credentials{Type: chaosv1alpha1.AuthBasic, Username: "u", Password: "p w"},
 		},
 		"bearer without a token key, names the Secret and the key": {
 			secret: secret(map[string]string{"username": "u"}),
@@ -330,7 +331,7 @@ func TestCredentialsFromSecret(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := probes.CredentialsFromSecret(tt.secret, tt.auth)
+			got, err := providers.CredentialsFromSecret(tt.secret, tt.auth)
 			if len(tt.errHas) > 0 {
 				if err == nil {
 					t.Fatalf("CredentialsFromSecret() = %v, want an error", got)
@@ -353,7 +354,7 @@ func TestCredentialsFromSecret(t *testing.T) {
 }
 
 func TestCredentialsFormattingRedactsSecrets(t *testing.T) {
-	credentials := []*probes.Credentials{
+	credentials := []*providers.Credentials{
 		{Type: chaosv1alpha1.AuthBearer, Token: "s3cret-token"},
 		{Type: chaosv1alpha1.AuthBasic, Username: "faultline", Password: "s3cret-password"},
 	}
@@ -448,7 +449,7 @@ func TestPrometheusErrorsAreBoundedAndNeverEchoTheBody(t *testing.T) {
 				fake := newFakePrometheus(t, func(w http.ResponseWriter, r *http.Request, _ string) { tt.answer(w, r) })
 				addr = fake.URL
 			}
-			api, err := probes.NewPrometheusClient(addr, nil)
+			api, err := providers.NewPrometheusClient(addr, nil)
 			if err != nil {
 				t.Fatalf("NewPrometheusClient: %v", err)
 			}
@@ -457,7 +458,7 @@ func TestPrometheusErrorsAreBoundedAndNeverEchoTheBody(t *testing.T) {
 				timeout = 5 * time.Second
 			}
 			start := time.Now()
-			_, err = probes.NewPrometheus(api, timeout).Query(t.Context(), "up", sampleTime)
+			_, err = providers.NewPrometheus(api, timeout).Query(t.Context(), "up", sampleTime)
 			if err == nil {
 				t.Fatal("Query() succeeded, want an error")
 			}
@@ -491,12 +492,12 @@ func TestNewPrometheusZeroTimeoutMeansTheDefault(t *testing.T) {
 		writeJSON(w, http.StatusOK, vectorJSON("1"))
 	})
 	defer close(release)
-	api, err := probes.NewPrometheusClient(fake.URL, nil)
+	api, err := providers.NewPrometheusClient(fake.URL, nil)
 	if err != nil {
 		t.Fatalf("NewPrometheusClient: %v", err)
 	}
-	_, err = probes.NewPrometheus(api, 0).Query(t.Context(), "up", sampleTime)
-	if err == nil || !strings.Contains(err.Error(), "no answer within "+probes.DefaultPrometheusTimeout.String()) {
-		t.Errorf("Query() with timeout 0 against a silent server = %v, want the default deadline of %s", err, probes.DefaultPrometheusTimeout)
+	_, err = providers.NewPrometheus(api, 0).Query(t.Context(), "up", sampleTime)
+	if err == nil || !strings.Contains(err.Error(), "no answer within "+providers.DefaultPrometheusTimeout.String()) {
+		t.Errorf("Query() with timeout 0 against a silent server = %v, want the default deadline of %s", err, providers.DefaultPrometheusTimeout)
 	}
 }

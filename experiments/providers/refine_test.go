@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // injection is the fault's instant in the refinement tests; it has a
@@ -38,7 +39,7 @@ type rangeServer struct {
 	requests []rangeRequest
 }
 
-func newRangeServer(t *testing.T, series map[string]func(time.Time) float64) (*probes.Prometheus, *rangeServer) {
+func newRangeServer(t *testing.T, series map[string]func(time.Time) float64) (*providers.Prometheus, *rangeServer) {
 	t.Helper()
 	rs := &rangeServer{}
 	p := promAPI(t, map[string]http.HandlerFunc{"/api/v1/query_range": func(w http.ResponseWriter, r *http.Request) {

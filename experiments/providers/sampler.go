@@ -1,9 +1,10 @@
-package probes
+package providers
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/faultline-dev/faultline/experiments/probes"
 	"sync"
 	"time"
 
@@ -17,16 +18,12 @@ import (
 // no Prometheus provider.
 var ErrNoProvider = errors.New("no Prometheus provider configured")
 
-// AlertHypothesis is the condition a detection alert's Result is judged by:
-// its Value, 1 while firing, must be 0. Pass is therefore "not firing".
-var AlertHypothesis = chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpEqual, Value: "0"}
-
 // Sampler takes one Sample of an Experiment's checks.
 type Sampler struct {
 	// Metrics answers Prometheus probes, guards and detection alerts. It is
 	// nil when the Experiment configures no Prometheus provider; those checks
 	// then report ErrNoProvider.
-	Metrics MetricsProvider
+	Metrics probes.MetricsProvider
 	// Reader reads the workloads of workload probes when Workloads is nil.
 	Reader client.Reader
 	// Workloads, when set, answers workload probes instead of Reader, and
@@ -43,8 +40,8 @@ type Sampler struct {
 // and one slow query must not delay the rest of a sample that guards rely on
 // to abort in time. A check that cannot be measured has Err set and Pass
 // false; Sample itself never fails.
-func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec, at time.Time, set Set) Sample {
-	sample := Sample{At: at}
+func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alpha1.ExperimentSpec, at time.Time, set probes.Set) probes.Sample {
+	sample := probes.Sample{At: at}
 	if spec == nil {
 		return sample
 	}
@@ -53,51 +50,51 @@ func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alp
 	// laid out before any job starts, so jobs never race on the slice itself.
 	type job struct {
 		first, count int
-		fill         func(out []Result)
+		fill         func(out []probes.Result)
 	}
 	var jobs []job
-	add := func(results []Result, fill func(out []Result)) {
+	add := func(results []probes.Result, fill func(out []probes.Result)) {
 		jobs = append(jobs, job{first: len(sample.Results), count: len(results), fill: fill})
 		sample.Results = append(sample.Results, results...)
 	}
 
 	if set.Probes {
 		for _, probe := range spec.SteadyState.Probes {
-			result := Result{Name: probe.Name, Kind: chaosv1alpha1.ProbeKindSteadyState}
+			result := probes.Result{Name: probe.Name, Kind: chaosv1alpha1.ProbeKindSteadyState}
 			switch {
 			case probe.Prometheus != nil && probe.Condition != nil:
 				result.Condition = *probe.Condition
 				query := probe.Prometheus.Query
-				add([]Result{result}, func(out []Result) { s.queryMetric(ctx, query, at, &out[0]) })
+				add([]probes.Result{result}, func(out []probes.Result) { s.queryMetric(ctx, query, at, &out[0]) })
 			case probe.Prometheus != nil:
 				result.Err = fmt.Errorf("probe %q has a prometheus query but no condition", probe.Name)
-				add([]Result{result}, nil)
+				add([]probes.Result{result}, nil)
 			case probe.Workload != nil:
 				workload := *probe.Workload
-				result.Condition = WorkloadHypothesis(workload)
-				add([]Result{result}, func(out []Result) { s.readWorkload(ctx, namespace, workload, &out[0]) })
+				result.Condition = probes.WorkloadHypothesis(workload)
+				add([]probes.Result{result}, func(out []probes.Result) { s.readWorkload(ctx, namespace, workload, &out[0]) })
 			default:
 				result.Err = fmt.Errorf("probe %q sets neither prometheus nor workload", probe.Name)
-				add([]Result{result}, nil)
+				add([]probes.Result{result}, nil)
 			}
 		}
 	}
 
 	if set.Guards && spec.Abort != nil {
 		for _, guard := range spec.Abort.Guards {
-			result := Result{Name: guard.Name, Kind: chaosv1alpha1.ProbeKindGuard, Condition: guard.Condition}
+			result := probes.Result{Name: guard.Name, Kind: chaosv1alpha1.ProbeKindGuard, Condition: guard.Condition}
 			query := guard.Prometheus.Query
-			add([]Result{result}, func(out []Result) { s.queryMetric(ctx, query, at, &out[0]) })
+			add([]probes.Result{result}, func(out []probes.Result) { s.queryMetric(ctx, query, at, &out[0]) })
 		}
 	}
 
 	if set.Alerts && spec.Detection != nil && len(spec.Detection.Alerts) > 0 {
 		alerts := spec.Detection.Alerts
-		results := make([]Result, len(alerts))
+		results := make([]probes.Result, len(alerts))
 		for i, alert := range alerts {
-			results[i] = Result{Name: alert, Kind: chaosv1alpha1.ProbeKindAlert, Condition: AlertHypothesis}
+			results[i] = probes.Result{Name: alert, Kind: chaosv1alpha1.ProbeKindAlert, Condition: probes.AlertHypothesis}
 		}
-		add(results, func(out []Result) { s.checkAlerts(ctx, alerts, at, out) })
+		add(results, func(out []probes.Result) { s.checkAlerts(ctx, alerts, at, out) })
 	}
 
 	var wg sync.WaitGroup
@@ -112,7 +109,7 @@ func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alp
 	return sample
 }
 
-func (s *Sampler) queryMetric(ctx context.Context, query string, at time.Time, r *Result) {
+func (s *Sampler) queryMetric(ctx context.Context, query string, at time.Time, r *probes.Result) {
 	if s.Metrics == nil {
 		r.Err = ErrNoProvider
 		return
@@ -125,7 +122,7 @@ func (s *Sampler) queryMetric(ctx context.Context, query string, at time.Time, r
 	judge(value, r)
 }
 
-func (s *Sampler) readWorkload(ctx context.Context, namespace string, w chaosv1alpha1.WorkloadProbe, r *Result) {
+func (s *Sampler) readWorkload(ctx context.Context, namespace string, w chaosv1alpha1.WorkloadProbe, r *probes.Result) {
 	if s.Workloads != nil {
 		value, since, err := s.Workloads.Readiness(ctx, namespace, w)
 		if err != nil {
@@ -148,14 +145,14 @@ func (s *Sampler) readWorkload(ctx context.Context, namespace string, w chaosv1a
 	judge(value, r)
 }
 
-func (s *Sampler) checkAlerts(ctx context.Context, alerts []string, at time.Time, out []Result) {
+func (s *Sampler) checkAlerts(ctx context.Context, alerts []string, at time.Time, out []probes.Result) {
 	if s.Metrics == nil {
 		for i := range out {
 			out[i].Err = ErrNoProvider
 		}
 		return
 	}
-	firing, err := AlertFiring(ctx, s.Metrics, alerts, at)
+	firing, err := probes.AlertFiring(ctx, s.Metrics, alerts, at)
 	if err != nil {
 		for i := range out {
 			out[i].Err = err
@@ -184,8 +181,8 @@ func (s *Sampler) checkAlerts(ctx context.Context, alerts []string, at time.Time
 // which a run sees once: afterwards it samples alerts no more. Its failure
 // leaves the alerts undated (the sample dates them), never unmeasured: the
 // ALERTS query already said they fire.
-func (s *Sampler) firingSince(ctx context.Context, firing []string) map[string]AlertFiringTime {
-	states, ok := s.Metrics.(AlertStates)
+func (s *Sampler) firingSince(ctx context.Context, firing []string) map[string]probes.AlertFiringTime {
+	states, ok := s.Metrics.(probes.AlertStates)
 	if !ok || len(firing) == 0 {
 		return nil
 	}
@@ -199,9 +196,9 @@ func (s *Sampler) firingSince(ctx context.Context, firing []string) map[string]A
 
 // judge records value in r and Evaluate's verdict on it. An unusable
 // condition leaves the value measured but the check failed with Err.
-func judge(value float64, r *Result) {
+func judge(value float64, r *probes.Result) {
 	r.Value = value
-	pass, err := Evaluate(value, r.Condition)
+	pass, err := probes.Evaluate(value, r.Condition)
 	r.Pass = pass
 	r.Err = err
 }

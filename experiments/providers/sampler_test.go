@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 const (
@@ -82,7 +83,7 @@ func summarize(results []probes.Result) []resultSummary {
 
 func TestSamplerSample(t *testing.T) {
 	fake := newFakePrometheus(t, answerQueries(checkoutAnswers))
-	sampler := probes.Sampler{
+	sampler := providers.Sampler{
 		Metrics: fake.provider(t, 5*time.Second),
 		// The workload probe names no namespace: it must be read from "shop".
 		Reader: fakeReader(
@@ -132,7 +133,7 @@ func TestSamplerSampleTakesOnlyTheSelectedChecks(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			fake := newFakePrometheus(t, answerQueries(checkoutAnswers))
-			sampler := probes.Sampler{Metrics: fake.provider(t, 5*time.Second), Reader: fakeReader(deployment("shop", "checkout", ptr.To[int32](3), 3))}
+			sampler := providers.Sampler{Metrics: fake.provider(t, 5*time.Second), Reader: fakeReader(deployment("shop", "checkout", ptr.To[int32](3), 3))}
 
 			sample := sampler.Sample(t.Context(), "shop", checkoutSpec(), sampleTime, tt.set)
 
@@ -154,11 +155,11 @@ func TestSamplerSampleTakesOnlyTheSelectedChecks(t *testing.T) {
 }
 
 func TestSamplerSampleWithoutPrometheus(t *testing.T) {
-	sampler := probes.Sampler{Reader: fakeReader(deployment("shop", "checkout", ptr.To[int32](4), 3))}
+	sampler := providers.Sampler{Reader: fakeReader(deployment("shop", "checkout", ptr.To[int32](4), 3))}
 
 	sample := sampler.Sample(t.Context(), "shop", checkoutSpec(), sampleTime, probes.Set{Probes: true, Guards: true, Alerts: true})
 
-	noProvider := probes.ErrNoProvider.Error()
+	noProvider := providers.ErrNoProvider.Error()
 	want := []resultSummary{
 		{name: "success-rate", kind: chaosv1alpha1.ProbeKindSteadyState, err: noProvider},
 		{name: "checkout-ready", kind: chaosv1alpha1.ProbeKindSteadyState, value: 75, pass: false},
@@ -193,7 +194,7 @@ func TestSamplerSampleReportsUnmeasurableChecks(t *testing.T) {
 		chaosv1alpha1.Probe{Name: "no-condition", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: "up"}},
 		chaosv1alpha1.Probe{Name: "bad-threshold", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: "vector(1)"}, Condition: &chaosv1alpha1.Hypothesis{Op: ">=", Value: "most"}},
 	)
-	sampler := probes.Sampler{Metrics: fake.provider(t, 5*time.Second), Reader: fakeReader()}
+	sampler := providers.Sampler{Metrics: fake.provider(t, 5*time.Second), Reader: fakeReader()}
 
 	sample := sampler.Sample(t.Context(), "shop", spec, sampleTime, probes.Set{Probes: true, Guards: true, Alerts: true})
 
@@ -248,7 +249,7 @@ func TestSamplerSampleRunsChecksConcurrently(t *testing.T) {
 		{Name: "first", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: "first"}, Condition: &chaosv1alpha1.Hypothesis{Op: ">=", Value: "1"}},
 		{Name: "second", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: "second"}, Condition: &chaosv1alpha1.Hypothesis{Op: ">=", Value: "1"}},
 	}}}
-	sampler := probes.Sampler{Metrics: fake.provider(t, 2*giveUp), Reader: fakeReader()}
+	sampler := providers.Sampler{Metrics: fake.provider(t, 2*giveUp), Reader: fakeReader()}
 
 	sample := sampler.Sample(t.Context(), "shop", spec, sampleTime, probes.Set{Probes: true})
 
@@ -260,8 +261,12 @@ func TestSamplerSampleRunsChecksConcurrently(t *testing.T) {
 }
 
 func TestSamplerSampleOfNoSpec(t *testing.T) {
-	sample := (&probes.Sampler{}).Sample(t.Context(), "shop", nil, sampleTime, probes.Set{Probes: true, Guards: true, Alerts: true})
+	sample := (&providers.Sampler{}).Sample(t.Context(), "shop", nil, sampleTime, probes.Set{Probes: true, Guards: true, Alerts: true})
 	if len(sample.Results) != 0 || !sample.At.Equal(sampleTime) {
 		t.Errorf("Sample(nil spec) = %+v, want no results at %v", sample, sampleTime)
 	}
+}
+
+func hypothesis(op chaosv1alpha1.ConditionOperator, value string) chaosv1alpha1.Hypothesis {
+	return chaosv1alpha1.Hypothesis{Op: op, Value: value}
 }

@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"os"

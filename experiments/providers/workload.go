@@ -1,4 +1,4 @@
-package probes
+package providers
 
 import (
 	"context"
@@ -65,18 +65,6 @@ func WorkloadReadiness(ctx context.Context, c client.Reader, namespace string, w
 		return 0, fmt.Errorf("workload kind %q is not Deployment, StatefulSet or DaemonSet", w.Kind)
 	}
 	return readyPercent(ready, desired), nil
-}
-
-// WorkloadHypothesis is the condition a workload probe's readiness is judged
-// by: readyPercent >= minReadyPercent. A zero minReadyPercent (a spec that
-// did not pass through the API server's defaulting) means the CRD's default,
-// 100, rather than a probe that passes with nothing ready.
-func WorkloadHypothesis(w chaosv1alpha1.WorkloadProbe) chaosv1alpha1.Hypothesis {
-	minReady := w.MinReadyPercent
-	if minReady <= 0 {
-		minReady = 100
-	}
-	return chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: FormatValue(float64(minReady))}
 }
 
 func getWorkload(ctx context.Context, c client.Reader, kind chaosv1alpha1.WorkloadKind, key types.NamespacedName, obj client.Object) error {

@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 func deployment(namespace, name string, replicas *int32, ready int32) *appsv1.Deployment {
@@ -117,13 +117,13 @@ func TestWorkloadReadiness(t *testing.T) {
 		"missing deployment, says it does not exist": {
 			objects:  []client.Object{deployment("payments", "checkout", ptr.To[int32](2), 2)},
 			workload: chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout"},
-			wantErr:  probes.ErrWorkloadNotFound,
+			wantErr:  providers.ErrWorkloadNotFound,
 			errHas:   "Deployment shop/checkout",
 		},
 		"statefulset asked for by a deployment's name, says it does not exist": {
 			objects:  []client.Object{deployment("shop", "checkout", ptr.To[int32](2), 2)},
 			workload: chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadStatefulSet, Name: "checkout"},
-			wantErr:  probes.ErrWorkloadNotFound,
+			wantErr:  providers.ErrWorkloadNotFound,
 			errHas:   "StatefulSet shop/checkout",
 		},
 		"unknown kind, is an error": {
@@ -133,7 +133,7 @@ func TestWorkloadReadiness(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := probes.WorkloadReadiness(t.Context(), fakeReader(tt.objects...), "shop", tt.workload)
+			got, err := providers.WorkloadReadiness(t.Context(), fakeReader(tt.objects...), "shop", tt.workload)
 
 			wantErr := tt.wantErr != nil || tt.errHas != ""
 			if (err != nil) != wantErr {
@@ -147,24 +147,6 @@ func TestWorkloadReadiness(t *testing.T) {
 			}
 			if !wantErr && math.Abs(got-tt.want) > 1e-9 {
 				t.Errorf("WorkloadReadiness() = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestWorkloadHypothesis(t *testing.T) {
-	tests := map[string]struct {
-		minReadyPercent int32
-		want            chaosv1alpha1.Hypothesis
-	}{
-		"minReadyPercent set, is the threshold":  {minReadyPercent: 66, want: hypothesis(">=", "66")},
-		"minReadyPercent unset, defaults to 100": {want: hypothesis(">=", "100")},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			got := probes.WorkloadHypothesis(chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: tt.minReadyPercent})
-			if got != tt.want {
-				t.Errorf("WorkloadHypothesis() = %+v, want %+v", got, tt.want)
 			}
 		})
 	}

@@ -1,9 +1,10 @@
-package probes
+package providers
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/faultline-dev/faultline/experiments/probes"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func (ws *WorkloadWatches) Readiness(ctx context.Context, namespace string, w ch
 	case <-timer.C:
 		return 0, time.Time{}, fmt.Errorf("the watch on %s %s/%s has not listed it within %s: %v", key.kind, key.namespace, key.name, ws.syncTimeout, ww.lastError())
 	}
-	return ww.answer(WorkloadHypothesis(w))
+	return ww.answer(probes.WorkloadHypothesis(w))
 }
 
 func (ws *WorkloadWatches) watch(key watchKey) (*workloadWatch, error) {
@@ -174,7 +175,7 @@ func (ww *workloadWatch) answer(h chaosv1alpha1.Hypothesis) (float64, time.Time,
 		if !c.exists {
 			return false, false
 		}
-		pass, err := Evaluate(readyPercent(c.ready, c.desired), h)
+		pass, err := probes.Evaluate(readyPercent(c.ready, c.desired), h)
 		return pass, err == nil
 	}
 	current, ok := state(last)

@@ -1,4 +1,4 @@
-package probes_test
+package providers_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/experiments/probes"
+	"github.com/faultline-dev/faultline/experiments/providers"
 )
 
 // watchClient returns a client that can watch the envtest API server, or
@@ -84,7 +84,7 @@ var webProbe = chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeploymen
 
 // waitForReadiness polls until the watches answer want, and returns when
 // they say its pass/fail state began.
-func waitForReadiness(t *testing.T, ws *probes.WorkloadWatches, namespace string, want float64) time.Time {
+func waitForReadiness(t *testing.T, ws *providers.WorkloadWatches, namespace string, want float64) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var lastErr error
@@ -115,7 +115,7 @@ func TestWorkloadWatchesDateReadinessChanges(t *testing.T) {
 	c := watchClient(t)
 	ns := webDeployment(t, c)
 	goroutines := runtime.NumGoroutine()
-	ws := probes.NewWorkloadWatches(c, clock.RealClock{})
+	ws := providers.NewWorkloadWatches(c, clock.RealClock{})
 
 	if since := waitForReadiness(t, ws, ns, 100); !since.IsZero() {
 		t.Errorf("the state seen by the first list is dated %s; it began before the watch, so it must be undated", since)
@@ -151,7 +151,7 @@ func TestWorkloadWatchesDateReadinessChanges(t *testing.T) {
 	}
 }
 
-func closeWithin(t *testing.T, ws *probes.WorkloadWatches) {
+func closeWithin(t *testing.T, ws *providers.WorkloadWatches) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { ws.Close(); close(done) }()
@@ -188,7 +188,7 @@ func TestWorkloadWatchesReconnectAfterErrors(t *testing.T) {
 	c := watchClient(t)
 	ns := webDeployment(t, c)
 	flaky := &failingWatches{WithWatch: c}
-	ws := probes.NewWorkloadWatches(flaky, clock.RealClock{})
+	ws := providers.NewWorkloadWatches(flaky, clock.RealClock{})
 	defer closeWithin(t, ws)
 
 	waitForReadiness(t, ws, ns, 100)
