@@ -65,13 +65,22 @@ build: ## Build the operator and the kubectl plugin into ./bin.
 control-plane: ## Build (once per machine) etcd and kube-apiserver for envtest from the Go module proxy.
 	hack/tools.sh envtest
 
+# The chart test (internal/charttest) runs the real helm and promtool.
+.PHONY: chart-tools
+chart-tools: ## Build (once per machine) helm and promtool, which the chart test runs.
+	hack/tools.sh helm promtool
+
 .PHONY: unit
-unit: ## Unit tests only: no API server.
+unit: chart-tools ## Unit tests only: no API server.
 	$(GO) test -short ./...
 
 .PHONY: envtest
-envtest: control-plane ## Tests against a real etcd and kube-apiserver.
+envtest: control-plane chart-tools ## Tests against a real etcd and kube-apiserver, and the HTML report in headless Chromium.
+	hack/tools.sh chromium
 	KUBEBUILDER_ASSETS="$$(hack/tools.sh --print-k8s-dir)" $(GO) test ./...
+
+# The HTML report's browser test fails here, rather than skips, without chromium.
+envtest: export FAULTLINE_REQUIRE_CHROMIUM := 1
 
 .PHONY: e2e
 e2e: ## The end-to-end suite on the local testbed (brought up and torn down), or on FAULTLINE_E2E_KUBECONFIG.

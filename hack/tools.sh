@@ -2,7 +2,7 @@
 # hack/tools.sh: provides the binaries that envtest, the e2e testbed and the
 # developers need: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kwok, kwokctl, prometheus (and promtool), alertmanager
-# (and amtool).
+# (and amtool), helm.
 #
 # They are built from Go modules (through the Go module proxy), once per user,
 # into a cache outside the clone, and symlinked into <repo>/bin.
@@ -15,7 +15,10 @@
 #                                      #   kube-apiserver, kube-controller-manager,
 #                                      #   kube-scheduler, kubectl, kwok (kwok+kwokctl),
 #                                      #   kwokctl, prometheus (prometheus+promtool), promtool,
-#                                      #   alertmanager (alertmanager+amtool), amtool
+#                                      #   alertmanager (alertmanager+amtool), amtool,
+#                                      #   helm (not in `all`: only the chart test needs it),
+#                                      #   chromium (not in `all`: Debian's package, installed
+#                                      #   with apt-get when missing; the HTML report's test)
 #   hack/tools.sh --print-k8s-dir      # ensure envtest binaries, print their dir
 #                                      #   (KUBEBUILDER_ASSETS=$(hack/tools.sh --print-k8s-dir))
 #   hack/tools.sh --print-cache-dir    # print the cache root, build nothing
@@ -34,6 +37,7 @@
 #                           http service discovery; add e.g. enable_kubernetes_sd if needed)
 #   ALERTMANAGER_VERSION    Go module version of github.com/prometheus/alertmanager,
 #                           default v0.35.0 (the newest the module proxy serves)
+#   HELM_VERSION            Go module version of helm.sh/helm/v3, default v3.22.0
 #   FAULTLINE_PROMETHEUS_FROM_PATH=0  build Prometheus even if one is on PATH (default 1:
 #                           a `prometheus` on PATH is used as it is)
 #   FAULTLINE_TRY_DOWNLOAD=1  first try the upstream release downloads (dl.k8s.io,
@@ -71,6 +75,7 @@ KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.315.0}
 PROMETHEUS_TAGS=${PROMETHEUS_TAGS:-netgo,remove_all_sd}
 ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
 FAULTLINE_TRY_DOWNLOAD=${FAULTLINE_TRY_DOWNLOAD:-0}
 FAULTLINE_DOWNLOAD_TIMEOUT=${FAULTLINE_DOWNLOAD_TIMEOUT:-30}
 FAULTLINE_PROMETHEUS_FROM_PATH=${FAULTLINE_PROMETHEUS_FROM_PATH:-1}
@@ -577,6 +582,86 @@ ensure_alertmanager() { # ensure_alertmanager NAME... (alertmanager and/or amtoo
   done
 }
 
+# --- Helm ------------------------------------------------------------------
+
+# helm renders and lints charts/faultline in the chart test (internal/charttest).
+# Its Go module versions are its release versions; the version is stamped as the
+# release's Makefile does, so `helm version` reports it.
+HELM_DIR=$TOOLS_DIR/helm-$HELM_VERSION
+
+ensure_helm() {
+  local b=$HELM_DIR/helm t0 t1 c0 gobin
+  mkdir -p "$HELM_DIR"
+  if version_ok "$b" "$HELM_VERSION" version --short; then
+    vlog "helm $HELM_VERSION: present"
+    return 0
+  fi
+  if [[ $FAULTLINE_TRY_DOWNLOAD == 1 ]]; then
+    local tmpd name
+    name="$(goos)-$(goarch)"
+    tmpd=$(mktemp -d "$HELM_DIR/.dl.XXXXXX")
+    if try_download "https://get.helm.sh/helm-$HELM_VERSION-$name.tar.gz" "$tmpd/h.tgz" &&
+      tar -xzf "$tmpd/h.tgz" -C "$tmpd" "$name/helm" &&
+      version_ok "$tmpd/$name/helm" "$HELM_VERSION" version --short; then
+      mv -f "$tmpd/$name/helm" "$b"
+      rm -rf "$tmpd"
+      log "helm $HELM_VERSION: downloaded"
+      return 0
+    fi
+    rm -rf "$tmpd"
+  fi
+  # The Kubernetes version helm assumes (.Capabilities.KubeVersion in
+  # `helm template`, the deprecation checks of `helm lint`) is, as in its
+  # release builds, that of the client-go it is built with.
+  local gm kmaj kmin ldflags
+  gm=$(gomod_path helm.sh/helm/v3 "$HELM_VERSION")
+  [[ -n $gm && -f $gm ]] || die "cannot get go.mod of helm.sh/helm/v3@$HELM_VERSION from the module proxy"
+  kmin=$(awk '$1=="k8s.io/client-go" {sub(/^v0\./, "", $2); sub(/\..*/, "", $2); print $2; exit}' "$gm")
+  kmaj=1
+  [[ -n $kmin ]] || die "cannot find the client-go version in $gm"
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags+=" -X $pkg.k8sVersionMajor=$kmaj -X $pkg.k8sVersionMinor=$kmin"
+  done
+  log "building helm $HELM_VERSION (download + build) ..."
+  t0=$(now); cpu_now; c0=$CPU
+  gobin=$(mktemp -d "$HELM_DIR/.gobin.XXXXXX")
+  (cd / && quiet build-helm gobuild_env CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags "$ldflags" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") || { rm -rf "$gobin"; die "go install of helm failed"; }
+  mv -f "$gobin/helm" "$b"
+  rm -rf "$gobin"
+  t1=$(now)
+  version_ok "$b" "$HELM_VERSION" version --short || die "$b does not report $HELM_VERSION"
+  cpu_now
+  log "built helm in $((t1 - t0))s (cpu $((CPU - c0))s)"
+}
+
+# --- Chromium --------------------------------------------------------------
+
+# chromium renders the HTML report in a real browser in the report's test
+# (experiments/report). No Go module builds a browser: it is Debian's package,
+# the one CI installs, used from PATH and never linked into bin/.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    vlog "chromium: present ($(command -v chromium))"
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 ||
+    die "chromium is not on PATH and apt-get is not available: install a Chromium that runs as \`chromium\` (your system's package), or run \`go test\` without FAULTLINE_REQUIRE_CHROMIUM, where the browser test skips"
+  local sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo -n)
+  log "installing chromium with apt-get ..."
+  if ! quiet apt-get-chromium "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; then
+    # A fresh machine may not have the package lists yet.
+    quiet apt-get-update "${sudo[@]}" apt-get update ||
+      die "apt-get update failed: install chromium by hand (apt-get install chromium)"
+    quiet apt-get-chromium "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium ||
+      die "apt-get install chromium failed: install it by hand"
+  fi
+  command -v chromium >/dev/null 2>&1 || die "apt-get installed chromium, but \`chromium\` is not on PATH"
+  log "chromium: installed ($(command -v chromium))"
+}
+
 # --- bin/ symlinks ---------------------------------------------------------
 
 link() { # link TARGET NAME
@@ -590,6 +675,7 @@ link_all() {
   for n in etcd "${K8S_BINARIES[@]}"; do link "$K8S_DIR/$n" "$n"; done
   for n in kwok kwokctl; do link "$KWOK_DIR/$n" "$n"; done
   for n in alertmanager amtool; do link "$ALERTMANAGER_DIR/$n" "$n"; done
+  link "$HELM_DIR/helm" helm
   if [[ $FAULTLINE_PROMETHEUS_FROM_PATH == 1 ]] && command -v prometheus >/dev/null 2>&1 &&
     [[ $(command -v prometheus) != "$BIN_DIR/prometheus" ]]; then
     link "$(command -v prometheus)" prometheus
@@ -625,7 +711,8 @@ main() {
   done
   command -v go >/dev/null 2>&1 || die "go is not on PATH"
 
-  local want_etcd=0 want_kwok=0 k8s=() prom=() am=() a
+  local want_etcd=0 want_kwok=0 want_helm=0 k8s=() prom=() am=() a
+  local want_chromium=0
   for a in "${args[@]}"; do
     case $a in
       all) want_etcd=1; k8s+=("${K8S_BINARIES[@]}"); want_kwok=1; prom+=(prometheus promtool); am+=(alertmanager amtool) ;;
@@ -637,6 +724,8 @@ main() {
       prometheus | promtool) prom+=("$a") ;;
       alertmanager) am+=(alertmanager amtool) ;;
       amtool) am+=(amtool) ;;
+      helm) want_helm=1 ;;
+      chromium) want_chromium=1 ;;
       *) die "unknown tool '$a' (see hack/tools.sh --help)" ;;
     esac
   done
@@ -662,6 +751,8 @@ main() {
     for n in alertmanager amtool; do [[ " ${am[*]} " != *" $n "* ]] || auniq+=("$n"); done
     ensure_alertmanager "${auniq[@]}"
   fi
+  [[ $want_helm == 0 ]] || ensure_helm
+  [[ $want_chromium == 0 ]] || ensure_chromium
   link_all
   [[ $(($(now) - t0)) -lt 5 ]] || log "done in $(($(now) - t0))s"
   [[ $print_k8s == 0 ]] || echo "$K8S_DIR"

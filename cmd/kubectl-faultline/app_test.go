@@ -494,6 +494,9 @@ func TestReport(t *testing.T) {
 		"json output is the summary schema": {
 			args: []string{"report", "other-newest", "-o", "json"}, want: `"schema": "` + report.SchemaVersion + `"`,
 		},
+		"html output is one page with the verdict's banner": {
+			args: []string{"report", "other-newest", "-o", "html"}, want: `<header class="banner verdict-aborted" id="verdict">`,
+		},
 		"an experiment without runs is an error": {
 			args: []string{"report", "--experiment", "nothing"}, wantCode: exitUnusable, want: `no runs of experiment "nothing"`,
 		},

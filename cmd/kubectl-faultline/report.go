@@ -25,9 +25,14 @@ func (a *app) reportCommand() *cobra.Command {
 objectives, the timeline, the targets and the probes. A run in progress is
 reported as far as it has got.
 
+-o html writes one self-contained page (inline CSS and SVG, nothing loaded
+from elsewhere) with the timeline drawn: redirect it to a file and open it in
+a browser or attach it to a pipeline run.
+
 With --experiment, report the newest run of that Experiment instead.`,
 		Example: `  kubectl faultline report checkout-pod-kill-7xk2p -n shop
-  kubectl faultline report --experiment checkout-pod-kill -n shop -o markdown`,
+  kubectl faultline report --experiment checkout-pod-kill -n shop -o markdown
+  kubectl faultline report checkout-pod-kill-7xk2p -n shop -o html > report.html`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := parseFormat()

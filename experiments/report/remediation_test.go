@@ -64,7 +64,7 @@ func TestEveryFormatStatesTheRemediation(t *testing.T) {
 				if err := Render(&buf, f, tc.run); err != nil {
 					t.Fatal(err)
 				}
-				out := buf.String()
+				out := renderedText(f, buf.Bytes())
 				if f == FormatJSON {
 					var s Summary
 					if err := json.Unmarshal(buf.Bytes(), &s); err != nil {

@@ -1,7 +1,8 @@
 // Package report renders the report of one ExperimentRun for the people and
 // tools that read it: Text for a terminal, Markdown for a pull-request comment
-// or a wiki, JSON (a stable, documented schema: Summary) for scripts, and JUnit
-// XML for CD pipelines.
+// or a wiki, JSON (a stable, documented schema: Summary) for scripts, JUnit
+// XML for CD pipelines, and HTML (one self-contained page with an SVG
+// timeline) for a browser.
 //
 // Every renderer is pure: it reads the run it is given and writes to an
 // io.Writer, so the kubectl plugin, the operator and tests share them. They
@@ -30,10 +31,13 @@ const (
 	FormatJSON Format = "json"
 	// FormatJUnit is JUnit XML, for CD pipelines that show test results.
 	FormatJUnit Format = "junit"
+	// FormatHTML is one self-contained HTML page with an SVG timeline, to
+	// open in a browser or attach to a pipeline run.
+	FormatHTML Format = "html"
 )
 
 // Formats lists every format, in the order help texts show them.
-var Formats = []Format{FormatText, FormatMarkdown, FormatJSON, FormatJUnit}
+var Formats = []Format{FormatText, FormatMarkdown, FormatJSON, FormatJUnit, FormatHTML}
 
 // ParseFormat returns the Format named s, or an error listing the valid ones.
 func ParseFormat(s string) (Format, error) {
@@ -62,6 +66,8 @@ func Render(w io.Writer, f Format, run *chaosv1alpha1.ExperimentRun) error {
 		return JSON(w, run)
 	case FormatJUnit:
 		return JUnit(w, run)
+	case FormatHTML:
+		return HTML(w, run)
 	}
 	return fmt.Errorf("unknown output format %q", f)
 }

@@ -14,3 +14,43 @@ annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/faultline-webhook-cert
 {{- end -}}
 {{- end -}}
+{{/* The selector labels, plus podLabels: the pod template's labels. */}}
+{{- define "faultline.podLabels" -}}
+{{ include "faultline.labels" . }}
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+{{/*
+Whether leader election is on, as "true" or "false". leaderElection is an
+object; the plain boolean of chart 0.1.0 (leaderElection: true|false) is
+still read, so existing values files and --set flags keep working.
+*/}}
+{{- define "faultline.leaderElect" -}}
+{{- if kindIs "bool" .Values.leaderElection -}}
+{{ .Values.leaderElection }}
+{{- else if kindIs "map" .Values.leaderElection -}}
+{{ .Values.leaderElection.enabled | default false }}
+{{- else -}}
+false
+{{- end -}}
+{{- end -}}
+{{/*
+Refuses values that would install a cluster-wide hazard, with what to write
+instead. values.schema.json checks each value alone; these rules relate two.
+*/}}
+{{- define "faultline.validate" -}}
+{{- $replicas := int .Values.replicas -}}
+{{- if and (gt $replicas 1) (ne (include "faultline.leaderElect" .) "true") -}}
+{{- fail (printf "replicas is %d but leader election is off: every replica would drive the same runs, injecting and reverting each other's faults. Enable leaderElection (--set leaderElection.enabled=true), or set replicas=1." $replicas) -}}
+{{- end -}}
+{{- if and .Values.pdb.enabled (gt $replicas 1) (not (kindIs "string" .Values.pdb.minAvailable)) -}}
+{{- if ge (int .Values.pdb.minAvailable) $replicas -}}
+{{- fail (printf "pdb.minAvailable is %d with replicas %d: no replica could ever be evicted and every node drain would block. Set pdb.minAvailable below replicas (e.g. %d), or pdb.enabled=false." (int .Values.pdb.minAvailable) $replicas (sub $replicas 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{/* The metrics port's name, which says its scheme. */}}
+{{- define "faultline.metricsPortName" -}}
+{{ if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
+{{- end -}}
