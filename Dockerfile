@@ -7,6 +7,7 @@ COPY api/ api/
 COPY cmd/ cmd/
 COPY controllers/ controllers/
 COPY experiments/ experiments/
+COPY internal/ internal/
 COPY webhooks/ webhooks/
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/faultline ./cmd/faultline
 

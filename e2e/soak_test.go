@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,6 +111,13 @@ func TestSoak(t *testing.T) {
 		return true, nil
 	})
 	violations := env.checker.violations(d.promOutages)
+	// The campaign means nothing if the testbed lost a component on the way.
+	for _, c := range []string{"etcd", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
+		pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", envOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", c+".pid")
+		if pid, err := readPID(pidFile); err != nil || !processLive(pid) {
+			t.Errorf("the testbed's %s is not running at the end of the campaign (%v): the campaign ran without it; see its log", c, err)
+		}
+	}
 
 	// Nothing may hold on to a finalizer: delete every soak object and see
 	// it go.
@@ -471,6 +479,9 @@ func (d *soakDriver) kill(t *testing.T) {
 // failover runs two replicas with leader election, if not yet, and kills
 // the leader.
 func (d *soakDriver) failover(t *testing.T) {
+	if d.killMoments == nil {
+		d.killMoments = map[string]int{}
+	}
 	ops := d.env.ops
 	if len(ops.current()) < 2 {
 		d.countModeKills(ops.setMode(true, 2))
@@ -488,6 +499,7 @@ func (d *soakDriver) failover(t *testing.T) {
 	}
 	ops.kill(leader)
 	d.kills++
+	d.killMoments["the leader, to fail over"]++
 	d.takeover(t, leader)
 	time.Sleep(time.Duration(d.rng.IntN(2000)) * time.Millisecond)
 	ops.restart(leader)

@@ -145,7 +145,10 @@ pick_ports() {
 # write_kwokctl_config writes the KwokctlConfiguration: our binaries (so
 # kwokctl never downloads anything: a local path is symlinked, a URL would be
 # fetched), fixed ports, and every listener on 127.0.0.1 instead of kwokctl's
-# 0.0.0.0 (an etcd without auth must not face the network).
+# 0.0.0.0 (an etcd without auth must not face the network). The one
+# controller-manager and scheduler run without leader election: with it, an
+# API server outage longer than their renew deadline makes them exit (a lost
+# lease), and the binary runtime does not restart them.
 write_kwokctl_config() {
   local kube_version
   kube_version=$("$BIN/kube-apiserver" --version | awk '{print $2}')
@@ -184,9 +187,11 @@ componentsPatches:
 - name: kube-controller-manager
   extraArgs:
   - {key: bind-address, value: 127.0.0.1, override: true}
+  - {key: leader-elect, value: "false", override: true}
 - name: kube-scheduler
   extraArgs:
   - {key: bind-address, value: 127.0.0.1, override: true}
+  - {key: leader-elect, value: "false", override: true}
 - name: kwok-controller
   extraArgs:
   - {key: server-address, value: "127.0.0.1:$KWOK_PORT", override: true}
