@@ -20,8 +20,9 @@ import (
 // NotificationRecord is what the operator's Alertmanager receiver recorded:
 // alertreceiver.Store.
 type NotificationRecord interface {
-	// First is the earliest notification of one of alerts at or after notBefore.
-	First(alerts []string, notBefore time.Time) (alertreceiver.Notification, bool)
+	// FirstIn is the earliest notification of one of alerts at or after
+	// notBefore, for an alert of one of namespaces or of none.
+	FirstIn(alerts, namespaces []string, notBefore time.Time) (alertreceiver.Notification, bool)
 	// Started is when the receiver began to accept notifications; zero
 	// until it does.
 	Started() time.Time
@@ -48,7 +49,15 @@ func (r *Reconciler) observeNotification(s *scope, er engine.Run) {
 			"the operator began receiving notifications %s after the injection (a restart or a new leader): one sent before then was not seen",
 			started.Sub(injected).Round(time.Millisecond)))
 	}
-	n, ok := r.Notifications.First(spec.Detection.Alerts, injected)
+	// An alert labelled with a namespace counts only for a run there or
+	// with a target there.
+	namespaces := []string{s.run.Namespace}
+	for _, t := range s.run.Status.Targets {
+		if t.Namespace != "" && !slices.Contains(namespaces, t.Namespace) {
+			namespaces = append(namespaces, t.Namespace)
+		}
+	}
+	n, ok := r.Notifications.FirstIn(spec.Detection.Alerts, namespaces, injected)
 	if !ok {
 		return
 	}

@@ -113,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if a.Status != StatusFiring || name == "" {
 			continue
 		}
-		ns = append(ns, Notification{ReceivedAt: received, Alert: name, StartsAt: a.StartsAt, Receiver: p.Receiver, GroupWait: groupWait})
+		ns = append(ns, Notification{ReceivedAt: received, Alert: name, Namespace: a.Labels["namespace"], StartsAt: a.StartsAt, Receiver: p.Receiver, GroupWait: groupWait})
 		if !slices.Contains(names, name) {
 			names = append(names, name)
 		}

@@ -199,12 +199,23 @@ func TestStore(t *testing.T) {
 		"another alert": {
 			entries: []Notification{{ReceivedAt: t0.Add(10 * time.Second), Alert: "B", StartsAt: t0.Add(time.Second)}},
 		},
+		"the same alert of another namespace, another team's incident": {
+			entries: []Notification{
+				{ReceivedAt: t0.Add(5 * time.Second), Alert: "A", Namespace: "payments", StartsAt: t0.Add(time.Second)},
+				{ReceivedAt: t0.Add(9 * time.Second), Alert: "A", Namespace: "shop", StartsAt: t0.Add(time.Second)},
+			},
+			want: t0.Add(9 * time.Second),
+		},
+		"an alert without a namespace label counts for any": {
+			entries: []Notification{{ReceivedAt: t0.Add(7 * time.Second), Alert: "A", StartsAt: t0.Add(time.Second)}},
+			want:    t0.Add(7 * time.Second),
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			s := NewStore(8)
 			s.Add(tc.entries...)
-			n, ok := s.First([]string{"A"}, injected)
+			n, ok := s.FirstIn([]string{"A"}, []string{"shop"}, injected)
 			if ok != !tc.want.IsZero() || (ok && !n.ReceivedAt.Equal(tc.want)) {
 				t.Errorf("First = %v, %v; want %v", n.ReceivedAt, ok, tc.want)
 			}

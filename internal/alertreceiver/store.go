@@ -29,6 +29,9 @@ type Notification struct {
 	ReceivedAt time.Time
 	// Alert is the alert's alertname label.
 	Alert string
+	// Namespace is the alert's namespace label, empty when it has none
+	// (an alert about the whole cluster, or one that aggregates it away).
+	Namespace string
 	// StartsAt is when the alert started firing, by Prometheus' clock.
 	StartsAt time.Time
 	// Receiver is the Alertmanager receiver that sent it.
@@ -78,7 +81,7 @@ func (s *Store) Add(ns ...Notification) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range ns {
-		n.Alert, n.Receiver = clip(n.Alert), clip(n.Receiver)
+		n.Alert, n.Namespace, n.Receiver = clip(n.Alert), clip(n.Namespace), clip(n.Receiver)
 		s.entries[s.next] = n
 		s.next++
 		if s.next == len(s.entries) {
@@ -92,6 +95,14 @@ func (s *Store) Add(ns ...Notification) {
 // notBefore less ClockSkew: an alert already firing before a run's
 // injection was not caused by it, even when Alertmanager notifies it again.
 func (s *Store) First(alerts []string, notBefore time.Time) (Notification, bool) {
+	return s.FirstIn(alerts, nil, notBefore)
+}
+
+// FirstIn is First for the alerts of namespaces: an alert labelled with
+// another namespace is another team's incident, even under the same name,
+// and is not counted; an alert without a namespace label counts for any.
+// No namespaces means any.
+func (s *Store) FirstIn(alerts, namespaces []string, notBefore time.Time) (Notification, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.next
@@ -102,6 +113,9 @@ func (s *Store) First(alerts []string, notBefore time.Time) (Notification, bool)
 	found := false
 	for _, e := range s.entries[:n] {
 		if e.ReceivedAt.Before(notBefore) || !slices.Contains(alerts, e.Alert) {
+			continue
+		}
+		if e.Namespace != "" && len(namespaces) > 0 && !slices.Contains(namespaces, e.Namespace) {
 			continue
 		}
 		if !e.StartsAt.IsZero() && e.StartsAt.Before(notBefore.Add(-ClockSkew)) {
