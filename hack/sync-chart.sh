@@ -9,6 +9,10 @@ chart="$root/charts/faultline"
 mkdir -p "$chart/crds" "$chart/templates"
 rm -f "$chart"/crds/*.yaml
 cp "$root"/config/crd/bases/*.yaml "$chart/crds/"
+# The Grafana dashboard the chart ships as a ConfigMap (dashboards.enabled):
+# Helm reads files inside the chart only.
+mkdir -p "$chart/dashboards"
+cp "$root/config/grafana/faultline-dashboard.json" "$chart/dashboards/"
 {
   echo "# Generated from config/rbac/role.yaml by hack/sync-chart.sh; do not edit."
   cat "$root/config/rbac/role.yaml"

@@ -60,20 +60,8 @@ func (v *runValidator) create(ctx context.Context, req admission.Request) admiss
 	if err := json.Unmarshal(req.Object.Raw, &run); err != nil {
 		return admission.Denied(fmt.Sprintf("the ExperimentRun cannot be read (%v): fix the field named and apply it again", err))
 	}
-	var p problems
+	p := newRunProblems(req.Object.Raw, &run, req.Namespace)
 	ann := run.Metadata.Annotations
-	for _, k := range []string{chaosv1alpha1.ApprovedAnnotation, chaosv1alpha1.ApprovedByAnnotation} {
-		if _, ok := ann[k]; ok {
-			p.addf("metadata.annotations[%s]: an approval cannot be given when the run is created; remove the annotation, and %s", k, approveHint)
-		}
-	}
-	specControls(&p, req.Object.Raw)
-	annotationControls(&p, nil, ann, chaosv1alpha1.AbortAnnotation)
-	if name := run.Spec.ExperimentRef.Name; name != "" && len(p) == 0 {
-		if why := dnsSubdomain(name); why != "" {
-			p.addf("spec.experimentRef.name %s is not a valid Experiment name (%s): write the name of an Experiment in namespace %s", quote(name), why, req.Namespace)
-		}
-	}
 
 	operator := isOperator(req, v.operatorUsername)
 	recorded, hasRecord := ann[chaosv1alpha1.RequestedByAnnotation]

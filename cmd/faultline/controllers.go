@@ -73,7 +73,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		Samplers: &experimentrun.Samplers{Client: c, Secrets: mgr.GetAPIReader(), Watches: watches, Clock: realClock},
 		// Target choice is random by design; the seed need not be secret.
 		Targets:                 selector,
-		Metrics:                 experimentrun.NewMetrics(metrics.Registry),
+		Metrics:                 registerMetrics(metrics.Registry),
 		MaxConcurrentReconciles: opts.runWorkers,
 		TargetWorkers:           opts.targetWorkers,
 	}

@@ -163,7 +163,8 @@ Installed on PATH as kubectl-faultline, it is used as "kubectl faultline".`,
 		a.connect = kubeconfigFlags(root.PersistentFlags())
 	}
 	root.AddCommand(a.runCommand(), a.reportCommand(), a.abortCommand(), a.approveCommand(), a.listCommand(),
-		a.pauseCommand(), a.resumeCommand(), a.historyCommand(), a.versionCommand())
+		a.pauseCommand(), a.resumeCommand(), a.historyCommand(), a.versionCommand(), a.lintCommand())
+	a.completeNames(root)
 	return root
 }
 

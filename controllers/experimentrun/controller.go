@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -116,6 +117,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	log := ctrl.LoggerFrom(ctx)
 	run := &chaosv1alpha1.ExperimentRun{}
 	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.forgetRun(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := r.Clock.Now()
@@ -124,6 +128,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// One status patch, from one place, whatever path the reconcile takes.
 	defer func() {
 		err := s.patchStatus(ctx)
+		// The fault gauge follows what was last written: s.base, not the
+		// run this reconcile may have advanced without saving.
+		r.Metrics.observeFault(s.base)
 		if apierrors.IsConflict(err) || apierrors.IsConflict(retErr) {
 			// The cache had not caught up with our own last write: not a
 			// failure, and not worth a backoff that would delay an abort.
@@ -450,7 +457,8 @@ func (r *Reconciler) patchFinalizers(ctx context.Context, run *chaosv1alpha1.Exp
 	return nil
 }
 
-// countActive keeps the active-runs gauge current from the cache.
+// countActive keeps the active-runs gauge current from the cache, and
+// deletes the series of Experiments and runs that are gone.
 func (r *Reconciler) countActive(ctx context.Context) error {
 	ticker := time.NewTicker(5 * time.Second)
 	defer ticker.Stop()
@@ -470,8 +478,26 @@ func (r *Reconciler) countActive(ctx context.Context) error {
 				}
 			}
 			r.Metrics.SetActive(n)
+			if experiments, err := r.experimentNames(ctx); err == nil {
+				r.Metrics.prune(runs.Items, experiments)
+			}
 		}
 	}
+}
+
+// experimentNames lists the stored Experiments' names. They are listed
+// unstructured, as they are cached, so one that does not decode still counts.
+func (r *Reconciler) experimentNames(ctx context.Context) (map[types.NamespacedName]struct{}, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(chaosv1alpha1.GroupVersion.WithKind("ExperimentList"))
+	if err := r.experiments().List(ctx, list); err != nil {
+		return nil, err
+	}
+	names := make(map[types.NamespacedName]struct{}, len(list.Items))
+	for _, u := range list.Items {
+		names[types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()}] = struct{}{}
+	}
+	return names, nil
 }
 
 // eventType maps an engine event to a Kubernetes event type.

@@ -1,0 +1,18 @@
+package main
+
+import (
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faultline-dev/faultline/controllers/experimentrun"
+	"github.com/faultline-dev/faultline/internal/buildinfo"
+)
+
+// registerMetrics registers Faultline's own metrics with reg (the manager's
+// registry, beside controller-runtime's) and returns the run metrics the
+// experimentrun controller records.
+func registerMetrics(reg prometheus.Registerer) *experimentrun.Metrics {
+	reg.MustRegister(buildinfo.NewCollector(buildinfo.Read(debug.ReadBuildInfo)))
+	return experimentrun.NewMetrics(reg)
+}
