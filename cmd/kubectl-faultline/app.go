@@ -163,7 +163,7 @@ Installed on PATH as kubectl-faultline, it is used as "kubectl faultline".`,
 		a.connect = kubeconfigFlags(root.PersistentFlags())
 	}
 	root.AddCommand(a.runCommand(), a.reportCommand(), a.abortCommand(), a.approveCommand(), a.listCommand(),
-		a.pauseCommand(), a.resumeCommand(), a.historyCommand(), a.versionCommand(), a.lintCommand())
+		a.pauseCommand(), a.resumeCommand(), a.historyCommand(), a.versionCommand(), a.lintCommand(), a.waitCommand(), a.statusCommand())
 	a.completeNames(root)
 	return root
 }
