@@ -46,13 +46,13 @@ func TestHistory(t *testing.T) {
 		"runs are listed newest first with a trend of the completed ones": {
 			args: []string{"history", "checkout-pod-kill"},
 			want: strings.Join([]string{
-				"RUN      PHASE       VERDICT   DETECT   RECOVER   STARTED",
-				"kill-4   Observing   <none>    <none>   <none>    <none>",
-				"kill-3   Completed   Failed    <none>   <none>    2026-03-03T14:00:00Z",
-				"kill-2   Completed   Passed    12s      1m0s      2026-03-02T14:00:00Z",
-				"kill-1   Completed   Passed    10s      40s       2026-03-01T14:00:00Z",
+				"RUN      PHASE       VERDICT   DETECT   NOTIFY   REMEDIATE   RECOVER   STARTED",
+				"kill-4   Observing   <none>    <none>   <none>   <none>      <none>    <none>",
+				"kill-3   Completed   Failed    <none>   <none>   <none>      <none>    2026-03-03T14:00:00Z",
+				"kill-2   Completed   Passed    12s      <none>   <none>      1m0s      2026-03-02T14:00:00Z",
+				"kill-1   Completed   Passed    10s      <none>   <none>      40s       2026-03-01T14:00:00Z",
 				"",
-				"Trend: 2 of 3 completed runs passed (66%); median time to recover of passed runs 50s",
+				"Trend: 2 of 3 completed runs passed (66%); median over passed runs: time to detect 11s, time to recover 50s",
 				"",
 			}, "\n"),
 		},
@@ -98,13 +98,75 @@ func TestTrend(t *testing.T) {
 			runs: []chaosv1alpha1.ExperimentRun{
 				run(passedIn(t0, time.Second, 90*time.Second)), run(passedIn(t0, time.Second, 10*time.Second)), run(passedIn(t0, time.Second, 30*time.Second)),
 			},
-			want: "Trend: 3 of 3 completed runs passed (100%); median time to recover of passed runs 30s",
+			want: "Trend: 3 of 3 completed runs passed (100%); median over passed runs: time to detect 1s, time to recover 30s",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			if got := trend(tc.runs); got != tc.want {
 				t.Errorf("trend = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestHistoryFlagsARegression(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	day := func(i int) time.Time { return t0.Add(time.Duration(i) * 24 * time.Hour) }
+	history := func(newestRecover time.Duration) []client.Object {
+		return []client.Object{
+			labelled(storedRun("r1", "kill", day(1), passedIn(day(1), time.Second, 40*time.Second)), "kill"),
+			labelled(storedRun("r2", "kill", day(2), passedIn(day(2), time.Second, 50*time.Second)), "kill"),
+			labelled(storedRun("r3", "kill", day(3), passedIn(day(3), time.Second, 60*time.Second)), "kill"),
+			// A failed run between them is not a baseline.
+			labelled(storedRun("r4", "kill", day(4), completed(chaosv1alpha1.VerdictFailed, "missed")), "kill"),
+			labelled(storedRun("r5", "kill", day(5), passedIn(day(5), time.Second, newestRecover)), "kill"),
+		}
+	}
+	tests := map[string]struct {
+		objects  []client.Object
+		args     []string
+		wantCode int
+		want     string
+	}{
+		"slower than the median by more than the margin fails the step": {
+			objects: history(61 * time.Second), args: []string{"history", "kill", "--fail-on-regression"}, wantCode: exitRegression,
+			want: "Regression: time to recover of r5 is 1m1s, 22% above the median 50s of the 3 passed runs before it (margin 20%)",
+		},
+		"within the margin is no regression": {
+			objects: history(59 * time.Second), args: []string{"history", "kill", "--fail-on-regression"}, wantCode: 0,
+		},
+		"without --fail-on-regression it is reported, not gated": {
+			objects: history(90 * time.Second), args: []string{"history", "kill"}, wantCode: 0,
+			want: "Regression: time to recover of r5 is 1m30s, 80% above the median 50s",
+		},
+		"a wider margin tolerates it": {
+			objects: history(61 * time.Second), args: []string{"history", "kill", "--fail-on-regression", "--margin", "25"}, wantCode: 0,
+		},
+		"the default baseline of five takes the three there are": {
+			objects: history(65 * time.Second), args: []string{"history", "kill", "--fail-on-regression"}, wantCode: exitRegression,
+			want: "30% above the median 50s of the 3 passed runs before it",
+		},
+		"a baseline of two compares with the two slower runs before": {
+			objects: history(65 * time.Second), args: []string{"history", "kill", "--fail-on-regression", "--baseline", "2"}, wantCode: 0,
+		},
+		"a baseline below two is refused": {
+			objects: history(61 * time.Second), args: []string{"history", "kill", "--baseline", "1"}, wantCode: exitUnusable,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, tc.objects)
+			code := h.execute(tc.args...)
+			if code != tc.wantCode {
+				t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, h.stdout.String(), h.stderr.String())
+			}
+			out := h.stdout.String()
+			if tc.want != "" && !strings.Contains(out, tc.want) {
+				t.Errorf("history:\n%s\nwant a line containing %q", out, tc.want)
+			}
+			if tc.want == "" && strings.Contains(out, "Regression:") {
+				t.Errorf("history reports a regression where there is none:\n%s", out)
 			}
 		})
 	}
