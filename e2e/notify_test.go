@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -97,7 +98,8 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf("(group_wait %s)", testbedGroupWait)
-		if out := buf.String(); !strings.Contains(out, "alert fired at +") || !strings.Contains(out, want) {
+		// The HTML report escapes "+" and quotes; read it as a browser would.
+		if out := html.UnescapeString(buf.String()); !strings.Contains(out, "alert fired at +") || !strings.Contains(out, want) {
 			t.Errorf("the %s report does not state the notification with %s:\n%s", f, want, out)
 		}
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"html"
 	"strings"
 	"sync"
 	"testing"
@@ -147,7 +148,8 @@ func TestPodKillRemediationStartsWithTheReplacement(t *testing.T) {
 		if err := report.Render(&buf, f, run); err != nil {
 			t.Fatal(err)
 		}
-		if out := buf.String(); !strings.Contains(out, "remediation started at +") || !strings.Contains(out, replacement.Name) {
+		// The HTML report escapes "+" and quotes; read it as a browser would.
+		if out := html.UnescapeString(buf.String()); !strings.Contains(out, "remediation started at +") || !strings.Contains(out, replacement.Name) {
 			t.Errorf("the %s report does not state when remediation started and by which pod:\n%s", f, out)
 		}
 	}

@@ -506,7 +506,7 @@ func (d *soakDriver) failover(t *testing.T) {
 }
 
 // takeover waits for another replica to lead after old was killed: within
-// the lease and a retry, or the campaign records a violation.
+// the lease and two jittered retries, or the campaign records a violation.
 func (d *soakDriver) takeover(t *testing.T, old *soakReplica) {
 	_, took, err := d.env.ops.waitLeader(old, 2*time.Minute)
 	if err != nil {
@@ -514,9 +514,12 @@ func (d *soakDriver) takeover(t *testing.T, old *soakReplica) {
 	}
 	d.failovers++
 	d.takeovers = append(d.takeovers, took)
-	// The lease, a retry, and the metrics poll's own delay.
-	if limit := soakLeaseDuration + 2*soakRetryPeriod + time.Second; took > limit {
-		d.violations = append(d.violations, fmt.Sprintf("a new leader took over %s after the leader was killed, more than the lease and a retry (%s)", took.Round(time.Millisecond), limit))
+	// The follower sees the lease's last renewal up to one of its attempts
+	// late and takes it at its first attempt after the lease ran out;
+	// client-go spaces attempts by the retry period jittered up to 2.2
+	// times. Add the metrics poll's own delay.
+	if limit := soakLeaseDuration + 2*soakRetryPeriod*22/10 + time.Second; took > limit {
+		d.violations = append(d.violations, fmt.Sprintf("a new leader took over %s after the leader was killed, more than the lease and two jittered retries (%s)", took.Round(time.Millisecond), limit))
 	}
 }
 
