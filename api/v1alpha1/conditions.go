@@ -115,6 +115,17 @@ const (
 	ReasonConfigError        = "ConfigError"
 	ReasonKillSwitchEngaged  = "KillSwitchEngaged"
 	ReasonKillSwitchReverted = "KillSwitchReverted"
+	// ReasonErrorBudgetLow: an SLO had less error budget left than
+	// steadyState.requireErrorBudget; nothing was injected.
+	ReasonErrorBudgetLow = "ErrorBudgetLow"
+	// ReasonSLOUnavailable: a referenced SLO could not be read or used.
+	ReasonSLOUnavailable = "SLOUnavailable"
+	// ReasonHarmFound: the faulted slice was significantly worse than
+	// control.
+	ReasonHarmFound = "HarmFound"
+	// ReasonTooFewSamples: a comparison group had fewer samples than
+	// minSamples.
+	ReasonTooFewSamples = "TooFewSamples"
 )
 
 // Labels and annotations Faultline reads and writes.

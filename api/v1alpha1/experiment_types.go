@@ -392,9 +392,16 @@ type Hypothesis struct {
 	// value is the threshold, a decimal number written as a string, such as
 	// "0.99". It must be finite: the exponent has at most two digits, so
 	// "1e400", which no float64 holds, is refused rather than read as +Inf.
+	//
+	// A steady-state probe's value may instead be relative to what the
+	// baseline measured, a signed percentage such as "+10%" or "-5%": the
+	// threshold is the mean of the probe's baseline samples times (1 +
+	// percentage), fixed when the baseline ends, so one hypothesis holds
+	// across clusters and hours of the day. During the baseline itself such
+	// a probe only has to answer with a number.
 	// +required
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]{1,2})?$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\", with an exponent of at most two digits"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]{1,2})?$') || self.matches('^[-+][0-9]{1,4}([.][0-9]{1,4})?%$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\", with an exponent of at most two digits, or a signed percentage of the baseline, such as \"+10%\" or \"-5%\""
 	Value string `json:"value"`
 }
 
@@ -447,11 +454,11 @@ type WorkloadProbe struct {
 	MinReadyPercent int32 `json:"minReadyPercent,omitempty"`
 }
 
-// Probe is one steady-state check: a Prometheus query with a condition, or
-// the readiness of a workload.
-// +kubebuilder:validation:XValidation:rule="has(self.prometheus) != has(self.workload)",message="a probe must set exactly one of prometheus or workload"
-// +kubebuilder:validation:XValidation:rule="has(self.prometheus) == has(self.workload) || !has(self.prometheus) || has(self.condition)",message="a prometheus probe needs a condition, such as {op: \">=\", value: \"0.99\"}"
-// +kubebuilder:validation:XValidation:rule="has(self.prometheus) == has(self.workload) || !has(self.workload) || !has(self.condition)",message="a workload probe takes minReadyPercent, not a condition"
+// Probe is one steady-state check: a Prometheus query with a condition, the
+// readiness of a workload, or the indicator of an SLO the team keeps.
+// +kubebuilder:validation:XValidation:rule="[has(self.prometheus), has(self.workload), has(self.slo)].filter(x, x).size() == 1",message="a probe must set exactly one of prometheus, workload or slo"
+// +kubebuilder:validation:XValidation:rule="[has(self.prometheus), has(self.workload), has(self.slo)].filter(x, x).size() != 1 || !has(self.prometheus) || has(self.condition)",message="a prometheus probe needs a condition, such as {op: \">=\", value: \"0.99\"}"
+// +kubebuilder:validation:XValidation:rule="[has(self.prometheus), has(self.workload), has(self.slo)].filter(x, x).size() != 1 || !has(self.workload) || !has(self.condition)",message="a workload probe takes minReadyPercent, not a condition"
 type Probe struct {
 	// name of the probe, unique within the Experiment, as a DNS-1123 label.
 	// +required
@@ -467,7 +474,13 @@ type Probe struct {
 	// +optional
 	Workload *WorkloadProbe `json:"workload,omitempty"`
 
-	// condition the query's value must meet.
+	// slo samples the error ratio of an SLO's indicator (Sloth, Pyrra or
+	// OpenSLO); without a condition the SLO's objective is the hypothesis.
+	// +optional
+	SLO *SLOProbe `json:"slo,omitempty"`
+
+	// condition the query's value must meet. For an slo probe, the value is
+	// the error ratio, and the condition is optional.
 	// +optional
 	Condition *Hypothesis `json:"condition,omitempty"`
 }
@@ -508,6 +521,15 @@ type SteadyStateSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="steadyState.recoveryTimeout must be a duration between 1s and 24h, such as \"5m\""
 	RecoveryTimeout metav1.Duration `json:"recoveryTimeout,omitzero"`
+
+	// requireErrorBudget refuses to inject while any SLO the probes and
+	// guards reference has less than this share of its period's error
+	// budget left, such as "20%": the run ends Inconclusive with the figure,
+	// having touched nothing.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]{1,3}([.][0-9]{1,4})?)%$') && double(self.replace('%', '')) <= 100.0",message="steadyState.requireErrorBudget must be a percentage from 0% to 100%, such as \"20%\""
+	RequireErrorBudget string `json:"requireErrorBudget,omitempty"`
 
 	// probes that must all pass for the system to be healthy.
 	// +required
@@ -585,7 +607,12 @@ const (
 )
 
 // Guard is a guard SLO: while the fault is active, a breach for longer than
-// for aborts the run and reverts the fault at once.
+// for aborts the run and reverts the fault at once. It is a Prometheus query
+// with a condition, or the burn rate of an SLO the team keeps.
+// +kubebuilder:validation:XValidation:rule="has(self.prometheus) != has(self.slo)",message="a guard sets exactly one of prometheus (with a condition) or slo"
+// +kubebuilder:validation:XValidation:rule="!has(self.prometheus) || has(self.condition)",message="a prometheus guard needs a condition, such as {op: \">=\", value: \"0.95\"}"
+// +kubebuilder:validation:XValidation:rule="!has(self.slo) || !has(self.condition)",message="an slo guard takes its condition from slo.burnRate.factor; remove condition"
+// +kubebuilder:validation:XValidation:rule="!has(self.condition) || !self.condition.value.endsWith('%')",message="a guard's condition must be an absolute number, such as \"0.95\": guards are not sampled during the baseline, so a percentage of it has nothing to refer to"
 type Guard struct {
 	// name of the guard, unique within the Experiment, as a DNS-1123 label.
 	// +required
@@ -594,12 +621,18 @@ type Guard struct {
 	Name string `json:"name"`
 
 	// prometheus query whose value is checked.
-	// +required
-	Prometheus PrometheusQuery `json:"prometheus"`
+	// +optional
+	Prometheus PrometheusQuery `json:"prometheus,omitzero"`
 
 	// condition that must hold; the guard is breached while it does not.
-	// +required
-	Condition Hypothesis `json:"condition"`
+	// Required with prometheus.
+	// +optional
+	Condition Hypothesis `json:"condition,omitzero"`
+
+	// slo aborts when the SLO's error budget burns faster than
+	// burnRate.factor over both of its windows.
+	// +optional
+	SLO *SLOGuard `json:"slo,omitempty"`
 
 	// for is how long the breach must last before the run aborts, 0s to 1h.
 	// Zero aborts on the first breaching sample.
@@ -646,6 +679,11 @@ type AbortSpec struct {
 // +kubebuilder:validation:XValidation:rule="(self.steadyState.probes.all(p, !has(p.prometheus)) && (!has(self.abort) || !has(self.abort.guards) || size(self.abort.guards) == 0) && (!has(self.detection) || !has(self.detection.alerts) || size(self.detection.alerts) == 0)) || (has(self.provider) && has(self.provider.prometheus))",message="prometheus probes, guards and detection alerts need provider.prometheus.address"
 // +kubebuilder:validation:XValidation:rule="!has(self.objectives) || !has(self.objectives.notifyWithin) || (has(self.detection) && has(self.detection.alerts) && size(self.detection.alerts) > 0)",message="objectives.notifyWithin times the notification of detection.alerts: name the alerts, such as detection.alerts: [CheckoutAvailabilityLow], or remove notifyWithin"
 // +kubebuilder:validation:XValidation:rule="!has(self.objectives) || !has(self.objectives.remediateWithin) || !has(self.fault.istio) || (has(self.remediation) && has(self.remediation.matchers) && size(self.remediation.matchers) > 0)",message="objectives.remediateWithin needs remediation.matchers for an istio fault, which has no automatic remediation by default: declare what starts it, such as remediation: {matchers: [{event: {reason: RolloutAborted, involvedKind: Rollout}}]}, or remove remediateWithin"
+// +kubebuilder:validation:XValidation:rule="(self.steadyState.probes.all(p, !has(p.slo)) && (!has(self.abort) || !has(self.abort.guards) || self.abort.guards.all(g, !has(g.slo)))) || (has(self.provider) && has(self.provider.prometheus))",message="slo probes and guards are sampled from Prometheus: set provider.prometheus.address"
+// +kubebuilder:validation:XValidation:rule="!has(self.steadyState.requireErrorBudget) || self.steadyState.probes.exists(p, has(p.slo)) || (has(self.abort) && has(self.abort.guards) && self.abort.guards.exists(g, has(g.slo)))",message="steadyState.requireErrorBudget needs an slo probe or guard whose budget it checks; reference one, or remove requireErrorBudget"
+// +kubebuilder:validation:XValidation:rule="self.steadyState.probes.all(p, !has(p.condition) || !p.condition.value.endsWith('%')) || !has(self.steadyState.baseline) || duration(self.steadyState.baseline) > duration('0s')",message="a condition relative to the baseline (such as \"+10%\") needs a baseline to measure: set steadyState.baseline, such as \"30s\", or write an absolute value"
+// +kubebuilder:validation:XValidation:rule="!has(self.comparison) || has(self.fault.istio)",message="comparison compares the faulted slice of traffic with the rest, so it needs an istio fault scoped by match.headers or a percent below 100"
+// +kubebuilder:validation:XValidation:rule="!has(self.comparison) || self.steadyState.probes.exists(p, p.name == self.comparison.probe && (has(p.prometheus) || has(p.slo)))",message="comparison.probe must name a prometheus or slo probe of steadyState.probes"
 type ExperimentSpec struct {
 	// schedule in cron syntax (robfig/cron standard five fields, or
 	// descriptors such as @hourly and "@every 30m"), at most 256 characters.
@@ -736,6 +774,11 @@ type ExperimentSpec struct {
 	// remediation; absent, the fault's default applies.
 	// +optional
 	Remediation *RemediationSpec `json:"remediation,omitempty"`
+
+	// comparison judges the fault by comparing the faulted slice of
+	// traffic with the rest while it is active.
+	// +optional
+	Comparison *ComparisonSpec `json:"comparison,omitempty"`
 }
 
 // RunSummary is the short record of one finished run, for trends.

@@ -627,6 +627,17 @@ type ProbeStatus struct {
 	// breachedSince is when a guard's current breach began.
 	// +optional
 	BreachedSince *metav1.MicroTime `json:"breachedSince,omitempty"`
+	// baselineMean is the mean of the values answered during the baseline,
+	// the reference of a condition relative to it.
+	// +optional
+	BaselineMean string `json:"baselineMean,omitempty"`
+	// baselineSamples is how many values baselineMean averages.
+	// +optional
+	BaselineSamples int32 `json:"baselineSamples,omitempty"`
+	// threshold is the absolute value a relative condition (such as
+	// "+10%") resolved to when the baseline ended.
+	// +optional
+	Threshold string `json:"threshold,omitempty"`
 }
 
 // Progress is the state machine's memory between samples, kept in status so a
@@ -839,6 +850,18 @@ type ExperimentRunStatus struct {
 	// (timeline.remediationStartedAt), or what was looked for and not seen.
 	// +optional
 	Remediation *RemediationStatus `json:"remediation,omitempty"`
+
+	// slos are what the run derived from the SLOs its probes and guards
+	// reference, when it started.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=48
+	SLOs []SLOStatus `json:"slos,omitempty"`
+
+	// comparison of the faulted slice with the rest, when the Experiment
+	// declares one.
+	// +optional
+	Comparison *ComparisonStatus `json:"comparison,omitempty"`
 
 	// progress is the state machine's memory between samples.
 	// +optional

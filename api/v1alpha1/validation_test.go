@@ -241,7 +241,7 @@ func TestInvalidExperimentsAreRefused(t *testing.T) {
 			mutate: func(u *unstructured.Unstructured) {
 				set(firstProbe(u, 0), map[string]any{"query": "up"}, "prometheus")
 			},
-			want: "a probe must set exactly one of prometheus or workload",
+			want: "a probe must set exactly one of prometheus, workload or slo",
 		},
 		"prometheus probe without condition": {
 			sample: "chaos_v1alpha1_experiment_podkill.yaml",

@@ -1,0 +1,348 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SLORef names a service level objective a team already keeps, so a probe or
+// guard can use its indicator and objective instead of a hand-written query.
+// Exactly one of sloth, pyrra and openSLO is set. The object is read when a
+// run starts, from the Experiment's namespace unless namespace says
+// otherwise; admission checks that whoever writes the Experiment may read it.
+// +kubebuilder:validation:XValidation:rule="[has(self.sloth), has(self.pyrra), has(self.openSLO)].filter(x, x).size() == 1",message="an slo reference sets exactly one of sloth, pyrra or openSLO, such as sloth: {name: checkout, slo: requests-availability}"
+type SLORef struct {
+	// sloth names a Sloth PrometheusServiceLevel (sloth.slok.dev/v1) and one
+	// of its SLOs.
+	// +optional
+	Sloth *SlothSLORef `json:"sloth,omitempty"`
+
+	// pyrra names a Pyrra ServiceLevelObjective (pyrra.dev/v1alpha1).
+	// +optional
+	Pyrra *PyrraSLORef `json:"pyrra,omitempty"`
+
+	// openSLO names an OpenSLO v1 SLO document kept in a ConfigMap.
+	// +optional
+	OpenSLO *OpenSLORef `json:"openSLO,omitempty"`
+}
+
+// SlothSLORef names one SLO of a Sloth PrometheusServiceLevel.
+type SlothSLORef struct {
+	// name of the PrometheusServiceLevel.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="slo.sloth.name must be a DNS-1123 subdomain, the name of a PrometheusServiceLevel such as \"checkout\""
+	Name string `json:"name"`
+
+	// namespace of the PrometheusServiceLevel; defaults to the Experiment's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="slo.sloth.namespace must be a DNS-1123 label, such as \"shop\""
+	Namespace string `json:"namespace,omitempty"`
+
+	// slo is the name of one entry of the PrometheusServiceLevel's
+	// spec.slos.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	SLO string `json:"slo"`
+}
+
+// PyrraSLORef names a Pyrra ServiceLevelObjective.
+type PyrraSLORef struct {
+	// name of the ServiceLevelObjective.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="slo.pyrra.name must be a DNS-1123 subdomain, the name of a ServiceLevelObjective such as \"checkout-availability\""
+	Name string `json:"name"`
+
+	// namespace of the ServiceLevelObjective; defaults to the Experiment's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="slo.pyrra.namespace must be a DNS-1123 label, such as \"shop\""
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// OpenSLORef names an OpenSLO v1 SLO document kept in a ConfigMap.
+type OpenSLORef struct {
+	// configMap holding the document.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="slo.openSLO.configMap must be a DNS-1123 subdomain, the name of a ConfigMap such as \"checkout-slos\""
+	ConfigMap string `json:"configMap"`
+
+	// namespace of the ConfigMap; defaults to the Experiment's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="slo.openSLO.namespace must be a DNS-1123 label, such as \"shop\""
+	Namespace string `json:"namespace,omitempty"`
+
+	// key of the ConfigMap's data holding the YAML; absent, every key is
+	// searched for the SLO.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",message="slo.openSLO.key must be a ConfigMap key (letters, digits, '-', '_' and '.'), such as \"slos.yaml\""
+	Key string `json:"key,omitempty"`
+
+	// name is the metadata.name of the SLO document (kind: SLO).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SLOProbe is a steady-state probe on an SLO's indicator. The probe's value
+// is the indicator's error ratio (errors over all events, 0 to 1) over
+// window; absent a condition, the hypothesis is the objective itself: error
+// ratio <= 1 - objective.
+type SLOProbe struct {
+	SLORef `json:",inline"`
+
+	// window the error ratio is computed over at each sample, 10s to 1h.
+	// Defaults to 1m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('10s') && duration(self) <= duration('1h')",message="slo.window must be a duration between 10s and 1h, such as \"1m\""
+	Window *metav1.Duration `json:"window,omitempty"`
+}
+
+// SLOGuard aborts a run when an SLO's error budget burns too fast: the
+// burn rate (error ratio over the budget, 1 - objective) exceeds factor over
+// both the long and the short window, as in a multi-window burn-rate alert.
+// The guard's value is the lower of the two burn rates; its condition is
+// value < factor.
+type SLOGuard struct {
+	SLORef `json:",inline"`
+
+	// burnRate is the window pair and the factor. Defaults to the fast-burn
+	// page of the SRE workbook: long 1h, short 5m, factor 14.4.
+	// +optional
+	BurnRate *BurnRate `json:"burnRate,omitempty"`
+}
+
+// BurnRate is one multi-window burn-rate rule.
+// +kubebuilder:validation:XValidation:rule="duration(self.short) < duration(self.long)",message="burnRate.short must be shorter than burnRate.long, such as long: 1h, short: 5m"
+type BurnRate struct {
+	// long window, 10s to 30d.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('10s') && duration(self) <= duration('720h')",message="burnRate.long must be a duration between 10s and 720h, such as \"1h\""
+	Long metav1.Duration `json:"long"`
+
+	// short window, 5s to 1d, shorter than long.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}([.][0-9]{1,9})?h|[0-9]{1,7}([.][0-9]{1,9})?m|[0-9]{1,7}([.][0-9]{1,9})?s|[0-9]{1,10}([.][0-9]{1,9})?(ms|us|µs|μs|ns))+)$') && duration(self) >= duration('5s') && duration(self) <= duration('24h')",message="burnRate.short must be a duration between 5s and 24h, such as \"5m\""
+	Short metav1.Duration `json:"short"`
+
+	// factor the burn rate must stay below, a decimal number greater than 0
+	// such as "14.4".
+	// +required
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]*)?|[.][0-9]+)$') && double(self) > 0.0",message="burnRate.factor must be a positive decimal number written as a string, such as \"14.4\""
+	Factor string `json:"factor"`
+}
+
+// ComparisonTest is the statistical test a comparison uses.
+// +kubebuilder:validation:Enum=MannWhitney
+type ComparisonTest string
+
+const (
+	// ComparisonMannWhitney is the one-sided Mann-Whitney U test (Wilcoxon
+	// rank-sum): does the experiment group tend to be worse than control?
+	ComparisonMannWhitney ComparisonTest = "MannWhitney"
+)
+
+// ComparisonSpec compares the faulted slice of traffic with the rest while
+// the fault is active, as a controlled experiment: the probe's query is
+// evaluated once per group, each with the group's label matchers added to
+// every selector, and the two series of samples are compared with a rank
+// test and a relative tolerance. It needs an istio fault scoped to a slice
+// of traffic (match.headers, or a percent below 100), and metrics that carry
+// the label telling the slices apart (with Istio, a Telemetry tag override
+// taken from the request header).
+//
+// Every range window of the query is set to the sampling interval, so that
+// consecutive samples cover disjoint spans of time: a rank test assumes
+// independent samples, which overlapping windows are not.
+// +kubebuilder:validation:XValidation:rule="self.experiment != self.control",message="comparison.experiment and comparison.control must select different slices of traffic"
+type ComparisonSpec struct {
+	// probe is the name of the steady-state probe (prometheus or slo) whose
+	// query is compared.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Probe string `json:"probe"`
+
+	// experiment are the label matchers (label: value) selecting the faulted
+	// slice, such as {canary: "true"}.
+	// +required
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && size(k) <= 128 && size(self[k]) <= 256)",message="comparison.experiment keys must be Prometheus label names (letters, digits and '_', not starting with a digit), values at most 256 characters, such as {canary: \"true\"}"
+	Experiment map[string]string `json:"experiment"`
+
+	// control are the label matchers selecting the rest of the traffic,
+	// such as {canary: "false"}.
+	// +required
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && size(k) <= 128 && size(self[k]) <= 256)",message="comparison.control keys must be Prometheus label names (letters, digits and '_', not starting with a digit), values at most 256 characters, such as {canary: \"false\"}"
+	Control map[string]string `json:"control"`
+
+	// test is MannWhitney, the only one so far.
+	// +optional
+	// +kubebuilder:default=MannWhitney
+	Test ComparisonTest `json:"test,omitempty"`
+
+	// tolerance is how much worse than control the experiment group's
+	// median may be, relative to control's median, before it counts as
+	// harm, such as "2%". Defaults to "0%": any significant difference.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]{1,3}([.][0-9]{1,4})?)%$') && double(self.replace('%', '')) <= 100.0",message="comparison.tolerance must be a percentage from 0% to 100%, such as \"2%\""
+	Tolerance string `json:"tolerance,omitempty"`
+
+	// alpha is the significance level of the one-sided test, such as
+	// "0.05" (the default); 0.0001 to 0.2.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^0?[.][0-9]{1,6}$') && double(self) >= 0.0001 && double(self) <= 0.2",message="comparison.alpha must be a decimal between 0.0001 and 0.2, such as \"0.05\""
+	Alpha string `json:"alpha,omitempty"`
+
+	// minSamples each group needs while the fault is active; with fewer the
+	// run ends Inconclusive rather than judge. 5 to 10000, default 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=10000
+	MinSamples int32 `json:"minSamples,omitempty"`
+}
+
+// SLOStatus is what a run derived from a referenced SLO when it started.
+type SLOStatus struct {
+	// name of the probe or guard.
+	// +required
+	Name string `json:"name"`
+
+	// kind is Probe or Guard.
+	// +required
+	Kind ProbeKind `json:"kind"`
+
+	// source says which object the SLO came from, such as
+	// "sloth.slok.dev/v1 PrometheusServiceLevel shop/checkout, slo requests-availability".
+	// +optional
+	Source string `json:"source,omitempty"`
+
+	// objective of the SLO, as a ratio such as "0.999".
+	// +optional
+	Objective string `json:"objective,omitempty"`
+
+	// period of the SLO, over which its error budget is counted.
+	// +optional
+	Period *metav1.Duration `json:"period,omitempty"`
+
+	// query is the PromQL the run samples for this probe or guard.
+	// +optional
+	Query string `json:"query,omitempty"`
+
+	// condition the query's value is judged by.
+	// +optional
+	Condition *Hypothesis `json:"condition,omitempty"`
+
+	// errorBudgetRemaining is the share of the period's error budget left
+	// when the run started, such as "63.2%"; negative when it is spent.
+	// +optional
+	ErrorBudgetRemaining string `json:"errorBudgetRemaining,omitempty"`
+
+	// error says why the SLO could not be used.
+	// +optional
+	Error string `json:"error,omitempty"`
+}
+
+// ComparisonOutcome is what the comparison of the two groups found.
+type ComparisonOutcome string
+
+const (
+	// ComparisonHarm means the experiment group was significantly worse than
+	// control, by more than the tolerance.
+	ComparisonHarm ComparisonOutcome = "Harm"
+	// ComparisonNoHarm means no significant harm beyond the tolerance was
+	// found.
+	ComparisonNoHarm ComparisonOutcome = "NoHarm"
+	// ComparisonInsufficient means a group had fewer samples than
+	// minSamples: no judgement.
+	ComparisonInsufficient ComparisonOutcome = "Insufficient"
+)
+
+// ComparisonGroup is one group's samples and their summary.
+type ComparisonGroup struct {
+	// query the group was sampled with.
+	// +optional
+	Query string `json:"query,omitempty"`
+
+	// values sampled while the fault was active, oldest first, at most 512
+	// (later samples are counted in dropped).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=512
+	Values []string `json:"values,omitempty"`
+
+	// dropped counts samples beyond the 512 kept.
+	// +optional
+	Dropped int32 `json:"dropped,omitempty"`
+
+	// errors counts samples the group's query did not answer (or answered
+	// NaN).
+	// +optional
+	Errors int32 `json:"errors,omitempty"`
+
+	// median of the values.
+	// +optional
+	Median string `json:"median,omitempty"`
+}
+
+// ComparisonStatus records the control-versus-experiment comparison.
+type ComparisonStatus struct {
+	// probe compared.
+	// +optional
+	Probe string `json:"probe,omitempty"`
+
+	// experiment is the faulted slice.
+	// +optional
+	Experiment ComparisonGroup `json:"experiment,omitzero"`
+
+	// control is the rest of the traffic.
+	// +optional
+	Control ComparisonGroup `json:"control,omitzero"`
+
+	// outcome of the comparison, once judged.
+	// +optional
+	Outcome ComparisonOutcome `json:"outcome,omitempty"`
+
+	// u is the Mann-Whitney U statistic of the experiment group (the number
+	// of experiment-control pairs where the experiment sample is worse,
+	// ties counting one half).
+	// +optional
+	U string `json:"u,omitempty"`
+
+	// pValue of the one-sided test that the experiment group tends to be
+	// worse.
+	// +optional
+	PValue string `json:"pValue,omitempty"`
+
+	// effectSize is the probability that an experiment sample is worse than
+	// a control sample (U over the number of pairs; 0.5 is no effect).
+	// +optional
+	EffectSize string `json:"effectSize,omitempty"`
+
+	// relativeDifference of the experiment median from the control median,
+	// signed so that positive is worse, such as "+2.7%".
+	// +optional
+	RelativeDifference string `json:"relativeDifference,omitempty"`
+
+	// message says what the comparison found, in a sentence.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
