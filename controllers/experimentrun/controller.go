@@ -111,6 +111,9 @@ const DefaultMaxConcurrentReconciles = 32
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;patch
 // +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices,verbs=get;list;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups=sloth.slok.dev,resources=prometheusservicelevels,verbs=get
+// +kubebuilder:rbac:groups=pyrra.dev,resources=servicelevelobjectives,verbs=get
 
 // Reconcile advances one run.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
