@@ -182,9 +182,12 @@ func validateExperimentSpec(p *problems, spec *chaosv1alpha1.ExperimentSpec, nam
 	}
 	if spec.Abort != nil {
 		for i, g := range spec.Abort.Guards {
-			validateQuery(p, fmt.Sprintf("spec.abort.guards[%d].prometheus.query", i), g.Prometheus.Query)
+			if g.SLO == nil {
+				validateQuery(p, fmt.Sprintf("spec.abort.guards[%d].prometheus.query", i), g.Prometheus.Query)
+			}
 		}
 	}
+	validateJudgement(p, spec)
 	if spec.Detection != nil {
 		for i, a := range spec.Detection.Alerts {
 			validateAlertName(p, fmt.Sprintf("spec.detection.alerts[%d]", i), a)

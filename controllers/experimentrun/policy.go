@@ -132,7 +132,7 @@ func (r *Reconciler) checkRequester(ctx context.Context, s *scope, p *chaosv1alp
 		return false, nil
 	}
 	run.Status.RequestedBy = req.Username
-	if err := r.Access.CheckExperiment(ctx, req, run.Namespace, s.spec()); err != nil {
+	if err := r.Access.CheckExperiment(ctx, req, run.Namespace, run.Status.Experiment); err != nil {
 		var denied *access.Denied
 		if !errors.As(err, &denied) {
 			return false, fmt.Errorf("checking the rights of %q: %w", req.Username, err)

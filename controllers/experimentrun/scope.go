@@ -29,17 +29,21 @@ type scope struct {
 	skipPatch bool
 }
 
-// spec is the Experiment snapshot the run uses.
-func (s *scope) spec() *chaosv1alpha1.ExperimentSpec { return s.run.Status.Experiment }
+// spec is the spec the run samples and judges by: the Experiment snapshot
+// with the SLOs and baseline-relative thresholds it has fixed put in place
+// (engine.Effective).
+func (s *scope) spec() *chaosv1alpha1.ExperimentSpec {
+	return engine.Effective(s.run.Status.Experiment, &s.run.Status)
+}
 
 // engineRun is the engine's view of the run.
 func (s *scope) engineRun() engine.Run {
-	spec := s.spec()
-	if spec == nil {
+	written := s.run.Status.Experiment
+	if written == nil {
 		// A run that never snapshotted its Experiment can only be failed.
-		spec = &chaosv1alpha1.ExperimentSpec{}
+		written = &chaosv1alpha1.ExperimentSpec{}
 	}
-	return engine.Run{Spec: spec, Status: &s.run.Status, DryRun: s.run.Spec.DryRun}
+	return engine.Run{Spec: engine.Effective(written, &s.run.Status), Written: written, Status: &s.run.Status, DryRun: s.run.Spec.DryRun}
 }
 
 // emit records engine events as Kubernetes Events on the run.

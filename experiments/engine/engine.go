@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,6 +78,9 @@ type Run struct {
 	Status *chaosv1alpha1.ExperimentRunStatus
 	// DryRun resolves targets and probes, injecting nothing.
 	DryRun bool
+	// Written is the spec as the Experiment wrote it, when Spec is the
+	// Effective one; nil means Spec is as written.
+	Written *chaosv1alpha1.ExperimentSpec
 }
 
 // Start moves a pending run into Baseline.
@@ -118,7 +122,7 @@ func (r Run) Next(now time.Time) Next {
 		if st.Progress.HoldUntil != nil && !r.instant() {
 			hold = st.Progress.HoldUntil.Time
 		}
-		return r.sampleOrWait(now, probes.Set{Probes: true, Guards: len(r.guards()) > 0, Alerts: r.wantAlerts()}, hold)
+		return r.sampleOrWait(now, probes.Set{Probes: true, Guards: len(r.guards()) > 0, Alerts: r.wantAlerts(), Groups: r.groupQueries()}, hold)
 	case chaosv1alpha1.PhaseReverting:
 		return Next{Action: ActionRevert}
 	case chaosv1alpha1.PhaseRecovering:
@@ -161,6 +165,7 @@ func (r Run) ApplySample(s probes.Sample) []Event {
 		r.trackSight(s)
 		return r.applyBaseline(s)
 	case chaosv1alpha1.PhaseObserving, chaosv1alpha1.PhaseRecovering:
+		r.foldGroups(s)
 		return r.applyObservation(s, r.trackSight(s))
 	}
 	return nil
@@ -178,6 +183,7 @@ func (r Run) applyBaseline(s probes.Sample) []Event {
 		// An unanswered sample says nothing about health; the baseline must
 		// still be seen whole, so it starts again.
 		st.Progress.BaselineSince = nil
+		r.resetBaselineMeans()
 		return nil
 	}
 	st.Progress.ProbeErrorStreak = 0
@@ -193,7 +199,9 @@ func (r Run) applyBaseline(s probes.Sample) []Event {
 	}
 	if st.Progress.BaselineSince == nil {
 		st.Progress.BaselineSince = micro(s.At)
+		r.resetBaselineMeans()
 	}
+	r.foldBaselineMean(s)
 	for i := range st.Probes {
 		if st.Probes[i].Kind == chaosv1alpha1.ProbeKindSteadyState {
 			st.Probes[i].Baseline = st.Probes[i].Last
@@ -201,6 +209,10 @@ func (r Run) applyBaseline(s probes.Sample) []Event {
 	}
 	if s.At.Sub(st.Progress.BaselineSince.Time) < r.Spec.SteadyState.Baseline.Duration {
 		return nil
+	}
+	if missing := r.fixRelativeThresholds(); len(missing) > 0 {
+		return r.finishInconclusive(s.At, chaosv1alpha1.ReasonBaselineNotHeld,
+			fmt.Sprintf("the baseline measured no number for %s, whose condition is relative to it; nothing was injected", strings.Join(missing, ", ")))
 	}
 	st.Timeline.BaselineVerifiedAt = micro(s.At)
 	st.Phase = chaosv1alpha1.PhaseInjecting

@@ -150,6 +150,14 @@ type world struct {
 	rangeQuery func(c probes.Crossing, sc script, st *chaosv1alpha1.ExperimentRunStatus) probes.Refined
 	// refineTakes is how long the controller takes to refine.
 	refineTakes time.Duration
+	// comparison is what the controller prepares for a comparison before
+	// the run starts (its two queries); nil for none.
+	comparison *chaosv1alpha1.ComparisonStatus
+	// groups answers the comparison's n-th sample of each group.
+	groups func(n int) (experiment, control float64)
+	// baselineValues, when set, answers the probes' n-th sample during the
+	// baseline instead of the healthy value.
+	baselineValues func(n int) float64
 }
 
 // alertState dates each firing alert at the start of its bad span, shifted
@@ -174,12 +182,14 @@ type driver struct {
 	refines int
 	seen    map[engine.Action]int
 	phases  []phaseAt
+	// grouped and baselined count the comparison and baseline samples.
+	grouped, baselined int
 }
 
 func start(t *testing.T, w world) *driver {
 	t.Helper()
 	d := &driver{t: t, w: w, now: t0, seen: map[engine.Action]int{}}
-	d.attach(&chaosv1alpha1.ExperimentRunStatus{Phase: chaosv1alpha1.PhasePending, Experiment: w.spec.DeepCopy()})
+	d.attach(&chaosv1alpha1.ExperimentRunStatus{Phase: chaosv1alpha1.PhasePending, Experiment: w.spec.DeepCopy(), Comparison: w.comparison.DeepCopy()})
 	d.run.Start(d.now)
 	d.notePhase()
 	return d
@@ -188,7 +198,7 @@ func start(t *testing.T, w world) *driver {
 // attach makes the driver work on st, reading the spec from its snapshot as
 // the controller does.
 func (d *driver) attach(st *chaosv1alpha1.ExperimentRunStatus) {
-	d.run = engine.Run{Spec: st.Experiment, Status: st, DryRun: d.w.dryRun}
+	d.run = engine.Run{Spec: engine.Effective(st.Experiment, st), Written: st.Experiment, Status: st, DryRun: d.w.dryRun}
 }
 
 // step does what Next asks at the driver's instant and reports whether the
@@ -221,6 +231,9 @@ func (d *driver) step() bool {
 		d.now = d.now.Add(d.capWait(next.After))
 	case engine.ActionSample:
 		d.run.ApplySample(d.sample(next.Set))
+		// As the controller does: the baseline's end may have fixed
+		// relative thresholds.
+		d.attach(d.run.Status)
 	case engine.ActionSelectTargets:
 		d.run.ApplyTargets(d.selectTargets(), "", d.w.selectErr, d.now)
 	case engine.ActionInject:
@@ -322,9 +335,22 @@ func (d *driver) sample(set probes.Set) probes.Sample {
 				}
 				s.Results = append(s.Results, r)
 			default:
-				s.Results = append(s.Results, d.check(p.Name, chaosv1alpha1.ProbeKindSteadyState, 0.999, 0.62, *p.Condition))
+				r := d.check(p.Name, chaosv1alpha1.ProbeKindSteadyState, 0.999, 0.62, *p.Condition)
+				if d.w.baselineValues != nil && d.run.Status.Phase == chaosv1alpha1.PhaseBaseline && r.Err == nil {
+					r.Value = d.w.baselineValues(d.baselined)
+					r.Pass, _ = probes.Evaluate(r.Value, *p.Condition)
+				}
+				s.Results = append(s.Results, r)
 			}
 		}
+		if d.run.Status.Phase == chaosv1alpha1.PhaseBaseline {
+			d.baselined++
+		}
+	}
+	if set.Groups != nil && d.w.groups != nil {
+		e, c := d.w.groups(d.grouped)
+		d.grouped++
+		s.Groups = []probes.Result{{Name: "experiment", Value: e}, {Name: "control", Value: c}}
 	}
 	if set.Guards && spec.Abort != nil {
 		for _, g := range spec.Abort.Guards {

@@ -112,6 +112,7 @@ func (r Run) finish(now time.Time) []Event {
 		// the system misbehaved: the verdict says so.
 		return r.finishConfigError(now)
 	}
+	compared, comparedReason := r.judgeComparison()
 	verdict, reason := chaosv1alpha1.VerdictPassed, chaosv1alpha1.ReasonPassed
 	switch {
 	case st.Abort != nil && st.Abort.Reason == chaosv1alpha1.AbortInjectionFailed && !anyInjected(st):
@@ -120,8 +121,14 @@ func (r Run) finish(now time.Time) []Event {
 		verdict, reason = chaosv1alpha1.VerdictAborted, chaosv1alpha1.ReasonAborted
 	case deviated && tl.RecoveredAt == nil:
 		verdict, reason = chaosv1alpha1.VerdictFailed, chaosv1alpha1.ReasonNotRecovered
+	case compared == chaosv1alpha1.VerdictFailed:
+		verdict, reason = compared, comparedReason
 	case missed:
 		verdict, reason = chaosv1alpha1.VerdictFailed, chaosv1alpha1.ReasonFailed
+	case compared != "":
+		// Too few samples to compare: the run cannot say whether the
+		// fault harmed the faulted slice.
+		verdict, reason = compared, comparedReason
 	}
 	if deviated && tl.RecoveredAt == nil {
 		setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonNotRecovered, "the steady state did not return", now)
@@ -181,6 +188,9 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 		}
 		if rem := r.describeRemediation(res); rem != "" {
 			parts = append(parts, rem)
+		}
+		if c := st.Comparison; c != nil && c.Message != "" {
+			parts = append(parts, "comparison: "+c.Message)
 		}
 		parts = append(parts, fmt.Sprintf("resolution %s", res.Resolution.Duration))
 	}

@@ -61,6 +61,10 @@ type Sample struct {
 	At time.Time
 	// Results, probes first, then guards, then alerts.
 	Results []Result
+	// Groups are the comparison's values when Set.Groups asked for them:
+	// the experiment group's, then control's. Their Pass is not set: they
+	// are judged together at the end, never one by one.
+	Groups []Result
 }
 
 // Set says which checks a sample takes.
@@ -71,4 +75,15 @@ type Set struct {
 	Guards bool
 	// Alerts: the detection alerts.
 	Alerts bool
+	// Groups, when set, are the comparison's two queries, one per slice of
+	// traffic, sampled as well.
+	Groups *GroupQueries
+}
+
+// GroupQueries are the queries of a comparison's two groups.
+type GroupQueries struct {
+	// Experiment selects the faulted slice.
+	Experiment string
+	// Control selects the rest.
+	Control string
 }

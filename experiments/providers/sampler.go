@@ -73,6 +73,11 @@ func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alp
 				workload := *probe.Workload
 				result.Condition = probes.WorkloadHypothesis(workload)
 				add([]probes.Result{result}, func(out []probes.Result) { s.readWorkload(ctx, namespace, workload, &out[0]) })
+			case probe.SLO != nil:
+				// The run derives the SLO's query when it starts; a spec
+				// handed here without it cannot be sampled.
+				result.Err = fmt.Errorf("probe %q references an SLO whose query was not derived", probe.Name)
+				add([]probes.Result{result}, nil)
 			default:
 				result.Err = fmt.Errorf("probe %q sets neither prometheus nor workload", probe.Name)
 				add([]probes.Result{result}, nil)
@@ -84,6 +89,11 @@ func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alp
 		for _, guard := range spec.Abort.Guards {
 			result := probes.Result{Name: guard.Name, Kind: chaosv1alpha1.ProbeKindGuard, Condition: guard.Condition}
 			query := guard.Prometheus.Query
+			if guard.SLO != nil || query == "" {
+				result.Err = fmt.Errorf("guard %q references an SLO whose query was not derived", guard.Name)
+				add([]probes.Result{result}, nil)
+				continue
+			}
 			add([]probes.Result{result}, func(out []probes.Result) { s.queryMetric(ctx, query, at, &out[0]) })
 		}
 	}
@@ -97,6 +107,15 @@ func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alp
 		add(results, func(out []probes.Result) { s.checkAlerts(ctx, alerts, at, out) })
 	}
 
+	if set.Groups != nil {
+		sample.Groups = []probes.Result{{Name: "experiment"}, {Name: "control"}}
+		queries := [2]string{set.Groups.Experiment, set.Groups.Control}
+		for i := range sample.Groups {
+			out := &sample.Groups[i]
+			jobs = append(jobs, job{fill: func([]probes.Result) { s.measureGroup(ctx, queries[i], at, out) }})
+		}
+	}
+
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		if j.fill == nil {
@@ -107,6 +126,16 @@ func (s *Sampler) Sample(ctx context.Context, namespace string, spec *chaosv1alp
 	}
 	wg.Wait()
 	return sample
+}
+
+// measureGroup takes one value of a comparison group: unjudged, since a
+// group is only judged against the other, at the end.
+func (s *Sampler) measureGroup(ctx context.Context, query string, at time.Time, r *probes.Result) {
+	if s.Metrics == nil {
+		r.Err = ErrNoProvider
+		return
+	}
+	r.Value, r.Err = s.Metrics.Query(ctx, query, at)
 }
 
 func (s *Sampler) queryMetric(ctx context.Context, query string, at time.Time, r *probes.Result) {

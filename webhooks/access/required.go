@@ -188,6 +188,12 @@ func Required(ns string, spec *chaosv1alpha1.ExperimentSpec) []Check {
 			Why: fmt.Sprintf("probe %q reads the workload's readiness", p.Name)})
 	}
 
+	for _, ref := range sloRefs(spec) {
+		if c := sloCheck(ns, ref.ref, ref.what); c.Verb != "" {
+			add(c)
+		}
+	}
+
 	if spec.Provider != nil && spec.Provider.Prometheus != nil && spec.Provider.Prometheus.Auth != nil && spec.Provider.Prometheus.Auth.SecretName != "" {
 		add(Check{Verb: "get", Resource: "secrets", Namespace: ns, Name: spec.Provider.Prometheus.Auth.SecretName,
 			Why: "provider.prometheus.auth reads the Secret's credentials and sends them to the provider"})
@@ -206,4 +212,51 @@ func createdResource(kind chaosv1alpha1.RemediationCreatedKind) (group, resource
 		return "batch", "jobs", true
 	}
 	return "", "", false
+}
+
+// namedSLORef is an SLO reference and what in the spec makes it.
+type namedSLORef struct {
+	ref  chaosv1alpha1.SLORef
+	what string
+}
+
+// sloRefs lists the SLOs the probes and guards of spec reference.
+func sloRefs(spec *chaosv1alpha1.ExperimentSpec) []namedSLORef {
+	var out []namedSLORef
+	for _, p := range spec.SteadyState.Probes {
+		if p.SLO != nil {
+			out = append(out, namedSLORef{p.SLO.SLORef, fmt.Sprintf("probe %q", p.Name)})
+		}
+	}
+	if spec.Abort != nil {
+		for _, g := range spec.Abort.Guards {
+			if g.SLO != nil {
+				out = append(out, namedSLORef{g.SLO.SLORef, fmt.Sprintf("guard %q", g.Name)})
+			}
+		}
+	}
+	return out
+}
+
+// sloCheck is the right to read the object an SLO reference names, as the
+// run will: get, on that one object.
+func sloCheck(ns string, ref chaosv1alpha1.SLORef, what string) Check {
+	orDefault := func(n string) string {
+		if n == "" {
+			return ns
+		}
+		return n
+	}
+	switch {
+	case ref.Sloth != nil:
+		return Check{Verb: "get", Group: "sloth.slok.dev", Resource: "prometheusservicelevels", Namespace: orDefault(ref.Sloth.Namespace), Name: ref.Sloth.Name,
+			Why: what + " reads the Sloth SLO's indicator and objective"}
+	case ref.Pyrra != nil:
+		return Check{Verb: "get", Group: "pyrra.dev", Resource: "servicelevelobjectives", Namespace: orDefault(ref.Pyrra.Namespace), Name: ref.Pyrra.Name,
+			Why: what + " reads the Pyrra SLO's indicator and objective"}
+	case ref.OpenSLO != nil:
+		return Check{Verb: "get", Resource: "configmaps", Namespace: orDefault(ref.OpenSLO.Namespace), Name: ref.OpenSLO.ConfigMap,
+			Why: what + " reads the OpenSLO document in the ConfigMap"}
+	}
+	return Check{}
 }
