@@ -270,10 +270,16 @@ func (r *Reconciler) reconcileSnapshot(ctx context.Context, s *scope, now time.T
 
 // reconcileEngine performs what the engine asks until it says to wait.
 func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Time) (ctrl.Result, error) {
-	er := s.engineRun()
 	if s.run.Status.Phase == chaosv1alpha1.PhasePending {
-		s.emit(er.Start(now))
+		if done, err := r.prepare(ctx, s, now); done || err != nil {
+			if done {
+				r.Metrics.observeFinished(s.run)
+			}
+			return ctrl.Result{}, err
+		}
+		s.emit(s.engineRun().Start(now))
 	}
+	er := s.engineRun()
 	r.observeNotification(s, er)
 	if wait := er.ConfigErrorRetryWait(now); wait > 0 {
 		// A retry after a configuration error is not due yet: this
@@ -305,6 +311,9 @@ func (r *Reconciler) reconcileEngine(ctx context.Context, s *scope, now time.Tim
 			sample := sampler.Sample(ctx, s.run.Namespace, s.spec(), now, next.Set)
 			r.Metrics.observeSample(sample)
 			s.emit(er.ApplySample(sample))
+			// The baseline's end may have fixed relative thresholds: the
+			// next steps judge by them.
+			er = s.engineRun()
 			sampled = true
 		case engine.ActionSelectTargets:
 			if err := r.ensureFresh(ctx, s); err != nil {
