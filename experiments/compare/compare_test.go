@@ -111,12 +111,12 @@ func TestMannWhitneyExactMatchesEnumeration(t *testing.T) {
 }
 
 func TestMannWhitneyExactAgreesWithNormalOnLargerGroups(t *testing.T) {
-	// At 40 x 50 the exact distribution is still counted; the normal
+	// At 25 x 40 the exact distribution is still counted; the normal
 	// approximation with continuity correction must be close to it, or one
 	// of the two is wrong.
 	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float64, 40)
-	y := make([]float64, 50)
+	x := make([]float64, 25)
+	y := make([]float64, 40)
 	for i := range x {
 		x[i] = rng.NormFloat64() + 0.4
 	}
@@ -128,11 +128,23 @@ func TestMannWhitneyExactAgreesWithNormalOnLargerGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !got.Exact {
-		t.Fatalf("40 x 50 without ties should be exact")
+		t.Fatalf("25 x 40 without ties should be exact")
 	}
-	approx := normalUpperTail(40, 50, got.U, 0)
+	approx := normalUpperTail(25, 40, got.U, 0)
 	if math.Abs(got.PValue-approx) > 0.003 {
 		t.Errorf("exact p %v and normal approximation %v disagree", got.PValue, approx)
+	}
+	// One more experiment sample takes the pairs past the bound: the
+	// normal approximation answers, and close to the exact p-value.
+	wider, err := MannWhitney(append(x, 0.4), y, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wider.Exact || len(x)*len(y) > maxExactPairs || (len(x)+1)*len(y) <= maxExactPairs {
+		t.Errorf("26 x 40 should take the normal approximation (exact %v)", wider.Exact)
+	}
+	if math.Abs(wider.PValue-got.PValue) > 0.05 {
+		t.Errorf("one sample more moved p from %v to %v", got.PValue, wider.PValue)
 	}
 }
 

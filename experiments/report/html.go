@@ -54,16 +54,18 @@ type htmlLimits struct {
 	// text is how many characters of one free text (a message, an error,
 	// a name) the page shows.
 	text int
+	// samples is how many values of each comparison group the page draws.
+	samples int
 	// compact says the page was cut further to stay within maxHTMLBytes.
 	compact bool
 }
 
 var (
 	// fullLimits show every run the operator writes in practice whole.
-	fullLimits = htmlLimits{targets: 50, probes: 64, text: 512}
+	fullLimits = htmlLimits{targets: 50, probes: 64, text: 512, samples: 512}
 	// compactLimits are for a run the full limits would take past
 	// maxHTMLBytes.
-	compactLimits = htmlLimits{targets: 10, probes: 16, text: 64, compact: true}
+	compactLimits = htmlLimits{targets: 10, probes: 16, text: 64, samples: 64, compact: true}
 )
 
 const (
@@ -128,6 +130,8 @@ type htmlPage struct {
 	Probes       []Probe
 	ProbesMore   int
 	Abort        []htmlFact
+	SLOs         []htmlSLO
+	Comparison   *htmlComparison
 	Origin       string
 	Compact      bool
 	CSS          template.CSS
@@ -186,6 +190,8 @@ func htmlPageOf(run *chaosv1alpha1.ExperimentRun, lim htmlLimits) htmlPage {
 	}
 	p.Timeline = newTimelineSVG(run, s, lim)
 	p.Values = newValuesSVG(run, s, lim)
+	p.SLOs = htmlSLOsOf(s, lim)
+	p.Comparison = htmlComparisonOf(s, lim)
 	p.Compact = lim.compact
 	p.Targets, p.TargetsMore = s.Targets, 0
 	if len(s.Targets) > lim.targets {
@@ -259,6 +265,7 @@ func clipSummary(s *Summary, lim htmlLimits) {
 	for i := range s.Probes[:min(len(s.Probes), lim.probes)] {
 		p := &s.Probes[i]
 		p.Name, p.Condition, p.LastError = lim.clip(p.Name), lim.clip(p.Condition), lim.clip(p.LastError)
+		p.ResolvedCondition, p.BaselineMean, p.Threshold = lim.clip(p.ResolvedCondition), lim.clip(p.BaselineMean), lim.clip(p.Threshold)
 		p.Baseline, p.Worst, p.Last = lim.clip(p.Baseline), lim.clip(p.Worst), lim.clip(p.Last)
 	}
 }
@@ -324,6 +331,10 @@ type svgLane struct {
 	Y     float64
 	Note  string
 	Spans []svgSpan
+	// Class and Dots draw sampled values in the lane, for the comparison's
+	// groups.
+	Class string
+	Dots  []svgDot
 }
 
 type svgSpan struct {
@@ -566,6 +577,10 @@ func newTimelineSVG(run *chaosv1alpha1.ExperimentRun, s Summary, lim htmlLimits)
 		lane("Guard "+b.guard, "", ax.span(b.from, to, "breach", title))
 	}
 
+	groupLanes, groupsCaption := comparisonLanes(run, s, ax, end, y, lim)
+	tl.Lanes = append(tl.Lanes, groupLanes...)
+	y += float64(len(groupLanes)) * svgLaneRow
+
 	for _, g := range gaps {
 		sp := ax.span(g.From.At, g.To.At, "gap", "gap: "+gapText(g))
 		tl.Gaps = append(tl.Gaps, sp)
@@ -577,7 +592,7 @@ func newTimelineSVG(run *chaosv1alpha1.ExperimentRun, s Summary, lim htmlLimits)
 		tl.AxisTitle = "time (UTC)"
 	}
 	tl.Height = int(tl.AxisY) + 34
-	tl.Caption = timelineCaption(len(s.Timeline.Gaps) - len(gaps) + int(s.Timeline.GapsOmitted))
+	tl.Caption = timelineCaption(len(s.Timeline.Gaps)-len(gaps)+int(s.Timeline.GapsOmitted)) + groupsCaption
 	return tl
 }
 
@@ -712,15 +727,35 @@ type threshold struct {
 }
 
 // probeThresholds reads each probe's threshold from the run's snapshot of
-// its Experiment.
-func probeThresholds(spec *chaosv1alpha1.ExperimentSpec) map[probeKey]threshold {
+// its Experiment, and from what the run derived: the threshold a condition
+// relative to the baseline resolved to, and the condition of a probe or
+// guard on an SLO.
+func probeThresholds(st *chaosv1alpha1.ExperimentRunStatus) map[probeKey]threshold {
 	out := map[probeKey]threshold{}
+	spec := st.Experiment
 	if spec == nil {
 		return out
 	}
 	add := func(k probeKey, op chaosv1alpha1.ConditionOperator, value, text string) {
 		if v, err := strconv.ParseFloat(value, 64); err == nil {
 			out[k] = threshold{op: op, value: v, text: text}
+		}
+	}
+	for _, slo := range st.SLOs {
+		if c := slo.Condition; c != nil {
+			add(probeKey{slo.Kind, slo.Name}, c.Op, c.Value, string(c.Op)+" "+c.Value)
+		}
+	}
+	resolved := map[string]string{}
+	for _, p := range st.Probes {
+		if p.Kind == chaosv1alpha1.ProbeKindSteadyState && p.Threshold != "" {
+			resolved[p.Name] = p.Threshold
+		}
+	}
+	for _, p := range spec.SteadyState.Probes {
+		if c := p.Condition; c != nil && resolved[p.Name] != "" {
+			add(probeKey{chaosv1alpha1.ProbeKindSteadyState, p.Name}, c.Op, resolved[p.Name],
+				string(c.Op)+" "+c.Value+" → "+string(c.Op)+" "+resolved[p.Name])
 		}
 	}
 	for _, p := range spec.SteadyState.Probes {
@@ -764,7 +799,7 @@ func newValuesSVG(run *chaosv1alpha1.ExperimentRun, s Summary, lim htmlLimits) *
 	if len(s.Probes) == 0 {
 		return nil
 	}
-	thresholds := probeThresholds(run.Status.Experiment)
+	thresholds := probeThresholds(&run.Status)
 	v := &valuesSVG{Width: svgWidth, ScaleLeft: valuesScaleLeft, ScaleRight: valuesScaleRt}
 	for i, p := range s.Probes[:min(len(s.Probes), lim.probes)] {
 		row := valueRow{
@@ -869,11 +904,12 @@ func short(name string) string {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"px":     px,
-	"short":  short,
-	"offset": offsetText,
-	"add":    func(a, b float64) float64 { return a + b },
-	"sub":    func(a, b float64) float64 { return a - b },
+	"px":        px,
+	"short":     short,
+	"offset":    offsetText,
+	"condition": conditionText,
+	"add":       func(a, b float64) float64 { return a + b },
+	"sub":       func(a, b float64) float64 { return a - b },
 }).Parse(htmlSource))
 
 var pageCSS = `
@@ -923,6 +959,13 @@ svg .threshold { stroke: ` + colourFailed + `; stroke-width: 1.5; stroke-dasharr
 svg .point-baseline { fill: #2563eb; }
 svg .point-worst { fill: ` + colourFailed + `; }
 svg .point-last { fill: #111827; }
+svg .group-experiment circle, svg .group-experiment .box { fill: ` + colourExperimentGroup + `; }
+svg .group-control circle, svg .group-control .box { fill: ` + colourControlGroup + `; }
+svg .box { fill-opacity: 0.25; }
+svg .median { stroke: #111827; stroke-width: 2; }
+.outcome-harm { color: ` + colourFailed + `; font-weight: 600; }
+.outcome-noharm { color: ` + colourPassed + `; font-weight: 600; }
+.outcome-unjudged { color: #6b7280; }
 .small { color: #4b5563; font-size: 12px; }
 `
 
@@ -970,6 +1013,7 @@ const htmlSource = `<!DOCTYPE html>
 <rect class="{{.Class}}" x="{{px .X}}" y="{{px $ly}}" width="{{px .Width}}" height="20"><title>{{.Title}}</title></rect>
 {{- end}}
 {{- with .Note}}<text class="note" x="{{px (add $left 6)}}" y="{{px $ly}}" dy="14">{{.}}</text>{{end}}
+{{- if .Dots}}<g class="{{.Class}}">{{range .Dots}}<circle cx="{{px .X}}" cy="{{px .Y}}" r="2"><title>{{.Title}}</title></circle>{{end}}</g>{{end}}
 </g>
 {{- end}}
 {{- range .Gaps}}
@@ -1084,7 +1128,7 @@ const htmlSource = `<!DOCTYPE html>
 <table>
 <tr><th>Name</th><th>Kind</th><th>Condition</th><th>Baseline</th><th>Worst</th><th>Last</th><th>Samples</th><th>Failures</th><th>Errors</th><th>Last error</th></tr>
 {{- range .Probes}}
-<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{or .Condition "-"}}</td><td class="num">{{or .Baseline "-"}}</td><td class="num">{{or .Worst "-"}}</td><td class="num">{{or .Last "-"}}</td><td class="num">{{.Samples}}</td><td class="num">{{.Failures}}</td><td class="num">{{.Errors}}</td><td>{{.LastError}}</td></tr>
+<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{condition .}}</td><td class="num">{{or .Baseline "-"}}</td><td class="num">{{or .Worst "-"}}</td><td class="num">{{or .Last "-"}}</td><td class="num">{{.Samples}}</td><td class="num">{{.Failures}}</td><td class="num">{{.Errors}}</td><td>{{.LastError}}</td></tr>
 {{- end}}
 </table>
 {{- if .ProbesMore}}<p class="small">and {{.ProbesMore}} more probes, not listed</p>{{end}}
@@ -1092,6 +1136,49 @@ const htmlSource = `<!DOCTYPE html>
 <p>No samples yet.</p>
 {{- end}}
 </section>
+{{- if .SLOs}}
+<section id="slos">
+<h2>SLOs</h2>
+<p class="small">Derived when the run started.</p>
+{{- range .SLOs}}
+<h3 class="small" data-slo="{{.Name}}">{{.Name}} ({{.Kind}})</h3>
+<table class="facts">
+{{- range .Facts}}
+<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+</section>
+{{- end}}
+{{- with .Comparison}}
+<section id="comparison">
+<h2>Comparison: <span class="{{.Class}}">{{.Outcome}}</span></h2>
+<p class="small">The faulted slice against control while the fault was active.</p>
+<table class="facts">
+{{- range .Facts}}
+<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
+{{- end}}
+</table>
+{{- with .Plot}}
+<figure>
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.Width}} {{.Height}}" width="{{.Width}}" height="{{.Height}}" role="img" aria-label="Values of the faulted slice and of control">
+{{- $plot := .}}
+{{- range .Rows}}
+<g class="{{.Class}}" data-group="{{.Name}}">
+<text class="lane-name" x="8" y="{{px .Y}}">{{.Name}}</text>
+<line class="scale" x1="{{px $plot.ScaleLeft}}" y1="{{px .Y}}" x2="{{px $plot.ScaleRight}}" y2="{{px .Y}}"/>
+{{- if .HasBox}}<rect class="box" x="{{px .BoxFrom}}" y="{{px (sub .Y 10)}}" width="{{px (sub .BoxTo .BoxFrom)}}" height="20"/><line class="median" x1="{{px .MedianX}}" y1="{{px (sub .Y 12)}}" x2="{{px .MedianX}}" y2="{{px (add .Y 12)}}"/>{{end}}
+{{- range .Dots}}<circle cx="{{px .X}}" cy="{{px .Y}}" r="2.5"><title>{{.Title}}</title></circle>{{end}}
+<text class="note" x="{{px (add $plot.ScaleRight 12)}}" y="{{px .Y}}">{{.Summary}}</text>
+</g>
+{{- end}}
+<text class="note" x="{{px .ScaleLeft}}" y="{{px .ScaleLabelY}}">{{.ScaleLo}}</text><text class="note" x="{{px .ScaleRight}}" y="{{px .ScaleLabelY}}" text-anchor="end">{{.ScaleHi}}</text>
+</svg>
+<figcaption>{{.Caption}}</figcaption>
+</figure>
+{{- end}}
+</section>
+{{- end}}
 <p class="small">Faultline report. {{with .Origin}}Offsets are from {{.}}; {{end}}instants are in UTC.</p>
 </main>
 </body>

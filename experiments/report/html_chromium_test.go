@@ -77,6 +77,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 		"a run aborted by its guard":                  {run: abortedRun, faultShown: true},
 		"the example run, notified and remediated":    {run: exampleRun, screenshot: filepath.Join("..", "..", "docs", "report-example.png")},
 		"a run the operator has not picked up at all": {run: newRunOnly},
+		"a run compared with control":                 {run: comparedRun, faultShown: true},
 	}
 	for name, tc := range runs {
 		t.Run(name, func(t *testing.T) {
@@ -118,6 +119,14 @@ func TestHTMLRendersInChromium(t *testing.T) {
 			}
 			if tc.faultShown && colours[hexColour(t, colourFault)] == 0 {
 				t.Errorf("the fault window's colour %s is not in the screenshot: the SVG timeline was not drawn", colourFault)
+			}
+			if run.Status.Comparison != nil {
+				// The timeline draws both groups' values, each in its colour.
+				for _, c := range []string{colourExperimentGroup, colourControlGroup} {
+					if colours[hexColour(t, c)] == 0 {
+						t.Errorf("a comparison group's colour %s is not in the screenshot", c)
+					}
+				}
 			}
 			if run.Status.Timeline.RecoveredAt != nil && colours[hexColour(t, colourFailing)] == 0 {
 				t.Errorf("the failing span's colour %s is not in the screenshot", colourFailing)

@@ -21,8 +21,10 @@ import (
 // The run is one testsuite named after its Experiment, so a CI system's
 // history groups the runs of one Experiment. It holds one testcase per
 // objective, named after the objective alone ("detectWithin",
-// "recoverWithin"), one named "steady state recovered" and one named "not
-// aborted". Names never carry a threshold or a measurement: CI systems key a
+// "recoverWithin"), one named "steady state recovered", one named "not
+// aborted" and, when the Experiment compares the faulted slice of traffic
+// with control, one named "comparison <probe>" that harm fails and too few
+// samples skip. Names never carry a threshold or a measurement: CI systems key a
 // testcase's history on its name, and a name that changed with the objective
 // would start a new history every time someone tuned it. The threshold is in
 // the suite's properties, the testcase's system-out and any failure message.
@@ -87,6 +89,7 @@ func JUnit(w io.Writer, run *chaosv1alpha1.ExperimentRun) error {
 			junitProperty{"timeToRemediate", durationText(s.Result.TimeToRemediate)},
 			junitProperty{"remediation", remediationText(s)})
 	}
+	suite.Properties = append(suite.Properties, sloProperties(s)...)
 	// The thresholds live here rather than in the testcase names, which
 	// must not change when an objective is tuned.
 	for _, o := range s.Result.Objectives {
@@ -172,6 +175,17 @@ func testcases(s Summary) []junitCase {
 	}
 	cases = append(cases, notAborted)
 	judged = append(judged, abortInterval(s.Abort))
+
+	if c := s.Comparison; c != nil {
+		cases = append(cases, comparisonCase(c))
+		// The comparison judges the samples taken while the fault was held.
+		revertedAt, reverted := instantOf(s.Timeline, "revertedAt")
+		if injected && reverted {
+			judged = append(judged, interval{injectedAt, revertedAt})
+		} else {
+			judged = append(judged, interval{})
+		}
+	}
 
 	startedAt, hasStart := instantOf(s.Timeline, "startedAt")
 	finishedAt, hasFinish := instantOf(s.Timeline, "finishedAt")

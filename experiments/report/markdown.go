@@ -115,7 +115,7 @@ func writeMarkdown(w io.Writer, s Summary) error {
 		p.line(header)
 		p.line(rule)
 		for _, pr := range s.Probes {
-			cells := []string{pr.Name, pr.Kind, orNone(pr.Condition), orNone(pr.Baseline), orNone(pr.Worst), orNone(pr.Last),
+			cells := []string{pr.Name, pr.Kind, conditionText(pr), orNone(pr.Baseline), orNone(pr.Worst), orNone(pr.Last),
 				strconv.Itoa(int(pr.Samples)), strconv.Itoa(int(pr.Failures)), strconv.Itoa(int(pr.Errors))}
 			if withErrors {
 				cells = append(cells, orNone(pr.LastError))
@@ -123,6 +123,8 @@ func writeMarkdown(w io.Writer, s Summary) error {
 			p.mdRow(cells...)
 		}
 	}
+	p.writeSLOsMarkdown(s)
+	p.writeComparisonMarkdown(s)
 
 	if a := s.Abort; a != nil {
 		p.line("")

@@ -22,14 +22,15 @@ var scenarios = map[string]struct {
 	file string
 	run  func() *chaosv1alpha1.ExperimentRun
 }{
-	"a run that met every objective":                  {"passed", passedRun},
-	"a run that missed its recover objective":         {"failed", failedRun},
-	"a run aborted by its guard":                      {"aborted", abortedRun},
-	"a run stopped by the kill switch":                {"killswitch", killSwitchRun},
-	"a run whose baseline did not hold":               {"inconclusive", inconclusiveRun},
-	"a run still observing its fault":                 {"in-progress", inProgressRun},
-	"a run that could not be carried out":             {"error", errorRun},
-	"a run the operator has not picked up, no status": {"new", newRunOnly},
+	"a run that met every objective":                     {"passed", passedRun},
+	"a run that missed its recover objective":            {"failed", failedRun},
+	"a run aborted by its guard":                         {"aborted", abortedRun},
+	"a run stopped by the kill switch":                   {"killswitch", killSwitchRun},
+	"a run whose baseline did not hold":                  {"inconclusive", inconclusiveRun},
+	"a run still observing its fault":                    {"in-progress", inProgressRun},
+	"a run that could not be carried out":                {"error", errorRun},
+	"a run the operator has not picked up, no status":    {"new", newRunOnly},
+	"a run that compared its faulted slice with control": {"compared", comparedRun},
 }
 
 var extensions = map[Format]string{

@@ -70,6 +70,12 @@ type Summary struct {
 	// Remediation is when automatic remediation began and what began it,
 	// or what was not seen; absent when nothing was injected.
 	Remediation *Remediation `json:"remediation,omitempty"`
+	// SLOs are what the run derived from the SLOs its probes and guards
+	// reference; absent when they reference none.
+	SLOs []SLO `json:"slos,omitempty"`
+	// Comparison is the faulted slice of traffic compared with the rest;
+	// absent when the Experiment declares none.
+	Comparison *Comparison `json:"comparison,omitempty"`
 }
 
 // Approval is who approved a run and when.
@@ -232,9 +238,19 @@ type Probe struct {
 	Name string `json:"name"`
 	// Kind is Probe (steady state), Guard or Alert.
 	Kind string `json:"kind"`
-	// Condition is what had to hold, such as ">= 0.99"; empty when the run's
-	// snapshot of the Experiment does not say.
+	// Condition is what had to hold, as written, such as ">= 0.99" or,
+	// relative to the baseline, "<= +10%"; for a probe or guard on an SLO,
+	// the condition derived from it. Empty when the run does not say.
 	Condition string `json:"condition,omitempty"`
+	// ResolvedCondition is a relative condition with the threshold it
+	// resolved to when the baseline ended, such as "<= 0.01353".
+	ResolvedCondition string `json:"resolvedCondition,omitempty"`
+	// BaselineMean is the mean of the values answered during the baseline.
+	BaselineMean string `json:"baselineMean,omitempty"`
+	// BaselineSamples is how many values BaselineMean averages.
+	BaselineSamples int32 `json:"baselineSamples,omitempty"`
+	// Threshold is the absolute value a relative condition resolved to.
+	Threshold string `json:"threshold,omitempty"`
 	// Baseline is the last value seen during the baseline.
 	Baseline string `json:"baseline,omitempty"`
 	// Worst is the value furthest on the failing side of the condition.
@@ -367,20 +383,34 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	}
 
 	conditions := probeConditions(st.Experiment)
+	for _, slo := range st.SLOs {
+		// A probe or guard on an SLO is judged by what the run derived.
+		k := probeKey{slo.Kind, slo.Name}
+		if c := hypothesisText(slo.Condition); c != "" && conditions[k] == "" {
+			conditions[k] = c
+		}
+	}
 	for _, p := range st.Probes {
+		condition := conditions[probeKey{p.Kind, p.Name}]
 		s.Probes = append(s.Probes, Probe{
-			Name:      p.Name,
-			Kind:      string(p.Kind),
-			Condition: conditions[probeKey{p.Kind, p.Name}],
-			Baseline:  p.Baseline,
-			Worst:     p.Worst,
-			Last:      p.Last,
-			Samples:   p.Samples,
-			Failures:  p.Failures,
-			Errors:    p.Errors,
-			LastError: p.LastError,
+			Name:              p.Name,
+			Kind:              string(p.Kind),
+			Condition:         condition,
+			ResolvedCondition: resolvedCondition(condition, p.Threshold),
+			BaselineMean:      p.BaselineMean,
+			BaselineSamples:   p.BaselineSamples,
+			Threshold:         p.Threshold,
+			Baseline:          p.Baseline,
+			Worst:             p.Worst,
+			Last:              p.Last,
+			Samples:           p.Samples,
+			Failures:          p.Failures,
+			Errors:            p.Errors,
+			LastError:         p.LastError,
 		})
 	}
+	s.SLOs = slosOf(st)
+	s.Comparison = comparisonOf(st)
 
 	if a := st.Abort; a != nil {
 		decided := a.DecidedAt
@@ -547,6 +577,9 @@ func probeConditions(spec *chaosv1alpha1.ExperimentSpec) map[probeKey]string {
 	}
 	if spec.Abort != nil {
 		for _, g := range spec.Abort.Guards {
+			if g.SLO != nil {
+				continue // its condition is derived from the SLO: status.slos
+			}
 			c := string(g.Condition.Op) + " " + g.Condition.Value
 			if g.For != nil && g.For.Duration > 0 {
 				c = fmt.Sprintf("%s (breach for %s)", c, g.For.Duration)

@@ -109,7 +109,7 @@ func writeText(w io.Writer, s Summary) error {
 		}
 		p.row(tw, header...)
 		for _, pr := range s.Probes {
-			cells := []string{"  " + pr.Name, pr.Kind, orNone(pr.Condition), orNone(pr.Baseline), orNone(pr.Worst), orNone(pr.Last),
+			cells := []string{"  " + pr.Name, pr.Kind, conditionText(pr), orNone(pr.Baseline), orNone(pr.Worst), orNone(pr.Last),
 				strconv.Itoa(int(pr.Samples)), strconv.Itoa(int(pr.Failures)), strconv.Itoa(int(pr.Errors))}
 			if withErrors {
 				cells = append(cells, orNone(pr.LastError))
@@ -118,6 +118,8 @@ func writeText(w io.Writer, s Summary) error {
 		}
 		p.flush(tw)
 	}
+	p.writeSLOsText(s)
+	p.writeComparisonText(s)
 
 	if spared := sparedPods(s.Targets); len(spared) > 0 {
 		p.line("")
