@@ -106,6 +106,15 @@ soak: ## The campaign against the operator on the testbed: 200 SIGKILLs, leader 
 		FAULTLINE_SOAK_TIMEOUT=$${FAULTLINE_SOAK_TIMEOUT:-110m} FAULTLINE_SOAK_REPORT=$(CURDIR)/.bench/soak.txt \
 		$(GO) test -tags e2e -count=1 -v -run '^TestSoak$$' -timeout 130m ./e2e/
 
+# Runs of each kind (harmful, no-op) the judgement makes; make test runs 2.
+JUDGEMENT_RUNS ?= 20
+
+.PHONY: judgement
+judgement: ## The comparison against a fixed threshold on the testbed: 20 harmful and 20 no-op runs; prints each run and the false positives and negatives of both. (make test runs 2 of each.)
+	hack/tools.sh all
+	env -u KUBECONFIG FAULTLINE_JUDGEMENT_RUNS=$(JUDGEMENT_RUNS) \
+		$(GO) test -tags e2e -count=1 -v -run '^TestJudgement' -timeout 60m ./e2e/
+
 .PHONY: test
 test: envtest e2e ## Everything CI runs: unit, envtest and the end-to-end suite.
 

@@ -57,7 +57,23 @@ const (
 )
 
 // shopDeployments are the demo Deployments and their replicas at rest.
-var shopDeployments = map[string]int32{"checkout": 3, "cart": 3, "payments": 2}
+var shopDeployments = map[string]int32{"checkout": 3, "cart": 3, "payments": 2, "reviews": 2, "ratings": 2}
+
+// noisyServices fail a small share of requests at rest (trafficsim's
+// --error-rate, 0.5% by default in hack/testbed-lib.sh): the judgement's
+// services, whose natural noise a comparison must see through.
+var noisyServices = map[string]bool{"reviews": true, "ratings": true}
+
+// restingSuccessRatio is the least success ratio over 5s a shop service
+// shows at rest. A noisy service's 5s window counts about 1,200 requests
+// with 6 failed on average; 0.98 is 24 failed, which chance alone does not
+// reach, where 0.99 (12) it would about once in 50 looks.
+func restingSuccessRatio(service string) float64 {
+	if noisyServices[service] {
+		return 0.98
+	}
+	return 0.99
+}
 
 // Addresses the operator is run with; e2e/testbed/prometheus.yml scrapes the
 // metrics address, and e2e/testbed/alertmanager.yml sends notifications to
@@ -672,7 +688,7 @@ func (t *Testbed) steadyState(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if !(r >= 0.99) { // NaN too: no traffic yet
+		if !(r >= restingSuccessRatio(name)) { // NaN too: no traffic yet
 			return false, fmt.Errorf("success ratio of %s over 5s is %.3f", name, r)
 		}
 	}

@@ -15,6 +15,12 @@
 #   TRAFFICSIM_ADDR          trafficsim listen address (default 127.0.0.1:9464);
 #                            e2e/testbed/prometheus.yml scrapes the default
 #   TRAFFICSIM_RPS, TRAFFICSIM_CAPACITY, TRAFFICSIM_HEADER_SHARE  trafficsim flags
+#   TRAFFICSIM_JUDGEMENT_RPS, TRAFFICSIM_JUDGEMENT_CAPACITY, TRAFFICSIM_JUDGEMENT_ERROR_RATE
+#                            the request rate, capacity per endpoint and base error
+#                            share of reviews and ratings, the judgement's services
+#                            (default 300, 200, 0.005: a 2s window of the 20% canary
+#                            slice holds 120 requests, of which rate() sees the ~60
+#                            between its two 1s scrapes, 0.3 of them failed)
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$REPO_ROOT/bin
@@ -28,6 +34,9 @@ TRAFFICSIM_ADDR=${TRAFFICSIM_ADDR:-127.0.0.1:9464}
 TRAFFICSIM_RPS=${TRAFFICSIM_RPS:-20}
 TRAFFICSIM_CAPACITY=${TRAFFICSIM_CAPACITY:-10}
 TRAFFICSIM_HEADER_SHARE=${TRAFFICSIM_HEADER_SHARE:-0.2}
+TRAFFICSIM_JUDGEMENT_RPS=${TRAFFICSIM_JUDGEMENT_RPS:-300}
+TRAFFICSIM_JUDGEMENT_CAPACITY=${TRAFFICSIM_JUDGEMENT_CAPACITY:-200}
+TRAFFICSIM_JUDGEMENT_ERROR_RATE=${TRAFFICSIM_JUDGEMENT_ERROR_RATE:-0.005}
 
 KUBECONFIG_OUT=$TESTBED_DIR/kubeconfig
 # kwokctl keeps every cluster under $KWOK_WORKDIR/clusters/<name>; pointing it

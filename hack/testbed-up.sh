@@ -8,10 +8,11 @@
 #   - 4 kwok nodes in zones zone-a and zone-b (e2e/testbed/nodes.yaml), with the
 #     pod lifecycle of e2e/testbed/kwok-stages.yaml (Running at once, Ready
 #     after 5s or the pod annotation faultline.dev/ready-delay);
-#   - the Istio CRDs and ours, and the demo shop in namespace shop
+#   - the Istio CRDs, Sloth's and Pyrra's (the SLO objects experiments may
+#     reference; e2e/testbed/crds), and ours, and the demo shop in namespace shop
 #     (e2e/testbed/shop.yaml, shop-istio.yaml): checkout (3), cart (3),
-#     payments (2, PDB minAvailable 2), Services and VirtualServices with an
-#     http route "primary";
+#     payments (2, PDB minAvailable 2), reviews (2) and ratings (2), Services
+#     and VirtualServices with an http route "primary";
 #   - trafficsim (bin/trafficsim, 127.0.0.1:9464) and Prometheus
 #     (bin/prometheus, 127.0.0.1:9090, e2e/testbed/prometheus.yml + alerts.yml);
 #   - Alertmanager (bin/alertmanager, 127.0.0.1:9093, e2e/testbed/alertmanager.yml),
@@ -106,9 +107,10 @@ cluster_healthy() {
   for f in "$CLUSTER_DIR"/pids/*.pid; do tb_pidfile_alive "$f" || return 1; n=$((n + 1)); done
   ((n == 5)) || return 1
   kubectl_tb get --raw /readyz --request-timeout=3s >/dev/null 2>&1 || return 1
-  kubectl_tb -n shop get deploy/checkout deploy/cart deploy/payments \
+  kubectl_tb -n shop get deploy/checkout deploy/cart deploy/payments deploy/reviews deploy/ratings \
     virtualservices.networking.istio.io/checkout virtualservices.networking.istio.io/cart \
-    virtualservices.networking.istio.io/payments >/dev/null 2>&1
+    virtualservices.networking.istio.io/payments virtualservices.networking.istio.io/reviews \
+    virtualservices.networking.istio.io/ratings >/dev/null 2>&1
 }
 
 sim_healthy() { tb_pidfile_alive "$TESTBED_DIR/trafficsim.pid" && http_ok "http://$TRAFFICSIM_ADDR/healthz"; }
@@ -234,10 +236,20 @@ start_alertmanager() {
 
 start_trafficsim() {
   require_port_free "$TRAFFICSIM_ADDR" trafficsim
+  # reviews and ratings, the judgement's services, get traffic and noise of
+  # their own; the other services keep the shared settings.
+  local judged=(shop/reviews shop/ratings) j rps=() capacity=() errors=()
+  for j in "${judged[@]}"; do
+    rps+=("$j=$TRAFFICSIM_JUDGEMENT_RPS")
+    capacity+=("$j=$TRAFFICSIM_JUDGEMENT_CAPACITY")
+    errors+=("$j=$TRAFFICSIM_JUDGEMENT_ERROR_RATE")
+  done
   setsid "$BIN/trafficsim" \
     --kubeconfig "$KUBECONFIG_OUT" \
-    --services shop/checkout,shop/cart,shop/payments \
+    --services "shop/checkout,shop/cart,shop/payments,$(IFS=,; echo "${judged[*]}")" \
     --rps "$TRAFFICSIM_RPS" --capacity "$TRAFFICSIM_CAPACITY" --header-share "$TRAFFICSIM_HEADER_SHARE" \
+    --service-rps "$(IFS=,; echo "${rps[*]}")" --service-capacity "$(IFS=,; echo "${capacity[*]}")" \
+    --error-rate "$(IFS=,; echo "${errors[*]}")" \
     --listen "$TRAFFICSIM_ADDR" \
     >"$TESTBED_DIR/trafficsim.log" 2>&1 </dev/null 9>&- &
   echo $! >"$TESTBED_DIR/trafficsim.pid"
@@ -255,6 +267,19 @@ istio_crds() {
     dir=$(cd "$REPO_ROOT" && go list -m -f '{{.Dir}}' istio.io/api)
   fi
   echo "$dir/kubernetes/customresourcedefinitions.gen.yaml"
+}
+
+# sloth_crd: Sloth's PrometheusServiceLevel CRD, from the github.com/slok/sloth
+# module Faultline builds against. Pyrra's CRD is not in a Go module, so the
+# testbed installs a mirror of it from e2e/testbed/crds.
+sloth_crd() {
+  local dir
+  dir=$(cd "$REPO_ROOT" && go list -m -f '{{.Dir}}' github.com/slok/sloth)
+  if [[ -z $dir ]]; then
+    (cd "$REPO_ROOT" && go mod download github.com/slok/sloth)
+    dir=$(cd "$REPO_ROOT" && go list -m -f '{{.Dir}}' github.com/slok/sloth)
+  fi
+  echo "$dir/pkg/kubernetes/gen/crd/sloth.slok.dev_prometheusservicelevels.yaml"
 }
 
 print_summary() {
@@ -349,10 +374,11 @@ main() {
   # workloads, whose pods' ready delay runs meanwhile. Server-side apply,
   # because the Istio CRDs are too big for the last-applied annotation of a
   # client-side apply.
-  local crds
+  local crds slo_crd
   crds=$(istio_crds)
+  slo_crd=$(sloth_crd)
   (
-    kubectl_tb apply --server-side --force-conflicts -f "$crds" -f "$REPO_ROOT/config/crd/bases" >/dev/null &&
+    kubectl_tb apply --server-side --force-conflicts -f "$crds" -f "$slo_crd" -f "$TESTBED_SRC/crds" -f "$REPO_ROOT/config/crd/bases" >/dev/null &&
       kubectl_tb wait --for condition=Established crd --all --timeout 60s >/dev/null &&
       kubectl_tb apply --server-side --force-conflicts -f "$TESTBED_SRC/shop-istio.yaml" >/dev/null
   ) >"$TESTBED_DIR/crds.log" 2>&1 &

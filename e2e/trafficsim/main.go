@@ -47,7 +47,14 @@ func run() error {
 		tick        = flag.Duration("tick", 50*time.Millisecond, "how often a batch of requests is simulated")
 		seed        = flag.Uint64("seed", 1, "seed of the random source, so a run can be replayed")
 		reporter    = flag.String("reporter", "destination", "value of the reporter label")
+
+		serviceRPS      = make(sim.ServiceValues)
+		serviceCapacity = make(sim.ServiceValues)
+		errorRate       = make(sim.ServiceValues)
 	)
+	flag.Var(serviceRPS, "service-rps", "requests per second sent to the services named, in place of --rps, as namespace/name=rps (comma-separated or repeated), such as shop/reviews=300")
+	flag.Var(serviceCapacity, "service-capacity", "--capacity for the services named, as namespace/name=rps, such as shop/reviews=300")
+	flag.Var(errorRate, "error-rate", "share of requests the services named answer 503 although within capacity (their natural noise), as namespace/name=share, such as shop/reviews=0.005; the others answer none")
 	flag.Parse()
 
 	refs, err := sim.ParseServices(*services)
@@ -70,14 +77,17 @@ func run() error {
 	}
 
 	s, err := sim.New(sim.Config{
-		Services:    refs,
-		RPS:         *rps,
-		Capacity:    *capacity,
-		HeaderShare: *headerShare,
-		BaseLatency: *baseLatency,
-		Tick:        *tick,
-		Seed:        *seed,
-		Reporter:    *reporter,
+		Services:        refs,
+		RPS:             *rps,
+		Capacity:        *capacity,
+		ServiceRPS:      serviceRPS,
+		ServiceCapacity: serviceCapacity,
+		ErrorRate:       errorRate,
+		HeaderShare:     *headerShare,
+		BaseLatency:     *baseLatency,
+		Tick:            *tick,
+		Seed:            *seed,
+		Reporter:        *reporter,
 	}, kube, istio)
 	if err != nil {
 		return err
@@ -102,7 +112,8 @@ func run() error {
 		serveErr <- err
 		stop()
 	}()
-	slog.Info("serving metrics", "addr", ln.Addr().String(), "services", *services, "rps", *rps)
+	slog.Info("serving metrics", "addr", ln.Addr().String(), "services", *services, "rps", *rps,
+		"service-rps", serviceRPS.String(), "service-capacity", serviceCapacity.String(), "error-rate", errorRate.String())
 
 	runErr := s.Run(ctx)
 	stop()

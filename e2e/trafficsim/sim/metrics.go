@@ -17,6 +17,33 @@ var IstioDurationBuckets = []float64{
 	30000, 60000, 300000, 600000, 1800000, 3600000,
 }
 
+// CanaryLabel is the label of istio_requests_total and
+// istio_request_duration_milliseconds that tells the canary slice of
+// traffic ("true": the request carried CanaryHeader) from the rest
+// ("false"), so a comparison can sample each slice on its own.
+//
+// Istio's standard metrics have no such label. A real mesh gets it from a
+// Telemetry resource whose tagOverrides entry reads it from the request
+// header, on REQUEST_COUNT and REQUEST_DURATION:
+//
+//	apiVersion: telemetry.istio.io/v1
+//	kind: Telemetry
+//	metadata: {name: canary-label, namespace: shop}
+//	spec:
+//	  metrics:
+//	  - providers: [{name: prometheus}]
+//	    overrides:
+//	    - match: {metric: REQUEST_COUNT}
+//	      tagOverrides:
+//	        canary: {value: "request.headers['x-faultline-canary'] == 'true' ? 'true' : 'false'"}
+//	    - match: {metric: REQUEST_DURATION}
+//	      tagOverrides:
+//	        canary: {value: "request.headers['x-faultline-canary'] == 'true' ? 'true' : 'false'"}
+const CanaryLabel = "canary"
+
+// canaryValues are CanaryLabel's values, every one of which Init creates.
+var canaryValues = []string{"false", "true"}
+
 // Metrics holds the series the simulator exports, named and labelled as
 // Istio's standard metrics.
 type Metrics struct {
@@ -45,7 +72,7 @@ func NewMetrics(reporter, sourceWorkload string) (*Metrics, error) {
 		}, []string{
 			"reporter", "source_workload", "destination_service_name",
 			"destination_service_namespace", "destination_workload",
-			"response_code", "response_flags",
+			"response_code", "response_flags", CanaryLabel,
 		}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "istio_request_duration_milliseconds",
@@ -54,7 +81,7 @@ func NewMetrics(reporter, sourceWorkload string) (*Metrics, error) {
 		}, []string{
 			"reporter", "source_workload", "destination_service_name",
 			"destination_service_namespace", "destination_workload",
-			"response_code",
+			"response_code", CanaryLabel,
 		}),
 		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "trafficsim_ready_endpoints",
@@ -88,21 +115,25 @@ func (m *Metrics) Handler() http.Handler {
 // Registry returns the registry the metrics live in.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
-// Init creates the 200 and 503 series of svc at zero, because rate() needs
-// two samples of a series and would otherwise miss the first errors of an
-// experiment.
+// Init creates the 200 and 503 series of svc at zero, for the canary slice
+// and the rest alike, because rate() needs two samples of a series and would
+// otherwise miss the first errors of an experiment (or of one slice).
 func (m *Metrics) Init(svc ServiceRef) {
 	for _, code := range []string{"200", "503"} {
-		m.requests.WithLabelValues(m.labels(svc, code, FlagNone)...)
+		for _, canary := range canaryValues {
+			m.requests.WithLabelValues(m.labels(svc, code, FlagNone, canary)...)
+		}
 	}
 	m.ready.WithLabelValues(svc.Name, svc.Namespace)
 }
 
-// Record counts one request to svc and observes its latency.
-func (m *Metrics) Record(svc ServiceRef, o Outcome) {
+// Record counts one request to svc and observes its latency, labelled with
+// whether req belongs to the canary slice.
+func (m *Metrics) Record(svc ServiceRef, req Request, o Outcome) {
 	code := strconv.Itoa(o.Code)
-	m.requests.WithLabelValues(m.labels(svc, code, o.Flags)...).Inc()
-	m.duration.WithLabelValues(m.labels(svc, code)...).Observe(float64(o.Latency.Microseconds()) / 1000)
+	canary := strconv.FormatBool(req.Canary())
+	m.requests.WithLabelValues(m.labels(svc, code, o.Flags, canary)...).Inc()
+	m.duration.WithLabelValues(m.labels(svc, code, canary)...).Observe(float64(o.Latency.Microseconds()) / 1000)
 }
 
 // SetReady publishes the ready endpoint count of svc.

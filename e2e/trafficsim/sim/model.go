@@ -37,6 +37,12 @@ type Model struct {
 	// SourceLabels are the labels of the simulated calling workload, for
 	// routes matched on sourceLabels.
 	SourceLabels map[string]string
+	// ErrorRate is the share of requests, 0 to 1, that an upstream within
+	// capacity answers 503 all the same: the background noise of a real
+	// service, so that a judgement has normal variation to tell harm from.
+	// Zero draws nothing, so a service without it sees the random draws it
+	// always did.
+	ErrorRate float64
 }
 
 // Outcome is what happened to one request: what the mesh would record.
@@ -48,6 +54,13 @@ type Outcome struct {
 	Flags string
 	// Latency is the duration the mesh would record.
 	Latency time.Duration
+}
+
+// Canary reports whether the request carries CanaryHeader, the slice of
+// traffic header-scoped faults and comparisons single out.
+func (r Request) Canary() bool {
+	_, ok := r.Headers[CanaryHeader]
+	return ok
 }
 
 // NewRequest returns a request that carries the canary header with
@@ -97,6 +110,11 @@ func (m Model) Serve(rng *rand.Rand, ready int, routes []Route, req Request) Out
 		if rng.Float64() < 1-m.Capacity/load {
 			return Outcome{Code: 503, Flags: FlagNone, Latency: latency + serve}
 		}
+	}
+	if m.ErrorRate > 0 && rng.Float64() < m.ErrorRate {
+		// The upstream itself failed the request: Envoy passes its 503
+		// on without a flag of its own.
+		return Outcome{Code: 503, Flags: FlagNone, Latency: latency + serve}
 	}
 	return Outcome{Code: 200, Flags: FlagNone, Latency: latency + serve}
 }

@@ -39,6 +39,7 @@ func TestServe(t *testing.T) {
 		rps         float64
 		http        []*networkingv1alpha3.HTTPRoute
 		headerShare float64
+		errorRate   float64
 		// want is the share of each status code, within tol.
 		want  map[int]float64
 		tol   float64
@@ -152,6 +153,45 @@ func TestServe(t *testing.T) {
 			http:  []*networkingv1alpha3.HTTPRoute{{Fault: abortFault(500, 100)}},
 			want:  map[int]float64{500: 1},
 		},
+		"base error rate, about 2% answered 503 by the upstream, unflagged": {
+			ready:     5,
+			rps:       20,
+			errorRate: 0.02,
+			want:      map[int]float64{503: 0.02, 200: 0.98},
+			tol:       0.005,
+			check: func(t *testing.T, _ []Request, outs []Outcome) {
+				for _, o := range outs {
+					if o.Code == 503 && (o.Flags != FlagNone || o.Latency < base*9/10) {
+						t.Fatalf("outcome %+v: the upstream's own 503 carries no flag and its serving latency", o)
+					}
+				}
+			},
+		},
+		"base error rate adds to a header-scoped abort on the canary share only": {
+			ready: 5,
+			rps:   20,
+			http: []*networkingv1alpha3.HTTPRoute{
+				{
+					Name:  "faultline-canary",
+					Match: []*networkingv1alpha3.HTTPMatchRequest{headerMatch(map[string]*networkingv1alpha3.StringMatch{CanaryHeader: exact("true")})},
+					Fault: abortFault(500, 10),
+				},
+				{Name: "primary"},
+			},
+			headerShare: 0.5,
+			errorRate:   0.02,
+			// Canary: 10% aborted with 500, then 2% of the rest 503;
+			// the others: 2% 503.
+			want: map[int]float64{500: 0.05, 503: 0.02*0.5*0.9 + 0.02*0.5},
+			tol:  0.006,
+			check: func(t *testing.T, reqs []Request, outs []Outcome) {
+				for i, o := range outs {
+					if o.Code == 500 && !reqs[i].Canary() {
+						t.Fatalf("request %d without the canary header was aborted", i)
+					}
+				}
+			},
+		},
 		"no route takes the request, Envoy answers 404": {
 			ready: 5,
 			rps:   20,
@@ -168,7 +208,7 @@ func TestServe(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			m := Model{RPS: tc.rps, Capacity: 10, BaseLatency: base, Jitter: 0.1}
+			m := Model{RPS: tc.rps, Capacity: 10, BaseLatency: base, Jitter: 0.1, ErrorRate: tc.errorRate}
 			reqs, outs := serveMany(m, tc.ready, mustCompile(t, tc.http...), tc.headerShare, 10000)
 			for code, want := range tc.want {
 				got := shareOf(outs, func(o Outcome) bool { return o.Code == code })
@@ -200,5 +240,31 @@ func TestOverloadGrowsWithLoad(t *testing.T) {
 			t.Errorf("rps %v: error share %.3f, want about %.3f", rps, errShare, want)
 		}
 		prevErr, prevLat = errShare, lat
+	}
+}
+
+// TestErrorRateZeroDrawsNothing keeps the services without an error rate
+// on the random draws they always had: with no error rate (and no route or
+// jitter to draw for) serving a request consumes no draw at all, while any
+// error rate consumes one.
+func TestErrorRateZeroDrawsNothing(t *testing.T) {
+	for name, tc := range map[string]struct {
+		errorRate float64
+		wantDraws bool
+	}{
+		"no error rate, no draw":                   {0, false},
+		"a tiny error rate draws once per request": {1e-12, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := Model{RPS: 20, Capacity: 10, BaseLatency: 20 * time.Millisecond, ErrorRate: tc.errorRate}
+			rng := rand.New(rand.NewPCG(1, 2))
+			if o := m.Serve(rng, 5, nil, Request{}); o.Code != 200 {
+				t.Fatalf("outcome %+v, want 200", o)
+			}
+			fresh := rand.New(rand.NewPCG(1, 2))
+			if drew := rng.Uint64() != fresh.Uint64(); drew != tc.wantDraws {
+				t.Errorf("serving drew from the random source: %v, want %v", drew, tc.wantDraws)
+			}
+		})
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +53,51 @@ func ParseServices(list string) ([]ServiceRef, error) {
 	return out, nil
 }
 
+// ServiceValues holds one number per service, such as its request rate. As
+// a flag it is written namespace/name=number, comma-separated or repeated:
+// --service-rps shop/reviews=300,shop/ratings=300.
+type ServiceValues map[ServiceRef]float64
+
+// String lists the values as the flag is written, sorted by service.
+func (v ServiceValues) String() string {
+	refs := make([]ServiceRef, 0, len(v))
+	for ref := range v {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, func(a, b ServiceRef) int { return strings.Compare(a.String(), b.String()) })
+	parts := make([]string, len(refs))
+	for i, ref := range refs {
+		parts[i] = ref.String() + "=" + strconv.FormatFloat(v[ref], 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set adds the comma-separated namespace/name=number entries of list. A
+// service given twice is an error, so a typo cannot silently override an
+// earlier setting.
+func (v ServiceValues) Set(list string) error {
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		svc, num, ok := strings.Cut(item, "=")
+		refs, err := ParseServices(svc)
+		if !ok || err != nil || len(refs) != 1 {
+			return fmt.Errorf("%q: want namespace/name=number, such as shop/reviews=300", item)
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%q: %q is not a finite number; write namespace/name=number, such as shop/reviews=300", item, num)
+		}
+		if _, dup := v[refs[0]]; dup {
+			return fmt.Errorf("%q: service %s given twice", item, refs[0])
+		}
+		v[refs[0]] = f
+	}
+	return nil
+}
+
 // Config sets what the simulator sends and how the services respond.
 type Config struct {
 	// Services receive the simulated traffic.
@@ -58,6 +106,14 @@ type Config struct {
 	RPS float64
 	// Capacity is the request rate one ready endpoint serves; see Model.
 	Capacity float64
+	// ServiceRPS replaces RPS for the services it names, so a dedicated
+	// service can carry more traffic without changing the others.
+	ServiceRPS ServiceValues
+	// ServiceCapacity replaces Capacity for the services it names.
+	ServiceCapacity ServiceValues
+	// ErrorRate is the share of requests, 0 to 1, each service it names
+	// answers 503 within capacity (Model.ErrorRate); the others have none.
+	ErrorRate ServiceValues
 	// HeaderShare is the share of requests that carry CanaryHeader.
 	HeaderShare float64
 	// BaseLatency is the latency of a request served within capacity.
@@ -80,8 +136,9 @@ type Config struct {
 // Simulator issues simulated requests to the configured services and
 // records them as Istio's metrics.
 type Simulator struct {
-	cfg     Config
-	model   Model
+	cfg Config
+	// models are each service's Model, with its own settings applied.
+	models  map[ServiceRef]Model
 	metrics *Metrics
 	watch   *watcher
 	log     *slog.Logger
@@ -108,6 +165,9 @@ func New(cfg Config, kube kubernetes.Interface, istio istioclient.Interface) (*S
 	if cfg.RPS < 0 || cfg.HeaderShare < 0 || cfg.HeaderShare > 1 || cfg.BaseLatency < 0 {
 		return nil, errors.New("rps and base latency must not be negative, header share must be within [0,1]")
 	}
+	if err := checkServiceValues(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 50 * time.Millisecond
 	}
@@ -128,25 +188,70 @@ func New(cfg Config, kube kubernetes.Interface, istio istioclient.Interface) (*S
 		return nil, err
 	}
 	s := &Simulator{
-		cfg: cfg,
-		model: Model{
-			RPS:          cfg.RPS,
-			Capacity:     cfg.Capacity,
-			BaseLatency:  cfg.BaseLatency,
-			Jitter:       0.1,
-			SourceLabels: cfg.SourceLabels,
-		},
+		cfg:     cfg,
+		models:  make(map[ServiceRef]Model, len(cfg.Services)),
 		metrics: m,
 		log:     cfg.Log,
 		state:   make(map[ServiceRef]*serviceState, len(cfg.Services)),
 	}
 	for _, svc := range cfg.Services {
+		s.models[svc] = ModelFor(cfg, svc)
 		s.state[svc] = &serviceState{}
 		m.Init(svc)
 		m.SetReady(svc, 0)
 	}
 	s.watch = newWatcher(s, kube, istio)
 	return s, nil
+}
+
+// ModelFor is the Model of svc: the simulator-wide settings of cfg, with
+// those cfg sets for svc alone in their place.
+func ModelFor(cfg Config, svc ServiceRef) Model {
+	m := Model{
+		RPS:          cfg.RPS,
+		Capacity:     cfg.Capacity,
+		BaseLatency:  cfg.BaseLatency,
+		Jitter:       0.1,
+		SourceLabels: cfg.SourceLabels,
+		ErrorRate:    cfg.ErrorRate[svc],
+	}
+	if rps, ok := cfg.ServiceRPS[svc]; ok {
+		m.RPS = rps
+	}
+	if c, ok := cfg.ServiceCapacity[svc]; ok {
+		m.Capacity = c
+	}
+	return m
+}
+
+// checkServiceValues refuses per-service settings for a service that gets
+// no traffic (a typo would otherwise be ignored) and values out of range.
+func checkServiceValues(cfg Config) error {
+	listed := make(map[ServiceRef]bool, len(cfg.Services))
+	for _, svc := range cfg.Services {
+		listed[svc] = true
+	}
+	var errs []error
+	for _, f := range []struct {
+		flag   string
+		values ServiceValues
+		ok     func(float64) bool
+		want   string
+	}{
+		{"service-rps", cfg.ServiceRPS, func(v float64) bool { return v >= 0 }, "a rate of 0 or more requests per second"},
+		{"service-capacity", cfg.ServiceCapacity, func(float64) bool { return true }, ""},
+		{"error-rate", cfg.ErrorRate, func(v float64) bool { return v >= 0 && v <= 1 }, "a share from 0 to 1, such as 0.005"},
+	} {
+		for svc, v := range f.values {
+			if !listed[svc] {
+				errs = append(errs, fmt.Errorf("--%s names %s, which is not in --services; add it there or drop the setting", f.flag, svc))
+			}
+			if !f.ok(v) {
+				errs = append(errs, fmt.Errorf("--%s %s=%g: want %s", f.flag, svc, v, f.want))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Handler serves /metrics and /healthz.
@@ -197,7 +302,8 @@ func (s *Simulator) Run(ctx context.Context) error {
 // over to the next step so low rates come out right on average.
 func (s *Simulator) step(rng *rand.Rand, owed map[ServiceRef]float64, dt time.Duration) {
 	for _, svc := range s.cfg.Services {
-		owed[svc] += s.cfg.RPS * dt.Seconds()
+		model := s.models[svc]
+		owed[svc] += model.RPS * dt.Seconds()
 		n := int(owed[svc])
 		owed[svc] -= float64(n)
 		if n == 0 {
@@ -208,7 +314,7 @@ func (s *Simulator) step(rng *rand.Rand, owed map[ServiceRef]float64, dt time.Du
 		s.mu.RUnlock()
 		for range n {
 			req := NewRequest(rng, s.cfg.HeaderShare)
-			s.metrics.Record(svc, s.model.Serve(rng, st.ready, st.routes, req))
+			s.metrics.Record(svc, req, model.Serve(rng, st.ready, st.routes, req))
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,13 +41,16 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return mfs
 }
 
-// sample returns the value of the series of family name whose labels include
-// want, and whether that series exists. For histograms it is the count.
+// sample returns the sum of the values of the series of family name whose
+// labels include want, and whether any such series exists, as PromQL's sum
+// would: requests(...) leaves the canary label out and so counts both
+// slices. For histograms it is the count.
 func sample(mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
 	mf, ok := mfs[name]
 	if !ok {
 		return 0, false
 	}
+	sum, found := 0.0, false
 next:
 	for _, m := range mf.GetMetric() {
 		have := map[string]string{}
@@ -59,14 +64,21 @@ next:
 		}
 		switch {
 		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
+			sum, found = sum+m.GetCounter().GetValue(), true
 		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
+			sum, found = sum+m.GetGauge().GetValue(), true
 		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
+			sum, found = sum+float64(m.GetHistogram().GetSampleCount()), true
 		}
 	}
-	return 0, false
+	return sum, found
+}
+
+// inSlice narrows labels to one slice of traffic.
+func inSlice(labels map[string]string, v string) map[string]string {
+	out := maps.Clone(labels)
+	out[CanaryLabel] = v
+	return out
 }
 
 func requests(svc, code, flags string) map[string]string {
@@ -112,6 +124,7 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 	kube := kubefake.NewClientset(
 		readySlice("checkout-x1", "checkout", 2),
 		readySlice("cart-x1", "cart", 3),
+		readySlice("reviews-x1", "reviews", 2),
 	)
 	istio := istioFake{istiofake.NewSimpleClientset(&istionetworkingv1.VirtualService{
 		ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "shop"},
@@ -120,19 +133,25 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 			Http:  []*networkingv1alpha3.HTTPRoute{{Name: "primary", Fault: abortFault(500, 100)}},
 		},
 	})}
-	refs, err := ParseServices("shop/checkout,shop/cart,shop/payments")
+	refs, err := ParseServices("shop/checkout,shop/cart,shop/payments,shop/reviews")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// reviews alone gets twice the traffic, a capacity its two endpoints
+	// hold it with, and a base error rate; the others keep the defaults.
+	const reviewsRPS, reviewsErrorRate = 400, 0.1
 	s, err := New(Config{
-		Services:    refs,
-		RPS:         200,
-		Capacity:    1000,
-		HeaderShare: 0.2,
-		BaseLatency: 20 * time.Millisecond,
-		Tick:        10 * time.Millisecond,
-		Seed:        1,
-		Log:         slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Services:        refs,
+		RPS:             200,
+		Capacity:        1000,
+		ServiceRPS:      ServiceValues{{"shop", "reviews"}: reviewsRPS},
+		ServiceCapacity: ServiceValues{{"shop", "reviews"}: 300},
+		ErrorRate:       ServiceValues{{"shop", "reviews"}: reviewsErrorRate},
+		HeaderShare:     0.2,
+		BaseLatency:     20 * time.Millisecond,
+		Tick:            10 * time.Millisecond,
+		Seed:            1,
+		Log:             slog.New(slog.NewTextHandler(t.Output(), nil)),
 	}, kube, istio)
 	if err != nil {
 		t.Fatal(err)
@@ -143,10 +162,12 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 	// Before Run the series already exist at zero, so rate() has a first
 	// sample from the start.
 	mfs := scrape(t, srv.URL)
-	for _, svc := range []string{"checkout", "cart", "payments"} {
+	for _, svc := range []string{"checkout", "cart", "payments", "reviews"} {
 		for _, code := range []string{"200", "503"} {
-			if v, ok := sample(mfs, "istio_requests_total", requests(svc, code, "-")); !ok || v != 0 {
-				t.Errorf("%s %s before any traffic: %v (present %v), want a 0 series", svc, code, v, ok)
+			for _, slice := range []string{"true", "false"} {
+				if v, ok := sample(mfs, "istio_requests_total", inSlice(requests(svc, code, "-"), slice)); !ok || v != 0 {
+					t.Errorf("%s %s canary=%s before any traffic: %v (present %v), want a 0 series", svc, code, slice, v, ok)
+				}
 			}
 		}
 	}
@@ -162,8 +183,10 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 		aborted, _ := sample(mfs, "istio_requests_total", requests("checkout", "500", "FI"))
 		served, _ := sample(mfs, "istio_requests_total", requests("cart", "200", "-"))
 		outage, _ := sample(mfs, "istio_requests_total", requests("payments", "503", "-"))
-		return aborted >= enough && served >= enough && outage >= enough
+		reviews, _ := sample(mfs, "istio_requests_total", map[string]string{"destination_service_name": "reviews"})
+		return aborted >= enough && served >= enough && outage >= enough && reviews >= 1000
 	})
+	checkPerServiceSettings(t, mfs, reviewsRPS/200.0, reviewsErrorRate, 0.2)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -240,5 +263,159 @@ func TestSimulatorAgainstFakeCluster(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// checkPerServiceSettings compares reviews, which has settings of its own,
+// with cart, which has the defaults: reviews got rpsRatio times cart's
+// requests, a share errorRate of them answered 503 by the upstream, and
+// both slices of traffic are labelled in the proportion of headerShare.
+func checkPerServiceSettings(t *testing.T, mfs map[string]*dto.MetricFamily, rpsRatio, errorRate, headerShare float64) {
+	t.Helper()
+	total := func(svc string, extra map[string]string) float64 {
+		labels := map[string]string{"destination_service_name": svc}
+		maps.Copy(labels, extra)
+		v, _ := sample(mfs, "istio_requests_total", labels)
+		return v
+	}
+	reviews, cart := total("reviews", nil), total("cart", nil)
+	// Both are paced by the same ticks, so the counts keep the ratio of
+	// the rates to within a request or two per service.
+	if got := reviews / cart; math.Abs(got-rpsRatio) > 0.05*rpsRatio {
+		t.Errorf("reviews sent %v requests and cart %v: ratio %.3f, want %.1f from --service-rps", reviews, cart, got, rpsRatio)
+	}
+	// Binomial noise: with n requests the share's standard deviation is
+	// sqrt(p(1-p)/n); four of them bound it.
+	within := func(what string, got, want, n float64) {
+		t.Helper()
+		if tol := 4 * math.Sqrt(want*(1-want)/n); math.Abs(got-want) > tol {
+			t.Errorf("%s = %.4f over %v requests, want %.3f±%.4f", what, got, n, want, tol)
+		}
+	}
+	within("reviews' 503 share", total("reviews", map[string]string{"response_code": "503", "response_flags": "-"})/reviews, errorRate, reviews)
+	within("reviews' canary share", total("reviews", map[string]string{CanaryLabel: "true"})/reviews, headerShare, reviews)
+	within("cart's canary share", total("cart", map[string]string{CanaryLabel: "true"})/cart, headerShare, cart)
+	if shed := total("cart", map[string]string{"response_code": "503"}); shed != 0 {
+		t.Errorf("cart, with no error rate of its own, answered %v requests 503", shed)
+	}
+	// The histogram carries the same label: every canary request of
+	// reviews has one observation.
+	canaryReviews := total("reviews", map[string]string{CanaryLabel: "true"})
+	observed, _ := sample(mfs, "istio_request_duration_milliseconds", map[string]string{"destination_service_name": "reviews", CanaryLabel: "true"})
+	if observed != canaryReviews {
+		t.Errorf("reviews' canary durations observed %v, want one per canary request: %v", observed, canaryReviews)
+	}
+}
+
+func TestServiceValues(t *testing.T) {
+	reviews, ratings := ServiceRef{"shop", "reviews"}, ServiceRef{"shop", "ratings"}
+	tests := map[string]struct {
+		sets    []string
+		want    ServiceValues
+		wantErr string
+	}{
+		"one entry": {
+			sets: []string{"shop/reviews=300"},
+			want: ServiceValues{reviews: 300},
+		},
+		"comma-separated and repeated flags add up": {
+			sets: []string{"shop/reviews=0.005, shop/ratings=0.01", "shop/cart=0"},
+			want: ServiceValues{reviews: 0.005, ratings: 0.01, {"shop", "cart"}: 0},
+		},
+		"a service given twice is refused": {
+			sets:    []string{"shop/reviews=300", "shop/reviews=200"},
+			wantErr: "given twice",
+		},
+		"no value": {
+			sets:    []string{"shop/reviews"},
+			wantErr: "want namespace/name=number, such as shop/reviews=300",
+		},
+		"no namespace": {
+			sets:    []string{"reviews=300"},
+			wantErr: "want namespace/name=number",
+		},
+		"not a number": {
+			sets:    []string{"shop/reviews=fast"},
+			wantErr: `"fast" is not a finite number`,
+		},
+		"infinity is refused": {
+			sets:    []string{"shop/reviews=+Inf"},
+			wantErr: "not a finite number",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v := make(ServiceValues)
+			var err error
+			for _, s := range tc.sets {
+				if err = v.Set(s); err != nil {
+					break
+				}
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(v, tc.want) {
+				t.Fatalf("values %v, want %v", v, tc.want)
+			}
+			// String writes what Set reads.
+			again := make(ServiceValues)
+			if err := again.Set(v.String()); err != nil || !maps.Equal(again, v) {
+				t.Errorf("Set(String()) = %v, %v; want %v", again, err, v)
+			}
+		})
+	}
+}
+
+func TestModelForAppliesOnlyTheServicesOwnSettings(t *testing.T) {
+	reviews, cart := ServiceRef{"shop", "reviews"}, ServiceRef{"shop", "cart"}
+	cfg := Config{
+		Services: []ServiceRef{cart, reviews}, RPS: 20, Capacity: 10, BaseLatency: 20 * time.Millisecond,
+		ServiceRPS:      ServiceValues{reviews: 300},
+		ServiceCapacity: ServiceValues{reviews: 0},
+		ErrorRate:       ServiceValues{reviews: 0.005},
+	}
+	got := ModelFor(cfg, reviews)
+	if got.RPS != 300 || got.Capacity != 0 || got.ErrorRate != 0.005 || got.BaseLatency != cfg.BaseLatency {
+		t.Errorf("reviews' model %+v, want rps 300, capacity 0 (unlimited), error rate 0.005 and the shared base latency", got)
+	}
+	if got := ModelFor(cfg, cart); got.RPS != 20 || got.Capacity != 10 || got.ErrorRate != 0 {
+		t.Errorf("cart's model %+v, want the defaults: rps 20, capacity 10, no error rate", got)
+	}
+}
+
+func TestNewRefusesBadServiceSettings(t *testing.T) {
+	reviews := ServiceRef{"shop", "reviews"}
+	tests := map[string]struct {
+		cfg     Config
+		wantErr string
+	}{
+		"a setting for a service that gets no traffic": {
+			cfg:     Config{ServiceRPS: ServiceValues{{"shop", "ratings"}: 300}},
+			wantErr: "--service-rps names shop/ratings, which is not in --services",
+		},
+		"an error rate above 1": {
+			cfg:     Config{ErrorRate: ServiceValues{reviews: 5}},
+			wantErr: "--error-rate shop/reviews=5: want a share from 0 to 1",
+		},
+		"a negative rate": {
+			cfg:     Config{ServiceRPS: ServiceValues{reviews: -1}},
+			wantErr: "--service-rps shop/reviews=-1: want a rate of 0 or more",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tc.cfg.Services = []ServiceRef{reviews}
+			_, err := New(tc.cfg, kubefake.NewClientset(), istioFake{istiofake.NewSimpleClientset()})
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }
