@@ -41,6 +41,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		return fmt.Errorf("creating the Istio client: %w", err)
 	}
 	realClock := clock.RealClock{}
+	runMetrics, reaperMetrics := registerMetrics(metrics.Registry)
 	// Target choice is random by design; the seed need not be secret.
 	selector := experimentrun.NewSelector(direct, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), opts.namespace, operatorLabels) //nolint:gosec
 	selector.Listers[chaosv1alpha1.TargetVirtualService] = experimentrun.ListVirtualServices(istio)
@@ -73,7 +74,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		Samplers: &experimentrun.Samplers{Client: c, Secrets: mgr.GetAPIReader(), Watches: watches, Clock: realClock},
 		// Target choice is random by design; the seed need not be secret.
 		Targets:                 selector,
-		Metrics:                 registerMetrics(metrics.Registry),
+		Metrics:                 runMetrics,
 		MaxConcurrentReconciles: opts.runWorkers,
 		TargetWorkers:           opts.targetWorkers,
 	}
@@ -109,6 +110,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 	if err := mgr.Add(&reaper.Reaper{
 		Client: direct, Istio: istio, Clock: realClock,
 		Recorder: mgr.GetEventRecorder("faultline-reaper"), Period: opts.reapPeriod,
+		Metrics: reaperMetrics,
 	}); err != nil {
 		return fmt.Errorf("adding the reaper: %w", err)
 	}

@@ -45,6 +45,9 @@ type Reaper struct {
 	Recorder events.EventRecorder
 	// Period between scans; the first scan runs at start-up.
 	Period time.Duration
+	// Metrics counts sweeps by result and records the last success; nil
+	// records nothing.
+	Metrics *Metrics
 }
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;patch
@@ -91,7 +94,13 @@ func (r *Reaper) Pass(ctx context.Context) (int, error) { return r.pass(ctx, fal
 func (r *Reaper) PassAll(ctx context.Context) (int, error) { return r.pass(ctx, true) }
 
 func (r *Reaper) pass(ctx context.Context, all bool) (int, error) {
-	now := r.Clock.Now()
+	reaped, err := r.sweep(ctx, all, r.Clock.Now())
+	r.Metrics.observeSweep(reaped, err, r.Clock.Now())
+	return reaped, err
+}
+
+// sweep reverts the orphaned artefacts it finds, deciding expiry at now.
+func (r *Reaper) sweep(ctx context.Context, all bool, now time.Time) (int, error) {
 	var errs []error
 	reaped := 0
 
