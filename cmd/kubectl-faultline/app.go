@@ -100,10 +100,8 @@ type app struct {
 	// interrupt means; every other command stops.
 	interrupts <-chan os.Signal
 	now        func() time.Time
-	// resync is how often `run --wait` re-reads the run although the watch
-	// is quiet, in case a proxy silently dropped the watch connection.
-	resync time.Duration
-	// poll is how often `run --wait` reads the run when it cannot watch.
+	// poll is how often a followed run (run --wait, wait, status --watch)
+	// is read when the user may not watch it.
 	poll time.Duration
 }
 
@@ -113,7 +111,6 @@ func newApp(stdout, stderr io.Writer, interrupts <-chan os.Signal) *app {
 		stderr:     stderr,
 		interrupts: interrupts,
 		now:        time.Now,
-		resync:     30 * time.Second,
 		poll:       time.Second,
 	}
 }

@@ -67,6 +67,19 @@ func forbidWatch() harnessOption {
 	}
 }
 
+// forbidListingRuns makes listing runs fail as it does for a pipeline
+// identity that may only create and get them.
+func forbidListingRuns() harnessOption {
+	return func(_ *fake.ClientBuilder, f *interceptor.Funcs) {
+		f.List = func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, runs := list.(*chaosv1alpha1.ExperimentRunList); runs {
+				return apierrors.NewForbidden(schema.GroupResource{Group: "chaos.faultline.dev", Resource: "experimentruns"}, "", nil)
+			}
+			return c.List(ctx, list, opts...)
+		}
+	}
+}
+
 func newHarness(t *testing.T, objs []client.Object, opts ...harnessOption) *harness {
 	t.Helper()
 	scheme := runtime.NewScheme()
@@ -83,7 +96,10 @@ func newHarness(t *testing.T, objs []client.Object, opts ...harnessOption) *harn
 			return w, err
 		},
 	}
-	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&chaosv1alpha1.ExperimentRun{})
+	// The plugin follows a run by listing and watching it by name, as the
+	// API server lets it; the fake client needs an index for that.
+	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&chaosv1alpha1.ExperimentRun{}).
+		WithIndex(&chaosv1alpha1.ExperimentRun{}, "metadata.name", func(o client.Object) []string { return []string{o.GetName()} })
 	for _, o := range opts {
 		o(b, &funcs)
 	}
@@ -91,9 +107,6 @@ func newHarness(t *testing.T, objs []client.Object, opts ...harnessOption) *harn
 	h.app = newApp(h.stdout, h.stderr, h.interrupts)
 	h.app.connect = func() (client.WithWatch, string, error) { return h.client, "shop", nil }
 	h.app.now = func() time.Time { return time.Date(2026, 3, 3, 15, 0, 0, 0, time.UTC) }
-	// Long enough that a test passing through the watch path proves the
-	// watch works; tests of the fallback set their own.
-	h.app.resync = time.Hour
 	h.app.poll = 10 * time.Millisecond
 	return h
 }
@@ -368,6 +381,37 @@ func TestRunWaitPollsWhenItMayNotWatch(t *testing.T) {
 	}
 	if !strings.Contains(h.stdout.String(), "Verdict       Passed") {
 		t.Errorf("stdout is not the text report:\n%s", h.stdout.String())
+	}
+}
+
+func TestRunWaitFollowsARunItMayOnlyGet(t *testing.T) {
+	h := newHarness(t, []client.Object{experiment()}, forbidWatch(), forbidListingRuns())
+	done := h.start("run", "checkout-pod-kill", "--wait")
+	// Listing is forbidden to the test too: the run's name is the one the
+	// plugin says it created.
+	waitUntil(t, func() bool { return strings.Contains(h.stderr.String(), " created;") }, h.stderr)
+	name := strings.TrimPrefix(strings.Fields(h.stderr.String())[1], "shop/")
+	h.operate(name, chaosv1alpha1.ExperimentRunStatus{Phase: chaosv1alpha1.PhaseObserving, Message: "fault injected into 1 target(s); observing"})
+	waitUntil(t, func() bool { return strings.Contains(h.stderr.String(), "Observing   fault injected") }, h.stderr)
+	h.operate(name, completed(chaosv1alpha1.VerdictFailed, "missed recoverWithin"))
+	if code := h.exitCode(done); code != exitFailed {
+		t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, exitFailed, h.stderr.String())
+	}
+	if !strings.Contains(h.stderr.String(), "Completed   Failed: missed recoverWithin") {
+		t.Errorf("progress does not end with the verdict:\n%s", h.stderr.String())
+	}
+}
+
+// waitUntil polls cond for up to 10 seconds, failing the test with out
+// when it never holds.
+func waitUntil(t *testing.T, cond func() bool, out *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

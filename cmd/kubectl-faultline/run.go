@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	watchtools "k8s.io/client-go/tools/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/report"
@@ -134,29 +136,75 @@ func (a *app) run(ctx context.Context, opts runOptions) error {
 	}
 	a.say("experimentrun %s created; waiting for %s\n", runName(run), waitFor)
 
-	w := &waiter{app: a, client: c, abortOnInterrupt: opts.abortOnInterrupt}
-	final, outcome, err := w.wait(ctx, run, opts.timeout)
-	if err != nil {
-		return err
-	}
-	switch outcome {
-	case waitInterrupted:
-		a.say("interrupted: stopped waiting. The run %s goes on; the operator reverts its fault and records its verdict as usual.\n"+
-			"  follow it:  kubectl faultline report %s -n %s\n  abort it:   kubectl faultline abort %s -n %s\n",
-			runName(final), final.Name, final.Namespace, final.Name, final.Namespace)
-		return &exitStatus{code: exitInterrupted}
-	case waitTimedOut:
-		a.say("timed out after %s waiting for the verdict of %s (phase %s); the run goes on. The report so far:\n",
-			opts.timeout, runName(final), orPending(final.Status.Phase))
-	}
+	w := &waiter{app: a, key: client.ObjectKeyFromObject(run)}
+	// The created run is the state to report if nothing newer is read.
+	w.observe(run)
+	interruptible, cancelInterruptible := a.untilInterruptedOrAborted(ctx, c, w.key, opts.abortOnInterrupt)
+	defer cancelInterruptible()
+	waitCtx, cancelWait := watchtools.ContextWithOptionalTimeout(interruptible, opts.timeout)
+	defer cancelWait()
 
-	if err := a.writeReports(final, opts); err != nil {
+	err = a.followRun(waitCtx, c, w.key, func(run *chaosv1alpha1.ExperimentRun) bool {
+		w.observe(run)
+		return w.done()
+	})
+	if err := stoppedFollowing(interruptible, waitCtx, err, w, opts.timeout); err != nil {
+		var status *exitStatus
+		if errors.As(err, &status) && status.code == exitTimedOut {
+			// A pipeline keeps the report of the run so far.
+			if err := a.writeReports(w.last, opts); err != nil {
+				return err
+			}
+		}
 		return err
 	}
-	if outcome == waitTimedOut {
-		return &exitStatus{code: exitTimedOut}
+	if err := a.writeReports(w.last, opts); err != nil {
+		return err
 	}
-	return &exitStatus{code: verdictExitCode(final.Status.Verdict)}
+	return &exitStatus{code: verdictExitCode(w.last.Status.Verdict)}
+}
+
+// untilInterruptedOrAborted is untilInterrupted for run --wait. With
+// abortFirst (--abort-on-interrupt), the first interrupt asks the operator
+// to abort the run, as `kubectl faultline abort` does, and the wait goes on
+// until the fault is reverted; a second interrupt, or a request that
+// failed, ends the context.
+func (a *app) untilInterruptedOrAborted(ctx context.Context, c client.Client, key types.NamespacedName, abortFirst bool) (context.Context, context.CancelFunc) {
+	if !abortFirst {
+		return a.untilInterrupted(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for asked := false; ; asked = true {
+			select {
+			case <-a.interrupts:
+			case <-ctx.Done():
+				return
+			}
+			if asked {
+				cancel()
+				return
+			}
+			if err := requestAbort(ctx, c, key); err != nil {
+				a.say("interrupted, and could not abort %s: %v\n", key, err)
+				cancel()
+				return
+			}
+			a.say("interrupted: asked the operator to abort %s (%s=%s); waiting for the fault to be reverted (interrupt again to stop waiting)\n",
+				key, chaosv1alpha1.AbortAnnotation, chaosv1alpha1.AbortManual)
+		}
+	}()
+	return ctx, cancel
+}
+
+// requestAbort annotates the run the way `kubectl faultline abort` does.
+func requestAbort(ctx context.Context, c client.Client, key types.NamespacedName) error {
+	var run chaosv1alpha1.ExperimentRun
+	if err := c.Get(ctx, key, &run); err != nil {
+		return fmt.Errorf("reading the run: %w", err)
+	}
+	_, err := annotateAbort(ctx, c, &run, string(chaosv1alpha1.AbortManual))
+	return err
 }
 
 // writeReports prints the report in the chosen format, and writes the JUnit

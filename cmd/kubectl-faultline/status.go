@@ -81,7 +81,7 @@ func (a *app) status(ctx context.Context, name string, printer printers.Resource
 	if err != nil {
 		return err
 	}
-	w := &waiter{app: a, client: c, key: types.NamespacedName{Namespace: namespace, Name: name}}
+	w := &waiter{app: a, key: types.NamespacedName{Namespace: namespace, Name: name}}
 	interruptible, cancel := a.untilInterrupted(ctx)
 	defer cancel()
 	waitCtx, cancelWait := watchtools.ContextWithOptionalTimeout(interruptible, timeout)
@@ -89,7 +89,7 @@ func (a *app) status(ctx context.Context, name string, printer printers.Resource
 
 	var shown string
 	var printErr error
-	err = followRun(waitCtx, c, w.key, func(run *chaosv1alpha1.ExperimentRun) bool {
+	err = a.followRun(waitCtx, c, w.key, func(run *chaosv1alpha1.ExperimentRun) bool {
 		// The watch may deliver an older state than was already shown.
 		if w.last != nil && olderThan(run.ResourceVersion, w.last.ResourceVersion) {
 			return false
