@@ -1,3 +1,7 @@
+// The mirror of Pyrra's object below is not an API Faultline serves: no CRD
+// is generated from this package.
+// +kubebuilder:skip
+
 package slo
 
 import (
