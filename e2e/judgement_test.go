@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -109,6 +111,32 @@ type judgementRun struct {
 	fixedFlagged bool
 	// comparison is the run's status.comparison; nil if it has none.
 	comparison *chaosv1alpha1.ComparisonStatus
+	// lowestDuring and lowestBefore are the lowest values of the
+	// fixed-threshold probe's query at the sampling interval, from
+	// injection to the run's end and during its baseline: what a probe
+	// with a stricter threshold would have seen (NaN when unknown).
+	lowestDuring, lowestBefore float64
+}
+
+// stricterThresholds are fixed thresholds the judgement also reports, from
+// the same runs, by what the probe's own query answered at each sampling
+// instant: would a team that set them have been told of harm, or been
+// unable to start (a broken baseline)?
+var stricterThresholds = []float64{0.99, 0.985}
+
+// lowestRatio is the lowest value of service's success ratio over
+// judgementWindow, evaluated every judgementInterval from from to to.
+func lowestRatio(ctx context.Context, service string, from, to time.Time) float64 {
+	v, _, _, err := tb.Prom.QueryRange(ctx, successRatioQuery(service, judgementWindow), promv1.Range{Start: from, End: to, Step: judgementInterval}, promv1.WithTimeout(10*time.Second))
+	m, ok := v.(model.Matrix)
+	if err != nil || !ok || len(m) != 1 {
+		return math.NaN()
+	}
+	lowest := math.Inf(1)
+	for _, p := range m[0].Values {
+		lowest = math.Min(lowest, float64(p.Value))
+	}
+	return lowest
 }
 
 func (r judgementRun) comparisonFlagged() bool {
@@ -203,6 +231,11 @@ func TestJudgementComparisonAgainstFixedThreshold(t *testing.T) {
 					return
 				}
 				pair[i].verdict = got.Status.Verdict
+				pair[i].lowestDuring, pair[i].lowestBefore = math.NaN(), math.NaN()
+				if tl := got.Status.Timeline; tl.InjectedAt != nil && tl.FinishedAt != nil && tl.StartedAt != nil {
+					pair[i].lowestDuring = lowestRatio(context.Background(), svc, tl.InjectedAt.Time, tl.FinishedAt.Time)
+					pair[i].lowestBefore = lowestRatio(context.Background(), svc, tl.StartedAt.Time, tl.InjectedAt.Time)
+				}
 				pair[i].fixedFlagged = got.Status.Timeline.DeviatedAt != nil
 				pair[i].comparison = got.Status.Comparison
 				if c := meta.FindStatusCondition(got.Status.Conditions, chaosv1alpha1.ConditionCompleted); c != nil {
@@ -274,9 +307,10 @@ func reportJudgement(t *testing.T, results []judgementRun, runs int) {
 		if c == nil {
 			c = &chaosv1alpha1.ComparisonStatus{}
 		}
-		t.Logf("%-5d %-7s %-7s %-24s %-12s %-5v %-10s %-10s %-10s %-10s %-9s %d/%d",
+		t.Logf("%-5d %-7s %-7s %-24s %-12s %-5v %-10s %-10s %-10s %-10s %-9s %d/%d  lowest %.4f during, %.4f before",
 			r.round, r.kind, r.service, r.name, r.verdict, r.fixedFlagged, orDash(string(c.Outcome)), orDash(c.PValue),
-			orDash(c.Experiment.Median), orDash(c.Control.Median), orDash(c.RelativeDifference), len(c.Experiment.Values), len(c.Control.Values))
+			orDash(c.Experiment.Median), orDash(c.Control.Median), orDash(c.RelativeDifference), len(c.Experiment.Values), len(c.Control.Values),
+			r.lowestDuring, r.lowestBefore)
 		if r.fixedFlagged {
 			flagged[r.kind].fixed++
 		}
@@ -288,6 +322,31 @@ func reportJudgement(t *testing.T, results []judgementRun, runs int) {
 	t.Logf("%-16s %-22s %-22s", "method", "false negatives", "false positives")
 	t.Logf("%-16s %-22s %-22s", "fixed threshold", fmt.Sprintf("%d of %d HARMFUL", runs-h.fixed, runs), fmt.Sprintf("%d of %d NO-OP", n.fixed, runs))
 	t.Logf("%-16s %-22s %-22s", "comparison", fmt.Sprintf("%d of %d HARMFUL", runs-h.comparison, runs), fmt.Sprintf("%d of %d NO-OP", n.comparison, runs))
+	// Stricter thresholds, from the probe's query at every sampling
+	// instant of the same runs: flagged when a value during or after the
+	// fault fell below; a broken baseline when one before it did, which
+	// would have ended the run Inconclusive before any fault.
+	for _, th := range stricterThresholds {
+		var missed, falseAlarms, broken, unknown int
+		for _, r := range results {
+			if math.IsNaN(r.lowestDuring) || math.IsNaN(r.lowestBefore) {
+				unknown++
+				continue
+			}
+			if r.lowestBefore < th {
+				broken++
+			}
+			flagged := r.lowestDuring < th
+			if r.kind == kindHarmful && !flagged {
+				missed++
+			}
+			if r.kind == kindNoOp && flagged {
+				falseAlarms++
+			}
+		}
+		t.Logf("%-16s %-22s %-22s %d of %d baselines below it (%d runs not measured)", fmt.Sprintf("fixed >= %g", th),
+			fmt.Sprintf("%d of %d HARMFUL", missed, runs), fmt.Sprintf("%d of %d NO-OP", falseAlarms, runs), broken, len(results), unknown)
+	}
 	fmt.Printf("e2e figure: judgement over %d runs a kind: fixed threshold (>= %s) %d false negatives, %d false positives; comparison %d false negatives, %d false positives\n",
 		runs, judgementThreshold, runs-h.fixed, n.fixed, runs-h.comparison, n.comparison)
 
