@@ -112,7 +112,8 @@ JUDGEMENT_RUNS ?= 20
 .PHONY: judgement
 judgement: ## The comparison against a fixed threshold on the testbed: 20 harmful and 20 no-op runs; prints each run and the false positives and negatives of both. (make test runs 2 of each.)
 	hack/tools.sh all
-	env -u KUBECONFIG FAULTLINE_JUDGEMENT_RUNS=$(JUDGEMENT_RUNS) \
+	mkdir -p .bench
+	env -u KUBECONFIG FAULTLINE_JUDGEMENT_RUNS=$(JUDGEMENT_RUNS) FAULTLINE_JUDGEMENT_HTML=$(CURDIR)/.bench/judgement-harmful.html \
 		$(GO) test -tags e2e -count=1 -v -run '^TestJudgement' -timeout 60m ./e2e/
 
 .PHONY: test

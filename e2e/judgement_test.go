@@ -3,9 +3,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/report"
 )
 
 // The judgement: does comparing the faulted slice of traffic with the rest
@@ -111,6 +114,8 @@ type judgementRun struct {
 	fixedFlagged bool
 	// comparison is the run's status.comparison; nil if it has none.
 	comparison *chaosv1alpha1.ComparisonStatus
+	// run is the run as it ended.
+	run *chaosv1alpha1.ExperimentRun
 	// lowestDuring and lowestBefore are the lowest values of the
 	// fixed-threshold probe's query at the sampling interval, from
 	// injection to the run's end and during its baseline: what a probe
@@ -231,6 +236,7 @@ func TestJudgementComparisonAgainstFixedThreshold(t *testing.T) {
 					return
 				}
 				pair[i].verdict = got.Status.Verdict
+				pair[i].run = got
 				pair[i].lowestDuring, pair[i].lowestBefore = math.NaN(), math.NaN()
 				if tl := got.Status.Timeline; tl.InjectedAt != nil && tl.FinishedAt != nil && tl.StartedAt != nil {
 					pair[i].lowestDuring = lowestRatio(context.Background(), svc, tl.InjectedAt.Time, tl.FinishedAt.Time)
@@ -255,6 +261,33 @@ func TestJudgementComparisonAgainstFixedThreshold(t *testing.T) {
 		results = append(results, pair...)
 	}
 	reportJudgement(t, results, runs)
+	writeJudgementReport(t, results)
+}
+
+// writeJudgementReport writes the HTML report of the first HARMFUL run to
+// the file FAULTLINE_JUDGEMENT_HTML names, when set: a real run's page, as
+// the README shows it.
+func writeJudgementReport(t *testing.T, results []judgementRun) {
+	path := os.Getenv("FAULTLINE_JUDGEMENT_HTML")
+	if path == "" {
+		return
+	}
+	for _, r := range results {
+		if r.kind != kindHarmful || r.run == nil {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := report.HTML(&buf, r.run); err != nil {
+			t.Errorf("rendering the report of %s: %v", r.name, err)
+			return
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Errorf("writing %s: %v", path, err)
+			return
+		}
+		t.Logf("wrote the HTML report of %s to %s", r.name, path)
+		return
+	}
 }
 
 // waitRunDone is WaitRunCompleted for a goroutine other than the test's:
