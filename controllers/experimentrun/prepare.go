@@ -17,7 +17,6 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/compare"
 	"github.com/faultline-dev/faultline/experiments/engine"
-	"github.com/faultline-dev/faultline/experiments/probes"
 	"github.com/faultline-dev/faultline/experiments/providers"
 	"github.com/faultline-dev/faultline/experiments/slo"
 )
@@ -143,7 +142,8 @@ func (r *Reconciler) deriveSLOs(ctx context.Context, namespace string, spec *cha
 
 func fillSLOStatus(st *chaosv1alpha1.SLOStatus, sli slo.SLI) {
 	st.Source = sli.Source
-	st.Objective = probes.FormatValue(sli.Objective)
+	// Every digit: six significant ones would show 0.9999999 as 1.
+	st.Objective = strconv.FormatFloat(sli.Objective, 'g', -1, 64)
 	if sli.Period > 0 {
 		st.Period = &metav1.Duration{Duration: sli.Period}
 	}
