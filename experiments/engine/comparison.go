@@ -90,6 +90,12 @@ func (r Run) judgeComparison() (chaosv1alpha1.Verdict, string) {
 	return "", ""
 }
 
+// harmFound says whether the comparison judged the faulted slice harmed.
+func (r Run) harmFound() bool {
+	c := r.Status.Comparison
+	return c != nil && c.Outcome == chaosv1alpha1.ComparisonHarm
+}
+
 // higherIsWorse follows the compared probe's condition: a probe that must
 // stay low (<, <=; an slo probe's error ratio) is hurt by higher values.
 func (r Run) higherIsWorse(probe string) bool {

@@ -138,6 +138,14 @@ func TestComparisonFindsHarmInTheFaultedSlice(t *testing.T) {
 	if st.Timeline.DeviatedAt != nil {
 		t.Errorf("the fixed threshold deviated; the scripted overall rate never broke it")
 	}
+	if strings.Contains(st.Message, "absorbed") {
+		t.Errorf("message %q calls the fault absorbed although the comparison found harm", st.Message)
+	}
+	for _, c := range st.Conditions {
+		if c.Type == chaosv1alpha1.ConditionDetected && c.Reason != chaosv1alpha1.ReasonHarmFound {
+			t.Errorf("Detected condition has reason %s (%s), want %s", c.Reason, c.Message, chaosv1alpha1.ReasonHarmFound)
+		}
+	}
 }
 
 func TestComparisonOfEqualSlicesFindsNoHarm(t *testing.T) {

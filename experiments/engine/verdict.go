@@ -133,7 +133,14 @@ func (r Run) finish(now time.Time) []Event {
 	if deviated && tl.RecoveredAt == nil {
 		setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonNotRecovered, "the steady state did not return", now)
 	}
-	if absorbed {
+	switch {
+	case absorbed && r.harmFound():
+		// The thresholds held, yet the faulted slice fared worse than
+		// control: nothing absorbed the fault, the thresholds missed it.
+		setCondition(st, chaosv1alpha1.ConditionDetected, metav1.ConditionFalse, chaosv1alpha1.ReasonHarmFound,
+			"the steady state's thresholds never broke, but the comparison found the faulted slice harmed", now)
+		setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionTrue, chaosv1alpha1.ReasonHarmFound, "the steady state's thresholds never broke", now)
+	case absorbed:
 		setCondition(st, chaosv1alpha1.ConditionDetected, metav1.ConditionFalse, chaosv1alpha1.ReasonAbsorbed, "the steady state never deviated: the system absorbed the fault", now)
 		setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionTrue, chaosv1alpha1.ReasonAbsorbed, "the steady state never deviated", now)
 	}
@@ -171,6 +178,9 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 	if st.Timeline.InjectedAt != nil && st.Abort == nil {
 		if st.Timeline.DeviatedAt == nil {
 			absorbed := "the steady state never deviated: the system absorbed the fault"
+			if r.harmFound() {
+				absorbed = "the steady state's thresholds never broke"
+			}
 			if rs := r.resolutionSuffix("timeToRecover"); rs != "" {
 				absorbed += rs + ", and a deviation then would have gone unseen"
 			}

@@ -163,7 +163,11 @@ func figures(s Summary) []figure {
 	detect += resolutionText(s, "timeToDetect")
 	recovered := durationText(r.TimeToRecover)
 	if r.TimeToRecover != nil && r.TimeToRecover.Seconds == 0 && s.Timeline.has("injectedAt") && !s.Timeline.has("deviatedAt") {
-		recovered += " (the steady state never deviated: the system absorbed the fault)"
+		if s.Comparison != nil && s.Comparison.Outcome == string(chaosv1alpha1.ComparisonHarm) {
+			recovered += " (the steady state's thresholds never broke; the comparison found harm)"
+		} else {
+			recovered += " (the steady state never deviated: the system absorbed the fault)"
+		}
 	}
 	recovered += resolutionText(s, "timeToRecover")
 	out := []figure{
