@@ -233,19 +233,25 @@ func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alp
 }
 
 // nodeOf returns a node running a pod of app, and one running none of it.
+// Of the nodes without app, it returns the one running the most shop pods:
+// an earlier drain leaves its node empty (nothing moves pods back), and a
+// drain of an empty node would have nothing to evict.
 func nodeOf(t *testing.T, app string) (with, without string) {
 	t.Helper()
-	pods, err := tb.shopPods(t.Context(), app)
-	if err != nil {
+	all := &corev1.PodList{}
+	if err := tb.Client.List(t.Context(), all, client.InNamespace(shopNamespace)); err != nil {
 		t.Fatal(err)
 	}
-	used := map[string]bool{}
-	for _, p := range pods {
-		used[p.Spec.NodeName] = true
-		with = p.Spec.NodeName
+	used, load := map[string]bool{}, map[string]int{}
+	for _, p := range all.Items {
+		load[p.Spec.NodeName]++
+		if p.Labels["app"] == app {
+			used[p.Spec.NodeName] = true
+			with = p.Spec.NodeName
+		}
 	}
 	for _, n := range []string{"kwok-a-1", "kwok-a-2", "kwok-b-1", "kwok-b-2"} {
-		if !used[n] {
+		if !used[n] && (without == "" || load[n] > load[without]) {
 			without = n
 		}
 	}
