@@ -377,7 +377,11 @@ func (c *soakChecker) active(experiment string) []*runRecord {
 	defer c.mu.Unlock()
 	var out []*runRecord
 	for _, r := range c.runs {
-		if (experiment == "" || r.experiment == experiment) && r.end().IsZero() {
+		// A run deleted (or whose Experiment was) has ended only once it
+		// is gone: its verdict may come first, and the garbage collector
+		// takes it some time after.
+		ended := !r.end().IsZero() && (r.deletedBy == "" || !r.goneAt.IsZero())
+		if (experiment == "" || r.experiment == experiment) && !ended {
 			out = append(out, r)
 		}
 	}
