@@ -1,7 +1,6 @@
 package slo
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -205,17 +204,7 @@ func TestFromOpenSLO(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sli, err := FromOpenSLO([]byte(tc.docs), tc.name)
 			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("FromOpenSLO = %+v, want an error", sli)
-				}
-				if errors.Is(err, ErrNotFound) != tc.notFound {
-					t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, !tc.notFound, tc.notFound)
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not say %q", err, want)
-					}
-				}
+				checkRefused(t, "FromOpenSLO", sli, err, tc.wantErr, tc.notFound)
 				return
 			}
 			if err != nil {

@@ -157,14 +157,7 @@ func TestFromPyrra(t *testing.T) {
 			}
 			sli, err := FromPyrra(&obj)
 			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("FromPyrra = %+v, want an error", sli)
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not say %q", err, want)
-					}
-				}
+				checkRefused(t, "FromPyrra", sli, err, tc.wantErr, false)
 				return
 			}
 			if err != nil {

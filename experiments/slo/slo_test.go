@@ -143,17 +143,7 @@ func TestFromSloth(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sli, err := FromSloth(decodeSloth(t, tc.doc), tc.slo)
 			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("FromSloth = %+v, want an error", sli)
-				}
-				if errors.Is(err, ErrNotFound) != tc.notFound {
-					t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, !tc.notFound, tc.notFound)
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not say %q", err, want)
-					}
-				}
+				checkRefused(t, "FromSloth", sli, err, tc.wantErr, tc.notFound)
 				return
 			}
 			if err != nil {
@@ -279,5 +269,22 @@ func TestAccess(t *testing.T) {
 				t.Errorf("Access = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// checkRefused checks that fn refused an SLO object with an error saying
+// every part of wantErr, and that it is ErrNotFound exactly when notFound.
+func checkRefused(t *testing.T, fn string, sli SLI, err error, wantErr []string, notFound bool) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s = %+v, want an error", fn, sli)
+	}
+	if errors.Is(err, ErrNotFound) != notFound {
+		t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, !notFound, notFound)
+	}
+	for _, want := range wantErr {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 }
