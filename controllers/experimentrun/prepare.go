@@ -156,7 +156,7 @@ func fillSLOStatus(st *chaosv1alpha1.SLOStatus, sli slo.SLI) {
 func (r *Reconciler) checkErrorBudgets(ctx context.Context, s *scope, slis []slo.SLI, now time.Time) (done bool) {
 	st := &s.run.Status
 	written := st.Experiment
-	required, hasRequirement := parsePercent(written.SteadyState.RequireErrorBudget)
+	required, hasRequirement := engine.ParsePercent(written.SteadyState.RequireErrorBudget)
 	sampler, err := r.samplerFor(ctx, s.run)
 	er := s.engineRun()
 	if err != nil || sampler.Metrics == nil {
@@ -224,17 +224,6 @@ func sloConfigError(err error) (string, bool) {
 		return "", false
 	}
 	return err.Error(), true
-}
-
-func parsePercent(s string) (float64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if err != nil || math.IsNaN(f) {
-		return 0, false
-	}
-	return f / 100, true
 }
 
 // formatPercent writes a share as a percentage with one decimal: 0.6321 as

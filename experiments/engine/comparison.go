@@ -56,10 +56,13 @@ func (r Run) judgeComparison() (chaosv1alpha1.Verdict, string) {
 	if spec == nil || c == nil || r.Status.Timeline.InjectedAt == nil {
 		return "", ""
 	}
+	// Malformed figures (admission refuses them) fall back to the
+	// defaults: a tolerance of 0% and compare's alpha.
+	tolerance, _ := ParsePercent(spec.Tolerance)
 	cfg := compare.Config{
 		HigherIsWorse: r.higherIsWorse(spec.Probe),
-		Alpha:         parseShare(spec.Alpha, 0.05, false),
-		Tolerance:     parseShare(spec.Tolerance, 0, true),
+		Alpha:         alpha(spec.Alpha),
+		Tolerance:     tolerance,
 		MinSamples:    int(spec.MinSamples),
 	}
 	if cfg.MinSamples <= 0 {
@@ -112,18 +115,22 @@ func (r Run) higherIsWorse(probe string) bool {
 	return false
 }
 
-// parseShare reads "0.05" or, with percent, "2%" as 0.02; def when empty or
-// malformed (admission refuses malformed values).
-func parseShare(s string, def float64, percent bool) float64 {
-	if percent {
-		s = strings.TrimSuffix(s, "%")
+// ParsePercent reads a percentage such as "20%" as 0.2; false when s is
+// empty or not one (admission refuses those).
+func ParsePercent(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if !strings.HasSuffix(s, "%") || err != nil || math.IsNaN(f) {
+		return 0, false
 	}
+	return f / 100, true
+}
+
+// alpha reads the significance level; 0, compare's default, when empty or
+// malformed.
+func alpha(s string) float64 {
 	f, err := strconv.ParseFloat(s, 64)
-	if s == "" || err != nil || math.IsNaN(f) {
-		return def
-	}
-	if percent {
-		return f / 100
+	if err != nil || math.IsNaN(f) {
+		return 0
 	}
 	return f
 }
