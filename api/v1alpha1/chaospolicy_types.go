@@ -108,6 +108,52 @@ type ChaosPolicySpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	BlackoutWindows []BlackoutWindow `json:"blackoutWindows,omitempty"`
+
+	// approvers names who may approve runs that require approval, beyond
+	// holding the approve verb on experimentruns. Absent: any user with the
+	// approve right who is not a ServiceAccount. Present: only the users,
+	// members of the groups and ServiceAccounts it lists. A ServiceAccount
+	// may approve only when listed by name in serviceAccounts, so a
+	// namespace admin cannot mint a second identity to approve their own
+	// run.
+	// +optional
+	Approvers *Approvers `json:"approvers,omitempty"`
+}
+
+// Approvers lists who may approve runs.
+// +kubebuilder:validation:XValidation:rule="has(self.users) || has(self.groups) || has(self.serviceAccounts)",message="approvers must list at least one user, group or serviceAccount; remove approvers to let any user with the approve right who is not a ServiceAccount approve"
+type Approvers struct {
+	// users may approve, by user name as the API server authenticates them,
+	// such as "alice@example.com". ServiceAccount user names
+	// (system:serviceaccount:...) belong in serviceAccounts.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:XValidation:rule="!self.startsWith('system:serviceaccount:')",message="users must not name ServiceAccounts; list them in serviceAccounts as namespace/name"
+	Users []string `json:"users,omitempty"`
+
+	// groups whose members may approve, such as "sre-oncall". Groups that
+	// every ServiceAccount or every user belongs to (system:serviceaccounts,
+	// system:serviceaccounts:NAMESPACE, system:authenticated) are refused:
+	// they would let anyone approve.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:XValidation:rule="!self.startsWith('system:serviceaccounts') && self != 'system:authenticated' && self != 'system:unauthenticated'",message="groups must not be system:authenticated, system:unauthenticated or system:serviceaccounts[:NAMESPACE]: they would let any user or ServiceAccount approve; name the approvers' own group"
+	Groups []string `json:"groups,omitempty"`
+
+	// serviceAccounts that may approve, as namespace/name, such as
+	// "ci/release-approver".
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=317
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="serviceAccounts must be namespace/name, such as \"ci/release-approver\""
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
 }
 
 // ChaosPolicyStatus reports the policy's effect.

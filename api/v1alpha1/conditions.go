@@ -126,6 +126,18 @@ const (
 	// ReasonTooFewSamples: a comparison group had fewer samples than
 	// minSamples.
 	ReasonTooFewSamples = "TooFewSamples"
+	// ReasonApprovalVoided: the run's approval was for another spec than
+	// the one it would inject (the Experiment changed after approval); it
+	// waits for a new approval.
+	ReasonApprovalVoided = "ApprovalVoided"
+	// ReasonApprovalRefused: an approval was refused at admission (the
+	// approver asked for the run, wrote its spec, or is not an approver
+	// the ChaosPolicy names).
+	ReasonApprovalRefused = "ApprovalRefused"
+	// ReasonStatusTampered: the run's status no longer matches the record
+	// the operator keeps of it in webhook-guarded annotations (its spec
+	// snapshot, or a start without the approval the snapshot requires).
+	ReasonStatusTampered = "StatusTampered"
 )
 
 // Labels and annotations Faultline reads and writes.
@@ -158,6 +170,26 @@ const (
 	// ApprovedByAnnotation on a run records the user who approved it, as the
 	// admission webhook saw them. Only the webhook writes it.
 	ApprovedByAnnotation = "chaos.faultline.dev/approved-by"
+	// RunNowByAnnotation on an Experiment records, as JSON, who set the
+	// current run-now value and that value ({"token": ..., "requester":
+	// {...}}). Only the admission webhook writes it; the run started for
+	// that token records that user as its requester.
+	RunNowByAnnotation = "chaos.faultline.dev/run-now-by"
+	// SpecHashAnnotation on a run holds the SHA-256 of the spec snapshot the
+	// run took (status.experiment), written by the operator when it takes
+	// the snapshot. Only the operator may write it: a status edited by
+	// anyone else no longer matches it, and the run is ended.
+	SpecHashAnnotation = "chaos.faultline.dev/spec-hash"
+	// SpecAuthorAnnotation on a run holds the user name of whoever last
+	// changed the spec the run took (its Experiment's requested-by), written
+	// by the operator with SpecHashAnnotation. An approver must be another
+	// person.
+	SpecAuthorAnnotation = "chaos.faultline.dev/spec-author"
+	// ApprovedSpecAnnotation on a run records the hash of the spec the
+	// approver approved, written by the admission webhook with the
+	// approval. The run starts only when the snapshot it injects has that
+	// hash, so an edit after approval voids the approval.
+	ApprovedSpecAnnotation = "chaos.faultline.dev/approved-spec"
 	// PauseReasonAnnotation on the ChaosPolicy records why the kill switch
 	// was engaged (kubectl faultline pause --reason).
 	PauseReasonAnnotation = "chaos.faultline.dev/pause-reason"

@@ -53,7 +53,7 @@ const (
 )
 
 // AbortReason says why a run was aborted.
-// +kubebuilder:validation:Enum=SLOBreached;ProbeUnavailable;KillSwitch;Deleted;Replaced;InjectionFailed;Manual
+// +kubebuilder:validation:Enum=SLOBreached;ProbeUnavailable;KillSwitch;Deleted;Replaced;InjectionFailed;Manual;StatusTampered
 type AbortReason string
 
 const (
@@ -72,6 +72,10 @@ const (
 	AbortManual AbortReason = "Manual"
 	// AbortInjectionFailed means the fault could not be applied to every target.
 	AbortInjectionFailed AbortReason = "InjectionFailed"
+	// AbortStatusTampered means the run's status was written by someone
+	// other than the operator: it no longer matches the operator's record of
+	// the run, so the run is ended rather than carried on from it.
+	AbortStatusTampered AbortReason = "StatusTampered"
 )
 
 // Trigger says in words what made the run abort for reason r, for reports
@@ -94,6 +98,8 @@ func (r AbortReason) Trigger() string {
 		return "the abort was requested"
 	case AbortInjectionFailed:
 		return "the injection failed"
+	case AbortStatusTampered:
+		return "a status written by someone else was seen"
 	}
 	return "the decision to abort"
 }

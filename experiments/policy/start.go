@@ -49,7 +49,17 @@ type Approval struct {
 	// RequireApprover is true when an approval counts only with a recorded
 	// approver: whenever the admission webhook is in place. Without it, an
 	// annotation anyone who may patch the run wrote would start the run.
+	// With it, the approval also counts only when MayApprove allows the
+	// approver and it is pinned to the spec the run would inject.
 	RequireApprover bool
+	// Parties are the approver (with groups), the requester and the spec's
+	// author, as the admission webhook recorded them.
+	Parties ApprovalParties
+	// ApprovedSpec is the SpecHash the approval is pinned to, as the
+	// admission webhook recorded it.
+	ApprovedSpec string
+	// SnapshotHash is the SpecHash of the spec the run would inject.
+	SnapshotHash string
 }
 
 // Input is everything Decide looks at. It is plain values so that the
@@ -150,9 +160,31 @@ func decide(in Input) Decision {
 			return Decision{Outcome: Wait, Reason: chaosv1alpha1.ReasonWaitingForApproval,
 				Message: fmt.Sprintf("waiting for approval: %s=true is set but no approver is recorded (%s); approve again with kubectl faultline approve so the admission webhook records who approved",
 					chaosv1alpha1.ApprovedAnnotation, chaosv1alpha1.ApprovedByAnnotation)}
+		case in.Approval.RequireApprover:
+			parties := in.Approval.Parties
+			if parties.Approver.Username == "" {
+				parties.Approver.Username = in.Approval.ApprovedBy
+			}
+			if why := MayApprove(in.Policy, parties); why != "" {
+				return Decision{Outcome: Wait, Reason: chaosv1alpha1.ReasonWaitingForApproval,
+					Message: "waiting for approval by another user: the recorded approval does not count: " + why}
+			}
+			if in.Approval.ApprovedSpec == "" || in.Approval.ApprovedSpec != in.Approval.SnapshotHash {
+				return Decision{Outcome: Wait, Reason: chaosv1alpha1.ReasonApprovalVoided,
+					Message: fmt.Sprintf("waiting for a new approval: the approval was given for another spec (%s) than the one this run would inject (%s), because the Experiment changed after approval; approve again with kubectl faultline approve",
+						orNone(in.Approval.ApprovedSpec), in.Approval.SnapshotHash)}
+			}
 		}
 	}
 	return Decision{Outcome: Start}
+}
+
+// orNone is s, or "none recorded".
+func orNone(s string) string {
+	if s == "" {
+		return "none recorded"
+	}
+	return s
 }
 
 // blackout holds or refuses a run inside a readable blackout window.

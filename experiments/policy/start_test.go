@@ -115,9 +115,25 @@ func TestDecide(t *testing.T) {
 			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, RequireApprover: true}},
 			want: Wait, wantReason: chaosv1alpha1.ReasonWaitingForApproval, wantInMsg: "no approver is recorded",
 		},
-		"approved by a recorded approver, the run starts": {
-			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, ApprovedBy: "bob", RequireApprover: true}},
+		"approved by a recorded approver, for the spec the run injects, the run starts": {
+			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, ApprovedBy: "bob", RequireApprover: true, Parties: ApprovalParties{Requester: "alice"}, ApprovedSpec: "sha256:a", SnapshotHash: "sha256:a"}},
 			want: Start,
+		},
+		"approved for another spec than the run injects, the approval is void": {
+			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, ApprovedBy: "bob", RequireApprover: true, Parties: ApprovalParties{Requester: "alice"}, ApprovedSpec: "sha256:a", SnapshotHash: "sha256:b"}},
+			want: Wait, wantReason: chaosv1alpha1.ReasonApprovalVoided, wantInMsg: "the Experiment changed after approval",
+		},
+		"approved with no pinned spec while the webhook is in place, the approval is void": {
+			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, ApprovedBy: "bob", RequireApprover: true, Parties: ApprovalParties{Requester: "alice"}, SnapshotHash: "sha256:b"}},
+			want: Wait, wantReason: chaosv1alpha1.ReasonApprovalVoided, wantInMsg: "none recorded",
+		},
+		"approved by the requester, the approval does not count": {
+			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, ApprovedBy: "alice", RequireApprover: true, Parties: ApprovalParties{Requester: "alice"}, ApprovedSpec: "sha256:a", SnapshotHash: "sha256:a"}},
+			want: Wait, wantReason: chaosv1alpha1.ReasonWaitingForApproval, wantInMsg: "asked for this run",
+		},
+		"approved by a ServiceAccount the policy does not list, the approval does not count": {
+			in:   Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true, ApprovedBy: "system:serviceaccount:shop:minted", RequireApprover: true, Parties: ApprovalParties{Requester: "alice"}, ApprovedSpec: "sha256:a", SnapshotHash: "sha256:a"}},
+			want: Wait, wantReason: chaosv1alpha1.ReasonWaitingForApproval, wantInMsg: "ServiceAccount",
 		},
 		"approved without the webhook, the annotation alone starts the run": {
 			in: Input{Spec: needsApproval, Now: tuesday14, Approval: Approval{Approved: true}}, want: Start,
