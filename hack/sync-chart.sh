@@ -34,6 +34,7 @@ cp "$root/config/grafana/faultline-dashboard.json" "$chart/dashboards/"
     }
     /^      name: webhook-service$/ { print "      name: {{ include \"faultline.webhookService\" . }}"; next }
     /^      namespace: system$/ { print "      namespace: {{ .Release.Namespace }}"; next }
+    /system:serviceaccount:faultline-system:faultline/ { sub(/system:serviceaccount:faultline-system:faultline/, "system:serviceaccount:{{ .Release.Namespace }}:faultline") }
     { print }
   ' "$root/config/webhook/manifests.yaml"
 } > "$chart/templates/webhook-configurations.yaml"

@@ -91,7 +91,15 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 		return p.response()
 	}
 	if v.access != nil {
-		err := v.access.CheckExperiment(ctx, requester, req.Namespace, spec)
+		var err error
+		if spec.Schedule != "" {
+			// Scheduled runs are started on the author's behalf: the
+			// author must be allowed to start runs.
+			err = v.access.CheckStartRun(ctx, requester, req.Namespace)
+		}
+		if err == nil {
+			err = v.access.CheckExperiment(ctx, requester, req.Namespace, spec)
+		}
 		if msg := rightsProblem(err, requester.Username, "do what this Experiment does"); msg != "" {
 			p.addf("%s", msg)
 		}
@@ -117,7 +125,12 @@ func (v *experimentValidator) checkRunNow(ctx context.Context, p *problems, req 
 	if err := json.Unmarshal(req.OldObject.Raw, exp); err != nil {
 		return
 	}
-	err := v.access.CheckExperiment(ctx, requester, req.Namespace, &exp.Spec)
+	// The run this asks for is the requester's own: they need the right to
+	// start runs at all, and every right the run uses.
+	err := v.access.CheckStartRun(ctx, requester, req.Namespace)
+	if err == nil {
+		err = v.access.CheckExperiment(ctx, requester, req.Namespace, &exp.Spec)
+	}
 	if msg := rightsProblem(err, requester.Username, "run Experiment "+req.Name+" now"); msg != "" {
 		p.addf("%s", msg)
 	}

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -14,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/internal/stored"
 	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
@@ -24,8 +27,19 @@ import (
 
 // experimentMutator records who asked for an Experiment: its creator, or
 // whoever last changed its spec, since scheduled runs act with that user's
-// rights.
+// rights; and who set its run-now annotation, since the run it starts acts
+// with theirs. A record written by hand is refused, saying so, rather than
+// silently replaced.
 type experimentMutator struct{}
+
+// RunNowRecord is the value of chaos.faultline.dev/run-now-by: who asked,
+// with which run-now value, for a run.
+type RunNowRecord struct {
+	// Token is the run-now value the requester set.
+	Token string `json:"token"`
+	// Requester is who set it.
+	Requester access.Requester `json:"requester"`
+}
 
 // Handle implements admission.Handler.
 func (m *experimentMutator) Handle(_ context.Context, req admission.Request) admission.Response {
@@ -33,28 +47,82 @@ func (m *experimentMutator) Handle(_ context.Context, req admission.Request) adm
 	if err != nil {
 		return admission.Allowed("")
 	}
+	user := access.FromUserInfo(req.UserInfo).Annotation()
+	var oldAnn map[string]string
 	var want *string
 	switch req.Operation {
 	case admissionv1.Create:
-		v := access.FromUserInfo(req.UserInfo).Annotation()
-		want = &v
+		want = &user
 	case admissionv1.Update:
+		oldMeta, err := decodeMeta(req.OldObject.Raw)
+		if err != nil {
+			return admission.Allowed("")
+		}
+		oldAnn = oldMeta.Annotations
 		if specChanged[chaosv1alpha1.ExperimentSpec](req.OldObject.Raw, req.Object.Raw) {
-			v := access.FromUserInfo(req.UserInfo).Annotation()
-			want = &v
+			want = &user
 		} else {
 			// Annotating, labelling or removing finalizers does not change
-			// whose rights the runs use; put back what was recorded.
-			oldMeta, err := decodeMeta(req.OldObject.Raw)
-			if err != nil {
-				return admission.Allowed("")
-			}
-			want = annotationValue(oldMeta.Annotations, chaosv1alpha1.RequestedByAnnotation)
+			// whose rights the runs use: what was recorded stays.
+			want = annotationValue(oldAnn, chaosv1alpha1.RequestedByAnnotation)
 		}
 	default:
 		return admission.Allowed("")
 	}
-	return patched(annotationPatch(meta.Annotations, map[string]*string{chaosv1alpha1.RequestedByAnnotation: want}))
+	var p problems
+	refuseHandWritten(&p, oldAnn, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, want,
+		"records who last changed the spec")
+	wantRunNowBy := annotationValue(oldAnn, chaosv1alpha1.RunNowByAnnotation)
+	if token, ok := meta.Annotations[chaosv1alpha1.RunNowAnnotation]; ok && token != "" && token != oldAnn[chaosv1alpha1.RunNowAnnotation] {
+		v := runNowRecord(token, access.FromUserInfo(req.UserInfo))
+		wantRunNowBy = &v
+	}
+	refuseHandWritten(&p, oldAnn, meta.Annotations, chaosv1alpha1.RunNowByAnnotation, wantRunNowBy,
+		"records who asked for a run with "+chaosv1alpha1.RunNowAnnotation)
+	if len(p) > 0 {
+		return p.response()
+	}
+	return patched(annotationPatch(meta.Annotations, map[string]*string{
+		chaosv1alpha1.RequestedByAnnotation: want,
+		chaosv1alpha1.RunNowByAnnotation:    wantRunNowBy,
+	}))
+}
+
+// runNowRecord is the run-now-by value for token set by req.
+func runNowRecord(token string, req access.Requester) string {
+	b, err := json.Marshal(RunNowRecord{Token: token, Requester: req})
+	if err != nil {
+		// Strings only: always marshals.
+		panic(err)
+	}
+	return string(b)
+}
+
+// RunNowRequester reads an Experiment's run-now-by record for token: the
+// user who set the run-now annotation to that value. ok is false when no
+// record of that token is there.
+func RunNowRequester(annotations map[string]string, token string) (access.Requester, bool) {
+	var rec RunNowRecord
+	if err := json.Unmarshal([]byte(annotations[chaosv1alpha1.RunNowByAnnotation]), &rec); err != nil {
+		return access.Requester{}, false
+	}
+	if rec.Token == "" || rec.Token != token || rec.Requester.Username == "" {
+		return access.Requester{}, false
+	}
+	return rec.Requester, true
+}
+
+// refuseHandWritten adds a problem when the request changed a webhook-only
+// annotation to something other than what the webhook writes. A request
+// that leaves the stored value as it is (kubectl apply of an exported
+// manifest), or that already carries the webhook's own value (a
+// reinvocation), is not refused.
+func refuseHandWritten(p *problems, oldAnn, newAnn map[string]string, key string, want *string, what string) {
+	got := annotationValue(newAnn, key)
+	if got == nil || ptrEqual(got, want) || ptrEqual(got, annotationValue(oldAnn, key)) {
+		return
+	}
+	p.addf("metadata.annotations[%s] %s and is written only by Faultline's admission webhook, from the API server's account of the requesting user: remove it from the object you send", key, what)
 }
 
 // runMutator records who asked for an ExperimentRun and who approved it.
@@ -82,9 +150,10 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 	switch req.Operation {
 	case admissionv1.Create:
 		if isOperator(req, m.operatorUsername) {
-			// The scheduler creates runs on the Experiment owner's behalf;
-			// the run acts with the owner's rights, never the operator's.
-			recorded, err := m.experimentRequester(ctx, req)
+			// The scheduler creates runs on the Experiment owner's behalf,
+			// and run-now runs on behalf of who set run-now; the run acts
+			// with their rights, never the operator's.
+			recorded, err := m.experimentRequester(ctx, req, meta.Annotations[chaosv1alpha1.RunNowAnnotation])
 			if err != nil {
 				return admission.Errored(http.StatusServiceUnavailable, err)
 			}
@@ -92,6 +161,11 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 		} else {
 			v := access.FromUserInfo(req.UserInfo).Annotation()
 			want[chaosv1alpha1.RequestedByAnnotation] = &v
+			var p problems
+			refuseHandWritten(&p, nil, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, &v, "records who asked for the run")
+			if len(p) > 0 {
+				return p.response()
+			}
 		}
 		// An approval at creation is refused by the validating webhook;
 		// approved-by is left as written so the refusal can name it.
@@ -101,13 +175,32 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 			return admission.Allowed("")
 		}
 		want[chaosv1alpha1.RequestedByAnnotation] = annotationValue(oldMeta.Annotations, chaosv1alpha1.RequestedByAnnotation)
+		var p problems
+		refuseHandWritten(&p, oldMeta.Annotations, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, want[chaosv1alpha1.RequestedByAnnotation], "records who asked for the run")
+		if len(p) > 0 {
+			return p.response()
+		}
+		if isOperator(req, m.operatorUsername) {
+			// The operator voids an approval for another spec by removing
+			// the records; it never writes one (the validator refuses its
+			// approvals).
+			break
+		}
 		want[chaosv1alpha1.ApprovedByAnnotation] = annotationValue(oldMeta.Annotations, chaosv1alpha1.ApprovedByAnnotation)
+		want[chaosv1alpha1.ApprovedSpecAnnotation] = annotationValue(oldMeta.Annotations, chaosv1alpha1.ApprovedSpecAnnotation)
 		if newlyApproved(oldMeta.Annotations, meta.Annotations) {
 			// approved-by holds the approver as a requester JSON (the
 			// format of requested-by), so the report can name them and
 			// their rights can be checked again from the run alone.
 			v := access.FromUserInfo(req.UserInfo).Annotation()
 			want[chaosv1alpha1.ApprovedByAnnotation] = &v
+			// The approval is pinned to the spec the approver saw: the
+			// run's snapshot once it has one, else the Experiment now.
+			pinned, err := m.approvedSpec(ctx, req, oldMeta.Annotations)
+			if err != nil {
+				return admission.Errored(http.StatusServiceUnavailable, err)
+			}
+			want[chaosv1alpha1.ApprovedSpecAnnotation] = pinned
 		}
 	default:
 		return admission.Allowed("")
@@ -115,10 +208,13 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 	return patched(annotationPatch(meta.Annotations, want))
 }
 
-// experimentRequester returns the requested-by annotation recorded on the
-// run's Experiment, or nil when the Experiment or its record is missing
-// (the run controller then refuses to start the run, saying why).
-func (m *runMutator) experimentRequester(ctx context.Context, req admission.Request) (*string, error) {
+// experimentRequester returns the requester of a run the operator creates:
+// for a run-now run (runNowToken set), who set run-now to that value, as
+// the Experiment's run-now-by records; otherwise the requested-by recorded
+// on the run's Experiment (the schedule's owner). It is nil when the
+// Experiment or its record is missing (the run controller then refuses to
+// start the run, saying why).
+func (m *runMutator) experimentRequester(ctx context.Context, req admission.Request, runNowToken string) (*string, error) {
 	var ref runRef
 	if err := json.Unmarshal(req.Object.Raw, &ref); err != nil || ref.Spec.ExperimentRef.Name == "" {
 		return nil, nil
@@ -134,10 +230,42 @@ func (m *runMutator) experimentRequester(ctx context.Context, req admission.Requ
 	if err != nil {
 		return nil, err
 	}
+	if runNowToken != "" {
+		who, ok := RunNowRequester(exp.GetAnnotations(), runNowToken)
+		if !ok {
+			return nil, nil
+		}
+		v := who.Annotation()
+		return &v, nil
+	}
 	if _, err := access.RequesterOf(exp); err != nil {
 		return nil, nil
 	}
 	return annotationValue(exp.GetAnnotations(), chaosv1alpha1.RequestedByAnnotation), nil
+}
+
+// approvedSpec is the SpecHash an approval given now is pinned to: the
+// run's recorded snapshot hash (written by the operator alone), or, before
+// the run has taken its snapshot (a staged run), the hash of its
+// Experiment's spec as stored now. Nil when neither can be read: the run
+// then waits for an approval of the spec it takes.
+func (m *runMutator) approvedSpec(ctx context.Context, req admission.Request, oldAnn map[string]string) (*string, error) {
+	if h := oldAnn[chaosv1alpha1.SpecHashAnnotation]; h != "" {
+		return &h, nil
+	}
+	var ref runRef
+	if err := json.Unmarshal(req.OldObject.Raw, &ref); err != nil || ref.Spec.ExperimentRef.Name == "" {
+		return nil, nil
+	}
+	exp, err := getExperiment(ctx, m.reader, client.ObjectKey{Namespace: req.Namespace, Name: ref.Spec.ExperimentRef.Name})
+	if err != nil {
+		if apierrors.IsNotFound(err) || errors.As(err, new(*stored.MalformedError)) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	h := policy.SpecHash(&exp.Spec)
+	return &h, nil
 }
 
 // newlyApproved reports whether an update turns approval on.

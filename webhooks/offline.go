@@ -73,9 +73,14 @@ func CheckRunOffline(raw []byte, namespace string) []string {
 func newRunProblems(raw []byte, run *runFields, namespace string) problems {
 	var p problems
 	ann := run.Metadata.Annotations
-	for _, k := range []string{chaosv1alpha1.ApprovedAnnotation, chaosv1alpha1.ApprovedByAnnotation} {
+	for _, k := range []string{chaosv1alpha1.ApprovedAnnotation, chaosv1alpha1.ApprovedByAnnotation, chaosv1alpha1.ApprovedSpecAnnotation} {
 		if _, ok := ann[k]; ok {
 			p.addf("metadata.annotations[%s]: an approval cannot be given when the run is created; remove the annotation, and %s", k, approveHint)
+		}
+	}
+	for _, k := range []string{chaosv1alpha1.SpecHashAnnotation, chaosv1alpha1.SpecAuthorAnnotation} {
+		if _, ok := ann[k]; ok {
+			p.addf("metadata.annotations[%s] is written by the operator when the run takes its snapshot of the Experiment and cannot be set by hand: remove it", k)
 		}
 	}
 	specControls(&p, raw)

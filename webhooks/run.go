@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/policy"
 	"github.com/faultline-dev/faultline/internal/stored"
 	"github.com/faultline-dev/faultline/webhooks/access"
 )
@@ -24,6 +25,7 @@ type runValidator struct {
 	operatorUsername string
 	reader           client.Reader
 	access           *access.Checker
+	approvals        approvalRecorder
 }
 
 // runFields is the part of an ExperimentRun the validator reads. Decoding
@@ -115,16 +117,24 @@ func (v *runValidator) update(ctx context.Context, req admission.Request) admiss
 	var p problems
 	ann, oldAnn := run.Metadata.Annotations, old.Metadata.Annotations
 	annotationControls(&p, oldAnn, ann, chaosv1alpha1.AbortAnnotation)
-	if !ptrEqual(annotationValue(oldAnn, chaosv1alpha1.RequestedByAnnotation), annotationValue(ann, chaosv1alpha1.RequestedByAnnotation)) {
-		p.addf("metadata.annotations[%s] records who asked for the run and cannot be changed: leave it as it is", chaosv1alpha1.RequestedByAnnotation)
+	unchanged := func(key, what string) {
+		if !ptrEqual(annotationValue(oldAnn, key), annotationValue(ann, key)) {
+			p.addf("metadata.annotations[%s] %s and cannot be changed: leave it as it is", key, what)
+		}
+	}
+	unchanged(chaosv1alpha1.RequestedByAnnotation, "records who asked for the run")
+	operator := isOperator(req, v.operatorUsername)
+	if !operator {
+		// The operator's own records of the run: a status written by
+		// anyone else is checked against them.
+		unchanged(chaosv1alpha1.SpecHashAnnotation, "is the operator's record of the spec the run took")
+		unchanged(chaosv1alpha1.SpecAuthorAnnotation, "is the operator's record of who wrote the spec the run took")
 	}
 	oldApproved := annotationValue(oldAnn, chaosv1alpha1.ApprovedAnnotation)
 	newApproved := annotationValue(ann, chaosv1alpha1.ApprovedAnnotation)
-	approvedBy := annotationValue(ann, chaosv1alpha1.ApprovedByAnnotation)
 	if ptrEqual(oldApproved, newApproved) {
-		if !ptrEqual(annotationValue(oldAnn, chaosv1alpha1.ApprovedByAnnotation), approvedBy) {
-			p.addf("metadata.annotations[%s] records who approved the run and cannot be changed: leave it as it is", chaosv1alpha1.ApprovedByAnnotation)
-		}
+		unchanged(chaosv1alpha1.ApprovedByAnnotation, "records who approved the run")
+		unchanged(chaosv1alpha1.ApprovedSpecAnnotation, "records the spec the approval is for")
 		return p.response()
 	}
 
@@ -138,36 +148,80 @@ func (v *runValidator) update(ctx context.Context, req admission.Request) admiss
 		return p.response()
 	}
 	if newApproved == nil || (oldApproved != nil && *oldApproved == "true") {
-		// Withdrawn before the run started; the record of who approved
-		// stays, as the mutating webhook left it.
-		if !ptrEqual(annotationValue(oldAnn, chaosv1alpha1.ApprovedByAnnotation), approvedBy) {
-			p.addf("metadata.annotations[%s] records who approved the run and cannot be changed: leave it as it is", chaosv1alpha1.ApprovedByAnnotation)
+		// Withdrawn before the run started. The record of who approved
+		// stays, as the mutating webhook left it, unless the operator
+		// voids an approval for another spec and removes it all.
+		if !operator {
+			unchanged(chaosv1alpha1.ApprovedByAnnotation, "records who approved the run")
+			unchanged(chaosv1alpha1.ApprovedSpecAnnotation, "records the spec the approval is for")
 		}
 		return p.response()
 	}
 
 	// Newly approved.
 	approver := access.FromUserInfo(req.UserInfo)
-	if approvedBy == nil || *approvedBy != approver.Annotation() {
+	if approvedBy := annotationValue(ann, chaosv1alpha1.ApprovedByAnnotation); approvedBy == nil || *approvedBy != approver.Annotation() {
 		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the approving user and cannot be set by hand: remove it", chaosv1alpha1.ApprovedByAnnotation)
 	}
-	if isOperator(req, v.operatorUsername) {
+	if operator {
 		p.addf("metadata.annotations[%s]: Faultline's own account cannot approve runs; %s", chaosv1alpha1.ApprovedAnnotation, approveHint)
 		return p.response()
 	}
-	requester, err := access.RequesterOf(&old.Metadata)
-	if err != nil {
-		p.addf("run %s cannot be approved: %v", req.Name, err)
+	if len(p) > 0 {
 		return p.response()
 	}
-	if requester.Username == approver.Username {
-		p.addf("user %q requested run %s; approval must come from another user: %s", approver.Username, req.Name, approveHint)
+	if why, err := v.mayApprove(ctx, req, &old, approver); err != nil {
+		p.addf("run %s cannot be approved now: %v; try again", req.Name, err)
+		return p.response()
+	} else if why != "" {
+		v.approvals.refused(req, approver.Username, why)
+		p.addf("run %s cannot be approved: %s; %s", req.Name, why, approveHint)
 		return p.response()
 	}
-	if len(p) == 0 && v.access != nil {
+	if v.access != nil {
 		if msg := rightsProblem(v.access.CheckApprove(ctx, approver, req.Namespace, req.Name), approver.Username, "approve run "+req.Name); msg != "" {
+			v.approvals.refused(req, approver.Username, msg)
 			p.addf("%s", msg)
+			return p.response()
 		}
 	}
+	v.approvals.approved(req, approver.Username, annotationValue(ann, chaosv1alpha1.ApprovedSpecAnnotation))
 	return p.response()
+}
+
+// mayApprove asks policy.MayApprove about approver and the run as stored:
+// its requester, the author of the spec it took (or, before it took one,
+// of its Experiment's spec now), and the ChaosPolicy read live. err is a
+// transient failure to read them.
+func (v *runValidator) mayApprove(ctx context.Context, req admission.Request, old *runFields, approver access.Requester) (why string, err error) {
+	requester, err := access.RequesterOf(&old.Metadata)
+	if err != nil {
+		return err.Error(), nil
+	}
+	author := old.Metadata.Annotations[chaosv1alpha1.SpecAuthorAnnotation]
+	if author == "" {
+		exp, err := getExperiment(ctx, v.reader, client.ObjectKey{Namespace: req.Namespace, Name: old.Spec.ExperimentRef.Name})
+		switch {
+		case err == nil:
+			if who, err := access.RequesterOf(exp); err == nil {
+				author = who.Username
+			}
+		case apierrors.IsNotFound(err), errors.As(err, new(*stored.MalformedError)):
+			// The run ends on its own, saying why.
+		default:
+			return "", fmt.Errorf("reading Experiment %q: %w", old.Spec.ExperimentRef.Name, err)
+		}
+	}
+	pol, err := getPolicy(ctx, v.reader)
+	if apierrors.IsNotFound(err) {
+		pol, err = nil, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the ChaosPolicy: %w", err)
+	}
+	return policy.MayApprove(pol, policy.ApprovalParties{
+		Approver:   policy.Person{Username: approver.Username, Groups: approver.Groups},
+		Requester:  requester.Username,
+		SpecAuthor: author,
+	}), nil
 }

@@ -9,6 +9,7 @@
 package webhooks
 
 import (
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -20,6 +21,10 @@ import (
 // webhook nobody records whose rights a run acts with, and anything could
 // be stored. Only CREATE and UPDATE are intercepted, never DELETE, so an
 // object can always be deleted, webhook or not.
+//
+// Status fails closed too: only the operator writes it, and its own writes
+// never reach the webhook (a matchCondition on its user name), so the
+// webhook being down stops nobody who may write status.
 //
 // The ChaosPolicy fails open (failurePolicy Ignore): it holds the kill
 // switch, and an administrator must be able to set spec.paused when the
@@ -33,6 +38,7 @@ import (
 // +kubebuilder:webhook:path=/mutate-chaos-faultline-dev-v1alpha1-experimentrun,mutating=true,failurePolicy=fail,sideEffects=None,groups=chaos.faultline.dev,resources=experimentruns,verbs=create;update,versions=v1alpha1,name=mexperimentrun.chaos.faultline.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=15
 // +kubebuilder:webhook:path=/validate-chaos-faultline-dev-v1alpha1-experiment,mutating=false,failurePolicy=fail,sideEffects=None,groups=chaos.faultline.dev,resources=experiments,verbs=create;update,versions=v1alpha1,name=vexperiment.chaos.faultline.dev,admissionReviewVersions=v1,timeoutSeconds=15
 // +kubebuilder:webhook:path=/validate-chaos-faultline-dev-v1alpha1-experimentrun,mutating=false,failurePolicy=fail,sideEffects=None,groups=chaos.faultline.dev,resources=experimentruns,verbs=create;update,versions=v1alpha1,name=vexperimentrun.chaos.faultline.dev,admissionReviewVersions=v1,timeoutSeconds=15
+// +kubebuilder:webhook:path=/validate-chaos-faultline-dev-v1alpha1-status,mutating=false,failurePolicy=fail,sideEffects=None,groups=chaos.faultline.dev,resources=experimentruns/status;experiments/status;chaospolicies/status,verbs=update,versions=v1alpha1,name=vstatus.chaos.faultline.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-chaos-faultline-dev-v1alpha1-chaospolicy,mutating=false,failurePolicy=ignore,sideEffects=None,groups=chaos.faultline.dev,resources=chaospolicies,verbs=create;update,versions=v1alpha1,name=vchaospolicy.chaos.faultline.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // Paths the webhooks are served on; config/webhook/manifests.yaml points
@@ -43,6 +49,7 @@ const (
 	ValidateExperimentPath    = "/validate-chaos-faultline-dev-v1alpha1-experiment"
 	ValidateExperimentRunPath = "/validate-chaos-faultline-dev-v1alpha1-experimentrun"
 	ValidateChaosPolicyPath   = "/validate-chaos-faultline-dev-v1alpha1-chaospolicy"
+	ValidateStatusPath        = "/validate-chaos-faultline-dev-v1alpha1-status"
 )
 
 // Options configure the webhooks.
@@ -51,6 +58,10 @@ type Options struct {
 	OperatorUsername string
 	// Access checks requesters' rights by SubjectAccessReview; nil disables the rights checks (tests of other rules only).
 	Access *access.Checker
+	// Recorder emits an Event on a run for every approval accepted or refused; nil emits none.
+	Recorder events.EventRecorder
+	// ObserveApproval counts approvals by outcome (ApprovalApproved, ApprovalRefused); nil counts none.
+	ObserveApproval func(result string)
 }
 
 // Setup registers every Faultline webhook on mgr's webhook server.
@@ -63,7 +74,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	srv.Register(MutateExperimentPath, &webhook.Admission{Handler: &experimentMutator{}})
 	srv.Register(MutateExperimentRunPath, &webhook.Admission{Handler: &runMutator{operatorUsername: opts.OperatorUsername, reader: reader}})
 	srv.Register(ValidateExperimentPath, &webhook.Admission{Handler: &experimentValidator{reader: reader, access: opts.Access, clock: clock.RealClock{}}})
-	srv.Register(ValidateExperimentRunPath, &webhook.Admission{Handler: &runValidator{operatorUsername: opts.OperatorUsername, reader: reader, access: opts.Access}})
+	srv.Register(ValidateExperimentRunPath, &webhook.Admission{Handler: &runValidator{
+		operatorUsername: opts.OperatorUsername, reader: reader, access: opts.Access,
+		approvals: approvalRecorder{recorder: opts.Recorder, observe: opts.ObserveApproval},
+	}})
 	srv.Register(ValidateChaosPolicyPath, &webhook.Admission{Handler: &policyValidator{}})
+	srv.Register(ValidateStatusPath, &webhook.Admission{Handler: &statusValidator{operatorUsername: opts.OperatorUsername}})
 	return nil
 }

@@ -79,19 +79,29 @@ func TestRequestedByIsRecordedAndCannotBeForged(t *testing.T) {
 
 	exp := newExperiment("requested-by")
 	exp.Annotations = map[string]string{chaosv1alpha1.RequestedByAnnotation: forged}
+	err := users[alice].Create(ctx, exp)
+	if err == nil || !strings.Contains(err.Error(), "is written only by Faultline's admission webhook") || !strings.Contains(err.Error(), "remove it") {
+		t.Fatalf("created with a forged record: %v, want a refusal saying to remove it", err)
+	}
+	exp = newExperiment("requested-by")
 	if err := users[alice].Create(ctx, exp); err != nil {
 		t.Fatal(err)
 	}
 	if got := requesterOf(t, exp); got != alice {
-		t.Fatalf("created by alice with a forged record: requester %q, want %q", got, alice)
+		t.Fatalf("created by alice: requester %q, want %q", got, alice)
 	}
 
-	// A metadata-only update cannot rewrite the record.
-	if err := annotate(ctx, users[bob], exp, map[string]string{chaosv1alpha1.RequestedByAnnotation: forged, "team": "sre"}); err != nil {
+	// A metadata-only update cannot rewrite the record; one that leaves it
+	// as stored (an exported manifest applied again) passes.
+	err = annotate(ctx, users[bob], exp.DeepCopy(), map[string]string{chaosv1alpha1.RequestedByAnnotation: forged, "team": "sre"})
+	if err == nil || !strings.Contains(err.Error(), "remove it") {
+		t.Fatalf("bob rewriting the record: %v, want a refusal", err)
+	}
+	if err := annotate(ctx, users[bob], exp, map[string]string{"team": "sre"}); err != nil {
 		t.Fatalf("metadata-only update refused: %v", err)
 	}
 	if got := requesterOf(t, exp); got != alice {
-		t.Fatalf("after bob rewrote the annotation: requester %q, want %q kept", got, alice)
+		t.Fatalf("after bob's metadata-only update: requester %q, want %q kept", got, alice)
 	}
 
 	// Whoever changes the spec becomes the requester: scheduled runs then
@@ -104,20 +114,24 @@ func TestRequestedByIsRecordedAndCannotBeForged(t *testing.T) {
 		t.Fatalf("after bob changed the spec: requester %q, want %q", got, bob)
 	}
 
-	// A run records its creator, whatever it claims.
+	// A run records its creator; a forged record is refused.
 	run := newRun("requested-by-bob", exp.Name)
 	run.Annotations = map[string]string{chaosv1alpha1.RequestedByAnnotation: forged}
+	if err := users[bob].Create(ctx, run); err == nil {
+		t.Fatal("a run created with a forged requester record was accepted")
+	}
+	run = newRun("requested-by-bob", exp.Name)
 	if err := users[bob].Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	if got := requesterOf(t, run); got != bob {
 		t.Fatalf("run created by bob: requester %q, want %q", got, bob)
 	}
-	if err := annotate(ctx, users[alice], run, map[string]string{chaosv1alpha1.RequestedByAnnotation: forged}); err != nil {
-		t.Fatalf("metadata-only update of a run refused: %v", err)
+	if err := annotate(ctx, users[alice], run.DeepCopy(), map[string]string{chaosv1alpha1.RequestedByAnnotation: forged}); err == nil {
+		t.Fatal("alice rewrote the run's requester record")
 	}
 	if got := requesterOf(t, run); got != bob {
-		t.Fatalf("after alice rewrote the run's record: requester %q, want %q kept", got, bob)
+		t.Fatalf("after alice tried to rewrite the run's record: requester %q, want %q kept", got, bob)
 	}
 }
 
@@ -230,7 +244,7 @@ func TestApproval(t *testing.T) {
 		wantErr    string
 	}{
 		"the requester approving their own run is refused": {
-			approver: alice, wantErr: "approval must come from another user",
+			approver: alice, wantErr: "approval must come from another person",
 		},
 		"another user approving records them as approver": {
 			approver: bob,
@@ -258,7 +272,7 @@ func TestApproval(t *testing.T) {
 			}
 			if tc.startPhase != "" {
 				run.Status.Phase = tc.startPhase
-				if err := admin.Status().Update(ctx, run); err != nil {
+				if err := users[operatorUser].Status().Update(ctx, run); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -22,23 +22,25 @@ import (
 // operatorLabels identify the operator's own pods, which are never targets.
 var operatorLabels = map[string]string{"app.kubernetes.io/name": "faultline"}
 
-// setupControllers registers every controller and the faults they may inject.
-func setupControllers(mgr ctrl.Manager, opts options) error {
+// setupControllers registers every controller and the faults they may
+// inject, and returns the run metrics the admission webhooks count
+// approvals in.
+func setupControllers(mgr ctrl.Manager, opts options) (*experimentrun.Metrics, error) {
 	c := mgr.GetClient()
 	// Faults and target selection read the API server directly: acting on
 	// a stale cached copy (a pod already replaced, a node someone just
 	// cordoned) is exactly what the safety invariants forbid.
 	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
-		return fmt.Errorf("creating the direct client: %w", err)
+		return nil, fmt.Errorf("creating the direct client: %w", err)
 	}
 	watches, err := client.NewWithWatch(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
-		return fmt.Errorf("creating the watch client: %w", err)
+		return nil, fmt.Errorf("creating the watch client: %w", err)
 	}
 	istio, err := istioclient.NewForConfig(mgr.GetConfig())
 	if err != nil {
-		return fmt.Errorf("creating the Istio client: %w", err)
+		return nil, fmt.Errorf("creating the Istio client: %w", err)
 	}
 	realClock := clock.RealClock{}
 	runMetrics, reaperMetrics := registerMetrics(metrics.Registry)
@@ -85,10 +87,10 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		runs.Access = &access.Checker{Client: c, Timeout: access.DefaultTimeout}
 	}
 	if err := setupAlertReceiver(mgr, opts.alertReceiver, runs); err != nil {
-		return err
+		return nil, err
 	}
 	if err := runs.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the experimentrun controller: %w", err)
+		return nil, fmt.Errorf("setting up the experimentrun controller: %w", err)
 	}
 	schedules := &experiment.Reconciler{
 		Client:      c,
@@ -99,11 +101,11 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		MaxConcurrentReconciles: opts.experimentWorkers,
 	}
 	if err := schedules.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the experiment controller: %w", err)
+		return nil, fmt.Errorf("setting up the experiment controller: %w", err)
 	}
 	policies := &chaospolicy.Reconciler{Client: c, Clock: realClock, Recorder: mgr.GetEventRecorder("faultline")}
 	if err := policies.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the chaospolicy controller: %w", err)
+		return nil, fmt.Errorf("setting up the chaospolicy controller: %w", err)
 	}
 	// The dead-man switch: artefacts whose run is gone or overdue are
 	// reverted at start-up and periodically.
@@ -112,7 +114,7 @@ func setupControllers(mgr ctrl.Manager, opts options) error {
 		Recorder: mgr.GetEventRecorder("faultline-reaper"), Period: opts.reapPeriod,
 		Metrics: reaperMetrics,
 	}); err != nil {
-		return fmt.Errorf("adding the reaper: %w", err)
+		return nil, fmt.Errorf("adding the reaper: %w", err)
 	}
-	return nil
+	return runMetrics, nil
 }

@@ -162,7 +162,8 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := setupControllers(mgr, opts); err != nil {
+	runMetrics, err := setupControllers(mgr, opts)
+	if err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -172,7 +173,7 @@ func run() error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 	if opts.webhook.enabled {
-		if err := setupWebhooks(ctx, mgr, opts.webhook, opts.namespace, ready); err != nil {
+		if err := setupWebhooks(ctx, mgr, opts.webhook, opts.namespace, ready, runMetrics.ObserveApproval); err != nil {
 			return err
 		}
 	}

@@ -215,7 +215,7 @@ func addCertRotator(mgr ctrl.Manager, o webhookOptions, namespace string, ready 
 
 // setupWebhooks registers the admission webhooks on mgr and, in rotator
 // mode, the rotator that provides their certificate.
-func setupWebhooks(ctx context.Context, mgr ctrl.Manager, o webhookOptions, namespace string, ready certsReady) error {
+func setupWebhooks(ctx context.Context, mgr ctrl.Manager, o webhookOptions, namespace string, ready certsReady, observeApproval func(string)) error {
 	if o.certMode == certModeRotator {
 		if err := addCertRotator(mgr, o, namespace, ready); err != nil {
 			return err
@@ -233,7 +233,9 @@ func setupWebhooks(ctx context.Context, mgr ctrl.Manager, o webhookOptions, name
 		OperatorUsername: username,
 		// SubjectAccessReviews are created, never cached: the manager's
 		// client sends them straight to the API server.
-		Access: &access.Checker{Client: mgr.GetClient(), Timeout: access.DefaultTimeout},
+		Access:          &access.Checker{Client: mgr.GetClient(), Timeout: access.DefaultTimeout},
+		Recorder:        mgr.GetEventRecorder("faultline-webhooks"),
+		ObserveApproval: observeApproval,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the admission webhooks: %w", err)

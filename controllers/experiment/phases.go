@@ -62,7 +62,9 @@ func (r *Reconciler) reconcileRunNow(ctx context.Context, s *scope) (ctrl.Result
 	}
 	name := RunNowName(s.exp.Name, token)
 	if !s.hasRun(name) {
-		created, err := r.createRun(ctx, s, name, nil)
+		// The token tells the admission webhook which run-now request this
+		// run answers, so it records the user who set it as the requester.
+		created, err := r.createRun(ctx, s, name, map[string]string{chaosv1alpha1.RunNowAnnotation: token})
 		if err != nil {
 			return ctrl.Result{}, err
 		}

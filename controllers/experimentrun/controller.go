@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -151,22 +152,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if run.Status.Phase == chaosv1alpha1.PhaseCompleted {
 		return r.reconcileCompleted(ctx, s)
 	}
-	// The finalizer goes on before anything can be injected, so a deleted
-	// run always gets the chance to revert.
+	if at, wait := schedule.StagedUntil(run.Annotations, now); wait && run.Status.Experiment == nil {
+		// Staged ahead of its schedule time: nothing is read or decided
+		// before it, so edits of the Experiment until then still count.
+		// Nothing is held either, so no finalizer is needed yet.
+		run.Status.Message = "staged: starts at its schedule time " + at.UTC().Format(time.RFC3339)
+		return ctrl.Result{RequeueAfter: at.Sub(now)}, nil
+	}
+	if r.reconcileRecord(s, now) {
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	if done, err := r.reconcileSnapshot(ctx, s, now); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	// The finalizer goes on with the snapshot's record, before anything
+	// can be injected, so a deleted run always gets the chance to revert;
+	// a run snapshotted without it (by an older operator) gets it here.
 	if !controllerutil.ContainsFinalizer(run, chaosv1alpha1.RunFinalizer) {
 		if err := r.patchFinalizers(ctx, run, true); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
-		s.base = run.DeepCopy()
-	}
-	if at, wait := schedule.StagedUntil(run.Annotations, now); wait && run.Status.Experiment == nil {
-		// Staged ahead of its schedule time: nothing is read or decided
-		// before it, so edits of the Experiment until then still count.
-		run.Status.Message = "staged: starts at its schedule time " + at.UTC().Format(time.RFC3339)
-		return ctrl.Result{RequeueAfter: at.Sub(now)}, nil
-	}
-	if done, err := r.reconcileSnapshot(ctx, s, now); done || err != nil {
-		return ctrl.Result{}, err
+		s.base.Finalizers, s.base.ResourceVersion = run.Finalizers, run.ResourceVersion
 	}
 	if wait, err := r.reconcilePolicy(ctx, s, now); wait > 0 || err != nil {
 		return ctrl.Result{RequeueAfter: wait}, err
@@ -261,6 +267,12 @@ func (r *Reconciler) reconcileSnapshot(ctx context.Context, s *scope, now time.T
 	if err != nil {
 		return true, fmt.Errorf("getting experiment %s: %w", key, err)
 	}
+	// The record first: a snapshot in status without it is refused as
+	// written by someone else, and taken again.
+	if err := r.patchSnapshotRecord(ctx, run, snapshotRecord(exp)); err != nil {
+		return true, err
+	}
+	s.base.Finalizers, s.base.Annotations, s.base.ResourceVersion = run.Finalizers, maps.Clone(run.Annotations), run.ResourceVersion
 	run.Status.Experiment = exp.Spec.DeepCopy()
 	run.Status.ExperimentGeneration = exp.Generation
 	run.Status.Phase = chaosv1alpha1.PhasePending

@@ -42,6 +42,9 @@ type Metrics struct {
 	// reverted, for dashboard annotations; the series is deleted when the
 	// fault is reverted or the run is gone.
 	faultActive *prometheus.GaugeVec
+	// approvals counts approvals by outcome: accepted or refused at
+	// admission, voided when the run's snapshot is another spec.
+	approvals *prometheus.CounterVec
 
 	mu sync.Mutex
 	// counted remembers finished runs already counted, so a run reconciled
@@ -88,6 +91,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		faultActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "faultline_fault_active", Help: "1 while a run's fault is applied and not reverted; absent otherwise.",
 		}, []string{labelNamespace, labelExperiment, labelRun, labelKind}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faultline_approvals_total", Help: "Run approvals, by result: approved or refused at admission, voided because the run's spec changed after approval.",
+		}, []string{"result"}),
 		counted:     map[types.UID]struct{}{},
 		experiments: map[types.NamespacedName]struct{}{},
 		active:      map[types.NamespacedName]prometheus.Labels{},
@@ -97,8 +103,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.runs.WithLabelValues(string(v))
 	}
 	reg.MustRegister(m.runs, m.timeToDetect, m.timeToRecover, m.abortLatency, m.activeRuns, m.probeErrors,
-		m.timeToNotify, m.timeToRemediate, m.faultActive)
+		m.timeToNotify, m.timeToRemediate, m.faultActive, m.approvals)
+	for _, r := range []string{approvalApproved, approvalRefused, approvalVoided} {
+		m.approvals.WithLabelValues(r)
+	}
 	return m
+}
+
+// Approval outcomes, the result label of faultline_approvals_total; the
+// admission webhook counts the first two through ObserveApproval.
+const (
+	approvalApproved = "approved"
+	approvalRefused  = "refused"
+	approvalVoided   = "voided"
+)
+
+// ObserveApproval counts one approval outcome ("approved", "refused" or
+// "voided").
+func (m *Metrics) ObserveApproval(result string) { m.observeApproval(result) }
+
+func (m *Metrics) observeApproval(result string) {
+	if m == nil {
+		return
+	}
+	m.approvals.WithLabelValues(result).Inc()
 }
 
 // figures are the histograms labelled by Experiment.

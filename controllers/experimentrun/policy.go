@@ -2,10 +2,9 @@ package experimentrun
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"maps"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -30,6 +29,9 @@ const policyRecheck = 10 * time.Second
 // Experiment's) and its start, so they are asked again when it starts.
 type RightsChecker interface {
 	CheckExperiment(ctx context.Context, req access.Requester, ns string, spec *chaosv1alpha1.ExperimentSpec) error
+	// CheckStartRun is the right to start a run at all: create on
+	// experimentruns in ns, whatever path (a schedule, run-now) asked.
+	CheckStartRun(ctx context.Context, req access.Requester, ns string) error
 }
 
 // reconcilePolicy applies the ChaosPolicy and approval. The kill switch and
@@ -73,6 +75,16 @@ func (r *Reconciler) reconcilePolicy(ctx context.Context, s *scope, now time.Tim
 		}
 	}
 	d := policy.Decide(in)
+	if d.Reason == chaosv1alpha1.ReasonApprovalVoided && run.Annotations[chaosv1alpha1.ApprovedAnnotation] == "true" {
+		// Announced once: the removal makes the next decision plain
+		// WaitingForApproval.
+		if err := r.voidApproval(ctx, run); err != nil {
+			return 0, err
+		}
+		s.base.Annotations, s.base.ResourceVersion = maps.Clone(run.Annotations), run.ResourceVersion
+		r.Metrics.observeApproval(approvalVoided)
+		s.emit([]engine.Event{{Warning: true, Reason: chaosv1alpha1.ReasonApprovalVoided, Message: d.Message}})
+	}
 	switch d.Outcome {
 	case policy.Refuse:
 		s.emit(er.Fail(now, d.Verdict, d.Reason, d.Message))
@@ -132,7 +144,11 @@ func (r *Reconciler) checkRequester(ctx context.Context, s *scope, p *chaosv1alp
 		return false, nil
 	}
 	run.Status.RequestedBy = req.Username
-	if err := r.Access.CheckExperiment(ctx, req, run.Namespace, run.Status.Experiment); err != nil {
+	err = r.Access.CheckStartRun(ctx, req, run.Namespace)
+	if err == nil {
+		err = r.Access.CheckExperiment(ctx, req, run.Namespace, run.Status.Experiment)
+	}
+	if err != nil {
 		var denied *access.Denied
 		if !errors.As(err, &denied) {
 			return false, fmt.Errorf("checking the rights of %q: %w", req.Username, err)
@@ -162,22 +178,6 @@ func setStalled(run *chaosv1alpha1.ExperimentRun, reason, message string, now ti
 		ObservedGeneration: run.Generation, Reason: reason, Message: message,
 		LastTransitionTime: metav1.NewTime(now.UTC().Truncate(time.Second)),
 	})
-}
-
-// approvalOf reads the run's approval annotations. The approver is recorded
-// by the admission webhook as JSON (like the requester) or a bare username.
-func approvalOf(run *chaosv1alpha1.ExperimentRun, requireApprover bool) policy.Approval {
-	a := policy.Approval{
-		Approved:        run.Annotations[chaosv1alpha1.ApprovedAnnotation] == "true",
-		RequireApprover: requireApprover,
-	}
-	by := strings.TrimSpace(run.Annotations[chaosv1alpha1.ApprovedByAnnotation])
-	var who access.Requester
-	if err := json.Unmarshal([]byte(by), &who); err == nil {
-		by = who.Username
-	}
-	a.ApprovedBy = by
-	return a
 }
 
 // activeRuns counts the runs, other than run, that have started and not finished.

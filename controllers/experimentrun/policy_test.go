@@ -27,7 +27,9 @@ import (
 // It records whom it was asked about.
 type rights struct {
 	deny *access.Denied
-	mu   sync.Mutex
+	// denyStart, when set, is the refusal of the right to start runs.
+	denyStart *access.Denied
+	mu        sync.Mutex
 	// asked lists the usernames checked, in order.
 	asked []string
 }
@@ -38,6 +40,13 @@ func (r *rights) CheckExperiment(_ context.Context, req access.Requester, _ stri
 	r.mu.Unlock()
 	if r.deny != nil {
 		return fmt.Errorf("checking rights: %w", r.deny)
+	}
+	return nil
+}
+
+func (r *rights) CheckStartRun(_ context.Context, _ access.Requester, _ string) error {
+	if r.denyStart != nil {
+		return fmt.Errorf("checking rights: %w", r.denyStart)
 	}
 	return nil
 }
@@ -171,11 +180,6 @@ func TestApproval(t *testing.T) {
 			e.t.Fatalf("annotating run: %v", err)
 		}
 	}
-	pendingWith := func(msg string) func(*chaosv1alpha1.ExperimentRun) bool {
-		return func(run *chaosv1alpha1.ExperimentRun) bool {
-			return run != nil && run.Status.Phase == chaosv1alpha1.PhasePending && strings.Contains(run.Status.Message, msg)
-		}
-	}
 
 	t.Run("with the webhook, the annotation alone waits and the recorded approver starts the run", func(t *testing.T) {
 		e := newEnv(t)
@@ -189,7 +193,11 @@ func TestApproval(t *testing.T) {
 		approve(e, key, map[string]string{chaosv1alpha1.ApprovedAnnotation: "true"})
 		e.drive(key, pendingWith("no approver is recorded"))
 
-		approve(e, key, map[string]string{chaosv1alpha1.ApprovedByAnnotation: access.Requester{Username: "bob"}.Annotation()})
+		// The webhook pins an approval to the snapshot the run took.
+		approve(e, key, map[string]string{
+			chaosv1alpha1.ApprovedByAnnotation:   access.Requester{Username: "bob"}.Annotation(),
+			chaosv1alpha1.ApprovedSpecAnnotation: e.getRun(key).Annotations[chaosv1alpha1.SpecHashAnnotation],
+		})
 		approvedAt := e.clock.Now()
 		run := e.drive(key, released)
 

@@ -28,8 +28,22 @@ import (
 const annotationsChanged = `(has(object.metadata.annotations) != has(oldObject.metadata.annotations)) || ` +
 	`(has(object.metadata.annotations) && object.metadata.annotations != oldObject.metadata.annotations)`
 
+// operatorUsername is the operator's ServiceAccount as config/manager
+// installs it. hack/sync-chart.sh puts the release's namespace in its place
+// in the chart.
+const operatorUsername = "system:serviceaccount:faultline-system:faultline"
+
+// notTheOperator leaves the operator's own status writes out of the status
+// webhook: it writes every run's status, and must not wait on (or be
+// stopped by) its own webhook to record a revert.
+var notTheOperator = []admissionregistrationv1.MatchCondition{{
+	Name:       "not-the-operator",
+	Expression: `request.userInfo.username != '` + operatorUsername + `'`,
+}}
+
 // conditions by the resource a webhook watches.
 var conditions = map[string][]admissionregistrationv1.MatchCondition{
+	"experimentruns/status": notTheOperator,
 	"experiments": {{
 		Name:       "creations-and-spec-or-annotation-changes",
 		Expression: `request.operation != 'UPDATE' || object.spec != oldObject.spec || ` + annotationsChanged,

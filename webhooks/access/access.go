@@ -205,6 +205,29 @@ func (c *Checker) CheckApprove(ctx context.Context, req Requester, ns, name stri
 	}})
 }
 
+// CheckStartRun returns nil when req may create ExperimentRuns in ns, else a
+// *Denied, or a transient error from the API server. Starting a run by any
+// path (creating an ExperimentRun, the run-now annotation, a schedule)
+// needs this right of whoever asked: without it, a user RBAC keeps from
+// creating runs could start them anyway by annotating an Experiment.
+func (c *Checker) CheckStartRun(ctx context.Context, req Requester, ns string) error {
+	if req.Username == "" {
+		return ErrNoRequester
+	}
+	return c.review(ctx, req, []Check{StartRunCheck(ns)})
+}
+
+// StartRunCheck is the right to start a run in ns: create on experimentruns.
+func StartRunCheck(ns string) Check {
+	return Check{
+		Verb:      "create",
+		Group:     chaosv1alpha1.GroupVersion.Group,
+		Resource:  "experimentruns",
+		Namespace: ns,
+		Why:       "starting a run, by any path, needs the right to create ExperimentRuns",
+	}
+}
+
 // review asks the API server about every check, at most
 // maxConcurrentReviews at a time, and combines the answers.
 func (c *Checker) review(ctx context.Context, req Requester, checks []Check) error {

@@ -410,7 +410,7 @@ func TestApprovalComesFromAnotherUserWithTheApproveVerb(t *testing.T) {
 			name:    "alice approving her own run, is refused",
 			user:    "alice",
 			do:      func(ctx context.Context) error { return approve(ctx, u.alice, "gated-1") },
-			refusal: []string{`user "alice" requested run gated-1`, "another user"},
+			refusal: []string{`user "alice" asked for this run`, "another person"},
 		},
 		{
 			name:    "dave approving without the approve verb, is refused",
