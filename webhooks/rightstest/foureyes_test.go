@@ -128,8 +128,8 @@ func TestFourEyesHold(t *testing.T) {
 			refusal: []string{`user "erin" may not create experimentruns.chaos.faultline.dev in namespace a`},
 		},
 		{
-			name:    "erin writing run-now-by by hand, is refused",
-			user:    erinName,
+			name: "erin writing run-now-by by hand, is refused",
+			user: erinName,
 			do: func(ctx context.Context) error {
 				e := &chaosv1alpha1.Experiment{}
 				if err := erin.Get(ctx, client.ObjectKeyFromObject(exp), e); err != nil {
@@ -195,8 +195,8 @@ func TestFourEyesHold(t *testing.T) {
 			refusal: []string{"is written only by the Faultline operator", `user "frank" may not write it`},
 		},
 		{
-			name:    "frank writing the operator's snapshot record by hand, is refused",
-			user:    frankName,
+			name: "frank writing the operator's snapshot record by hand, is refused",
+			user: frankName,
 			do: func(ctx context.Context) error {
 				run := &chaosv1alpha1.ExperimentRun{}
 				if err := frank.Get(ctx, client.ObjectKeyFromObject(plainRun), run); err != nil {
