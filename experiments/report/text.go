@@ -200,8 +200,9 @@ func (p *printer) row(tw *tabwriter.Writer, cells ...string) {
 // the cursor, retitle the window or hide what follows, and the 8-bit CSI
 // (U+009B) does the same on some terminals. So are the bidirectional
 // embeddings, overrides and isolates (\u202E): they reorder what a reviewer
-// reads without changing what is there. A byte that is not UTF-8 becomes
-// U+FFFD, as in any UTF-8 decoder.
+// reads without changing what is there. So are noncharacters (\uFFFE),
+// which are no text to show and which XML and other tools refuse. A byte
+// that is not UTF-8 becomes U+FFFD, as in any UTF-8 decoder.
 func terminalText(s string) string {
 	if !needsTerminalEscape(s) {
 		return s
@@ -219,7 +220,7 @@ func terminalText(s string) string {
 			b.WriteByte(' ')
 		case unicode.IsControl(r):
 			fmt.Fprintf(&b, "\\x%02x", r)
-		case bidiControl(r):
+		case bidiControl(r) || nonCharacter(r):
 			fmt.Fprintf(&b, "\\u%04X", r)
 		default:
 			b.WriteString(s[i : i+size])
@@ -233,7 +234,7 @@ func terminalText(s string) string {
 // text of an ordinary run is not copied.
 func needsTerminalEscape(s string) bool {
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || bidiControl(r) {
+		if r == utf8.RuneError || unicode.IsControl(r) || bidiControl(r) || nonCharacter(r) {
 			return true
 		}
 	}
@@ -274,4 +275,10 @@ func sparedPods(targets []Target) []string {
 		}
 	}
 	return out
+}
+
+// nonCharacter reports whether r is one of Unicode's 66 noncharacters:
+// U+FDD0..U+FDEF and the last two code points of every plane.
+func nonCharacter(r rune) bool {
+	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
 }
