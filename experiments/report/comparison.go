@@ -329,12 +329,14 @@ func (p *mdPrinter) writeComparison(s Summary) {
 	p.line("")
 	p.line("| | |")
 	p.line("|---|---|")
+	// The queries are code, and decided by the query itself: a fact's
+	// value "-" may be none or a query that reads "-".
+	queries := map[string]string{"Query, faulted slice": s.Comparison.Experiment.Query, "Query, control": s.Comparison.Control.Query}
 	for _, f := range comparisonFacts(s.Comparison) {
 		value := mdInline(f.value)
-		switch {
-		case strings.HasPrefix(f.label, "Query") && f.value != none:
-			value = mdCodeCell(f.value)
-		case f.label == "Outcome":
+		if q, ok := queries[f.label]; ok {
+			value = mdCodeCell(q)
+		} else if f.label == "Outcome" {
 			value = mdBold(f.value)
 		}
 		p.row(mdInline(f.label), value)
