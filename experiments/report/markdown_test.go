@@ -40,7 +40,8 @@ type fragmentElement struct {
 
 // parseFragment reads HTML as a browser would read its elements (void
 // elements closed, entities resolved) and returns its elements in document
-// order and its text in order, as a reader sees it.
+// order, comments and declarations among them, and its text in order, as a
+// reader sees it.
 func parseFragment(page []byte) ([]fragmentElement, string, error) {
 	d := xml.NewDecoder(io.MultiReader(strings.NewReader("<fragment>"), bytes.NewReader(page), strings.NewReader("</fragment>")))
 	d.Strict = false
@@ -74,6 +75,14 @@ func parseFragment(page []byte) ([]fragmentElement, string, error) {
 			for _, i := range open {
 				elements[i].text += string(tok)
 			}
+		case xml.Comment:
+			// Listed as elements, so markup that hides text or declares
+			// entities shows where elements are compared.
+			elements = append(elements, fragmentElement{name: "#comment", attrs: map[string]string{}})
+		case xml.Directive:
+			elements = append(elements, fragmentElement{name: "#directive", attrs: map[string]string{}})
+		case xml.ProcInst:
+			elements = append(elements, fragmentElement{name: "#procinst", attrs: map[string]string{}})
 		}
 	}
 	return elements[1:], text.String(), nil // without the wrapper
