@@ -298,8 +298,8 @@ func (p *printer) writeComparisonText(s Summary) {
 	p.flush(tw)
 }
 
-// writeSLOsMarkdown writes the SLO section of the Markdown report.
-func (p *printer) writeSLOsMarkdown(s Summary) {
+// writeSLOs writes the SLO section of the Markdown report.
+func (p *mdPrinter) writeSLOs(s Summary) {
 	if len(s.SLOs) == 0 {
 		return
 	}
@@ -312,13 +312,13 @@ func (p *printer) writeSLOsMarkdown(s Summary) {
 	p.line("|---|---|---|---|--:|---|---|---|")
 	for _, slo := range s.SLOs {
 		f := sloFacts(slo)
-		p.mdRow(slo.Name, slo.Kind, f[0].value, f[1].value, f[2].value, f[3].value, mdCode(slo.Query), orNone(slo.Error))
+		p.row(mdInline(slo.Name), mdInline(slo.Kind), mdInline(f[0].value), mdInline(f[1].value), mdInline(f[2].value), mdInline(f[3].value),
+			mdCodeCell(slo.Query), mdInline(orNone(slo.Error)))
 	}
 }
 
-// writeComparisonMarkdown writes the comparison section of the Markdown
-// report.
-func (p *printer) writeComparisonMarkdown(s Summary) {
+// writeComparison writes the comparison section of the Markdown report.
+func (p *mdPrinter) writeComparison(s Summary) {
 	if s.Comparison == nil {
 		return
 	}
@@ -329,36 +329,18 @@ func (p *printer) writeComparisonMarkdown(s Summary) {
 	p.line("")
 	p.line("| | |")
 	p.line("|---|---|")
+	// The queries are code, and decided by the query itself: a fact's
+	// value "-" may be none or a query that reads "-".
+	queries := map[string]string{"Query, faulted slice": s.Comparison.Experiment.Query, "Query, control": s.Comparison.Control.Query}
 	for _, f := range comparisonFacts(s.Comparison) {
-		value := f.value
-		if strings.HasPrefix(f.label, "Query") && value != none {
-			value = mdCode(value)
+		value := mdInline(f.value)
+		if q, ok := queries[f.label]; ok {
+			value = mdCodeCell(q)
+		} else if f.label == "Outcome" {
+			value = mdBold(f.value)
 		}
-		if f.label == "Outcome" {
-			value = "**" + value + "**"
-		}
-		p.mdRow(f.label, value)
+		p.row(mdInline(f.label), value)
 	}
-}
-
-// mdCode writes PromQL as inline code, or "-" for none. A backtick in the
-// query would end the span early, so the fence is one backtick longer than
-// the longest run of them inside.
-func mdCode(s string) string {
-	if s == "" {
-		return none
-	}
-	longest, run := 0, 0
-	for _, r := range s {
-		if r == '`' {
-			run++
-			longest = max(longest, run)
-		} else {
-			run = 0
-		}
-	}
-	fence := strings.Repeat("`", longest+1)
-	return fence + " " + s + " " + fence
 }
 
 // comparisonCasePrefix starts the name of the comparison's testcase,

@@ -95,11 +95,14 @@ func byID(id string) func(*htmlNode) bool {
 }
 
 // renderedText is a report as a reader sees it: the HTML page's text with
-// its character references resolved ("&#43;" is "+"), other formats as
-// written.
+// its character references resolved ("&#43;" is "+"), the Markdown's text
+// once rendered (escapes and entities resolved), other formats as written.
 func renderedText(f Format, out []byte) string {
-	if f == FormatHTML {
+	switch f {
+	case FormatHTML:
 		return html.UnescapeString(string(out))
+	case FormatMarkdown:
+		return markdownText(out)
 	}
 	return string(out)
 }

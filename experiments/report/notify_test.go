@@ -78,7 +78,7 @@ func TestEveryFormatStatesTheNotification(t *testing.T) {
 				if err := Render(&buf, f, tc.run); err != nil {
 					t.Fatalf("%s: %v", f, err)
 				}
-				out := buf.String()
+				out := renderedText(f, buf.Bytes())
 				if f == FormatJSON {
 					var s Summary
 					if err := json.Unmarshal(buf.Bytes(), &s); err != nil {

@@ -75,9 +75,6 @@ func TestEveryFormatStatesTheRemediation(t *testing.T) {
 					}
 					continue
 				}
-				if f == FormatMarkdown {
-					out = strings.ReplaceAll(out, `\`, "")
-				}
 				if !strings.Contains(out, tc.line) {
 					t.Errorf("the %s report does not say %q:\n%s", f, tc.line, out)
 				}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -156,9 +158,12 @@ type printer struct {
 	err error
 }
 
+// line writes s as one line. Every line passes through terminalText: the
+// renderers write their own text on one line and without control
+// characters, so this only ever changes what a run supplied.
 func (p *printer) line(s string) {
 	if p.err == nil {
-		_, p.err = fmt.Fprintln(p.w, s)
+		_, p.err = fmt.Fprintln(p.w, terminalText(s))
 	}
 }
 
@@ -177,16 +182,72 @@ func (p *printer) row(tw *tabwriter.Writer, cells ...string) {
 				return
 			}
 		}
-		// A message with a tab or a newline would break the columns.
-		if _, p.err = io.WriteString(tw, flatten.Replace(c)); p.err != nil {
+		// A message with a tab or a newline would break the columns, and
+		// the tabwriter takes a form feed or a vertical tab as a cell's end.
+		if _, p.err = io.WriteString(tw, terminalText(c)); p.err != nil {
 			return
 		}
 	}
 	_, p.err = io.WriteString(tw, "\n")
 }
 
-// flatten keeps a cell on one line.
-var flatten = strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ")
+// terminalText returns s as one line that a terminal shows as it is. Line
+// breaks and tabs become spaces: a newline in a probe error would start a
+// line that reads like one of the report's own ("Verdict  Passed"), and a
+// carriage return would overwrite the line before it. Every other control
+// character is written as a visible escape, \x1b for ESC, the way the JUnit
+// report writes them: ESC starts the ANSI sequences that recolour text, move
+// the cursor, retitle the window or hide what follows, and the 8-bit CSI
+// (U+009B) does the same on some terminals. So are the bidirectional
+// embeddings, overrides and isolates (\u202E): they reorder what a reviewer
+// reads without changing what is there. So are noncharacters (\uFFFE),
+// which are no text to show and which XML and other tools refuse. A byte
+// that is not UTF-8 becomes U+FFFD, as in any UTF-8 decoder.
+func terminalText(s string) string {
+	if !needsTerminalEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r == '\r' && strings.HasPrefix(s[i+1:], "\n"):
+			b.WriteByte(' ')
+			size = 2
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case bidiControl(r) || nonCharacter(r):
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// needsTerminalEscape reports whether terminalText would change s, so the
+// text of an ordinary run is not copied.
+func needsTerminalEscape(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || bidiControl(r) || nonCharacter(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// bidiControl reports whether r is one of the Unicode controls that embed,
+// override or isolate the direction of the text after it (U+202A..U+202E,
+// U+2066..U+2069). The marks U+200E and U+200F only nudge neutral
+// characters and are left as they are.
+func bidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}
 
 func (p *printer) flush(tw *tabwriter.Writer) {
 	if p.err == nil {
@@ -214,4 +275,10 @@ func sparedPods(targets []Target) []string {
 		}
 	}
 	return out
+}
+
+// nonCharacter reports whether r is one of Unicode's 66 noncharacters:
+// U+FDD0..U+FDEF and the last two code points of every plane.
+func nonCharacter(r rune) bool {
+	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
 }
