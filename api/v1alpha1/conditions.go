@@ -134,6 +134,9 @@ const (
 	// approver asked for the run, wrote its spec, or is not an approver
 	// the ChaosPolicy names).
 	ReasonApprovalRefused = "ApprovalRefused"
+	// ReasonTooManyTargets: the selection held more targets than a run
+	// records (MaxRunTargets); nothing was injected.
+	ReasonTooManyTargets = "TooManyTargets"
 	// ReasonStatusTampered: the run's status no longer matches the record
 	// the operator keeps of it in webhook-guarded annotations (its spec
 	// snapshot, or a start without the approval the snapshot requires).

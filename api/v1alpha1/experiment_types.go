@@ -142,16 +142,17 @@ type TargetSpec struct {
 	// +kubebuilder:default=One
 	Mode SelectionMode `json:"mode,omitempty"`
 
-	// value is the count (mode Count, at most 10000) or percentage (mode Percent).
+	// value is the count (mode Count, at most 2000, the most targets a run
+	// records) or percentage (mode Percent).
 	// +optional
-	// +kubebuilder:validation:Maximum=10000
+	// +kubebuilder:validation:Maximum=2000
 	Value *int32 `json:"value,omitempty"`
 
 	// maxTargets is a hard cap on the number of targets, enforced after mode,
-	// 1 to 10000.
+	// 1 to 2000 (MaxRunTargets, the most a run records).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=10000
+	// +kubebuilder:validation:Maximum=2000
 	MaxTargets *int32 `json:"maxTargets,omitempty"`
 }
 

@@ -201,23 +201,43 @@ type NodeRestore struct {
 	// +optional
 	WasUnschedulable bool `json:"wasUnschedulable,omitempty"`
 
-	// evictedPods are the pods the drain evicted.
+	// evictedPods are the pods the drain evicted, at most
+	// MaxRecordedEvictedPods.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1000
 	EvictedPods []EvictedPod `json:"evictedPods,omitempty"`
+
+	// evictedPodsOmitted counts the evicted pods beyond evictedPods.
+	// +optional
+	EvictedPodsOmitted int32 `json:"evictedPodsOmitted,omitempty"`
 
 	// sparedPods are pods the drain left on the cordoned node because their
 	// namespace may not be targeted (protected or not enabled), as
-	// namespace/name. The ChaosPolicy's drainScope AllNamespaces evicts them.
+	// namespace/name, at most MaxRecordedNodePods. The ChaosPolicy's
+	// drainScope AllNamespaces evicts them.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	// +kubebuilder:validation:items:MaxLength=317
 	SparedPods []string `json:"sparedPods,omitempty"`
 
+	// sparedPodsOmitted counts the spared pods beyond sparedPods.
+	// +optional
+	SparedPodsOmitted int32 `json:"sparedPodsOmitted,omitempty"`
+
 	// blockedPods are pods whose eviction a PodDisruptionBudget kept refusing
-	// until the drain timed out, as namespace/name.
+	// until the drain timed out, as namespace/name, at most
+	// MaxRecordedNodePods.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	// +kubebuilder:validation:items:MaxLength=317
 	BlockedPods []string `json:"blockedPods,omitempty"`
+
+	// blockedPodsOmitted counts the blocked pods beyond blockedPods.
+	// +optional
+	BlockedPodsOmitted int32 `json:"blockedPodsOmitted,omitempty"`
 }
 
 // RestoreData is what revert needs to undo the fault on one target. It is
@@ -812,8 +832,15 @@ type ExperimentRunStatus struct {
 	ExperimentGeneration int64 `json:"experimentGeneration,omitempty"`
 
 	// experiment is the snapshot of the Experiment spec this run used; later
-	// edits of the Experiment do not change a run in flight.
+	// edits of the Experiment do not change a run in flight. It was checked
+	// when the Experiment was admitted and is written only by the operator,
+	// so the CRD keeps it without a schema (see docs/decisions/
+	// run-snapshot.md): every status write would otherwise validate the
+	// whole Experiment schema and its rules again.
 	// +optional
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
 	Experiment *ExperimentSpec `json:"experiment,omitempty"`
 
 	// requestedBy is the user whose rights the run acts with: who created
@@ -825,9 +852,11 @@ type ExperimentRunStatus struct {
 	// +optional
 	Approval *ApprovalStatus `json:"approval,omitempty"`
 
-	// targets the run acts on, with what revert needs. Written before injection.
+	// targets the run acts on, with what revert needs, at most
+	// MaxRunTargets. Written before injection.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2000
 	Targets []TargetStatus `json:"targets,omitempty"`
 
 	// timeline of the run.

@@ -142,13 +142,21 @@ func injectedMessage(t *chaosv1alpha1.TargetStatus) string {
 	var parts []string
 	if len(n.BlockedPods) > 0 {
 		parts = append(parts, fmt.Sprintf("drained except %d pod(s) a PodDisruptionBudget kept refusing until the timeout: %s",
-			len(n.BlockedPods), strings.Join(n.BlockedPods, ", ")))
+			len(n.BlockedPods)+int(n.BlockedPodsOmitted), strings.Join(n.BlockedPods, ", ")+andMore(n.BlockedPodsOmitted)))
 	}
 	if len(n.SparedPods) > 0 {
 		parts = append(parts, fmt.Sprintf("%d pod(s) of namespaces that may not be targeted were left on the cordoned node (ChaosPolicy spec.drainScope): %s",
-			len(n.SparedPods), strings.Join(n.SparedPods, ", ")))
+			len(n.SparedPods)+int(n.SparedPodsOmitted), strings.Join(n.SparedPods, ", ")+andMore(n.SparedPodsOmitted)))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// andMore says how many names a capped list left out, or "".
+func andMore(omitted int32) string {
+	if omitted == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d more", omitted)
 }
 
 // describeTarget names a target for messages.

@@ -453,6 +453,13 @@ func (r Run) ApplyTargets(targets []chaosv1alpha1.TargetStatus, note string, err
 		return r.finishWith(now, chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.ReasonNoTargets,
 			fmt.Sprintf("no target could be selected: %v; nothing was injected", err))
 	}
+	if len(targets) > chaosv1alpha1.MaxRunTargets {
+		// The status could not record them, and a fault it cannot record
+		// it could not revert: refuse before anything is touched.
+		return r.finishWith(now, chaosv1alpha1.VerdictError, chaosv1alpha1.ReasonTooManyTargets,
+			fmt.Sprintf("the selection holds %d targets, more than the %d a run records, so all %d were left out and nothing was injected: set target.maxTargets to at most %d, or narrow target.selector",
+				len(targets), chaosv1alpha1.MaxRunTargets, len(targets), chaosv1alpha1.MaxRunTargets))
+	}
 	st.Targets = targets
 	names := targetNames(targets)
 	msg := fmt.Sprintf("selected %d target(s): %s", len(targets), names)

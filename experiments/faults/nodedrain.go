@@ -228,9 +228,9 @@ func (d *NodeDrain) Inject(ctx context.Context, t Target, r Restore) (Restore, e
 			recordEvicted(r.Node, pod)
 		}
 	}
-	r.Node.BlockedPods = blocked
+	r.Node.BlockedPods, r.Node.BlockedPodsOmitted = capNames(blocked, chaosv1alpha1.MaxRecordedNodePods)
 	// Recomputed each pass: the report lists what is on the node now.
-	r.Node.SparedPods = spared
+	r.Node.SparedPods, r.Node.SparedPodsOmitted = capNames(spared, chaosv1alpha1.MaxRecordedNodePods)
 	if err := errors.Join(errs...); err != nil {
 		return r, err
 	}
@@ -478,11 +478,25 @@ func recordEvicted(r *chaosv1alpha1.NodeRestore, pod *corev1.Pod) {
 	}) {
 		return
 	}
+	if len(r.EvictedPods) >= chaosv1alpha1.MaxRecordedEvictedPods {
+		// The status has room for so many; the rest are counted, so a
+		// drain of a node running thousands of pods still records.
+		r.EvictedPodsOmitted++
+		return
+	}
 	evicted := chaosv1alpha1.EvictedPod{Namespace: pod.Namespace, Name: pod.Name}
 	if owner := metav1.GetControllerOf(pod); owner != nil {
 		evicted.OwnerKind, evicted.OwnerName = owner.Kind, owner.Name
 	}
 	r.EvictedPods = append(r.EvictedPods, evicted)
+}
+
+// capNames keeps the first max names and counts the rest.
+func capNames(names []string, limit int) ([]string, int32) {
+	if len(names) <= limit {
+		return names, 0
+	}
+	return names[:limit], int32(len(names) - limit) //nolint:gosec // bounded by the pods on one node
 }
 
 // cordonedBy says whether run cordoned node.
