@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,6 +86,10 @@ const (
 	operatorAlertReceiverAddr = "127.0.0.1:9444"
 )
 
+// alertReceiverTokenName is the receiver's token file in the state
+// directory, as hack/testbed-up.sh names it.
+const alertReceiverTokenName = "alert-receiver-token"
+
 // errNoData is returned by Query when the query yields no sample.
 var errNoData = errors.New("query returned no data")
 
@@ -113,6 +119,10 @@ type Testbed struct {
 	// Webhooks are the admission webhook configurations pointing at
 	// Operator; nil with FAULTLINE_E2E_OPERATOR=0.
 	Webhooks *Webhooks
+	// AlertReceiverTokenFile holds the bearer token the operator's alert
+	// receiver asks for (--alert-receiver-token-file) and the testbed's
+	// Alertmanager sends (credentials_file in .testbed/alertmanager.yml).
+	AlertReceiverTokenFile string
 
 	// managed: the testbed is hack/testbed-up.sh's, so its Prometheus can
 	// be stopped and started through the script and PID files.
@@ -186,15 +196,23 @@ func setUpTestbed(ctx context.Context) (*Testbed, error) {
 				return t, err
 			}
 		}
+		// hack/testbed-up.sh makes the token; a testbed of KUBECONFIG's
+		// may not have run it.
+		t.AlertReceiverTokenFile = filepath.Join(t.StateDir, alertReceiverTokenName)
+		if err := ensureToken(t.AlertReceiverTokenFile); err != nil {
+			return t, err
+		}
 		t.Operator = &Operator{
 			Bin:         bin,
 			Kubeconfig:  operatorKubeconfig,
 			MetricsAddr: operatorMetricsAddr,
 			HealthAddr:  operatorHealthAddr,
 			WebhookAddr: t.Webhooks.Addr,
-			Args:        append(t.Webhooks.OperatorArgs(), "--alert-receiver-bind-address", operatorAlertReceiverAddr),
-			LogPath:     filepath.Join(t.StateDir, "operator.log"),
-			PIDPath:     filepath.Join(t.StateDir, "operator.pid"),
+			Args: append(t.Webhooks.OperatorArgs(),
+				"--alert-receiver-bind-address", operatorAlertReceiverAddr,
+				"--alert-receiver-token-file", t.AlertReceiverTokenFile),
+			LogPath: filepath.Join(t.StateDir, "operator.log"),
+			PIDPath: filepath.Join(t.StateDir, "operator.pid"),
 		}
 		if err := t.Operator.Start(ctx); err != nil {
 			return t, err
@@ -862,6 +880,21 @@ func repoRoot() (string, error) {
 		return "", fmt.Errorf("finding the module root: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// ensureToken writes a random token to path unless it holds one.
+func ensureToken(path string) error {
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(hex.EncodeToString(buf)), 0o600)
 }
 
 func envOr(key, def string) string {

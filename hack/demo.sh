@@ -45,11 +45,13 @@ say "starting the operator (log: $state/operator-demo.log)"
 # The demo shows runs, not admission: the operator runs as the testbed's
 # admin without its webhooks, so nothing records requesters and no rights
 # are checked. `make e2e` runs the same operator with the webhooks served on
-# localhost, the way a cluster runs it.
+# localhost, the way a cluster runs it. The testbed's Alertmanager sends the
+# receiver the token hack/testbed-up.sh made.
 bin/faultline --kubeconfig "$KUBECONFIG" --metrics-bind-address 127.0.0.1:8080 \
   --health-probe-bind-address 127.0.0.1:8081 --operator-namespace faultline-system \
   --webhooks=false --reap-period 10s \
-  --alert-receiver-bind-address 127.0.0.1:9444 >"$state/operator-demo.log" 2>&1 &
+  --alert-receiver-bind-address 127.0.0.1:9444 --alert-receiver-token-file "$state/alert-receiver-token" \
+  >"$state/operator-demo.log" 2>&1 &
 operator_pid=$!
 for _ in $(seq 100); do
   curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break

@@ -15,9 +15,11 @@
 #     and VirtualServices with an http route "primary";
 #   - trafficsim (bin/trafficsim, 127.0.0.1:9464) and Prometheus
 #     (bin/prometheus, 127.0.0.1:9090, e2e/testbed/prometheus.yml + alerts.yml);
-#   - Alertmanager (bin/alertmanager, 127.0.0.1:9093, e2e/testbed/alertmanager.yml),
-#     which Prometheus sends the demo alerts to and which notifies the
-#     operator's webhook receiver at 127.0.0.1:9444 when an e2e run serves it.
+#   - Alertmanager (bin/alertmanager, 127.0.0.1:9093, e2e/testbed/alertmanager.yml
+#     copied into .testbed), which Prometheus sends the demo alerts to and which
+#     notifies the operator's webhook receiver at 127.0.0.1:9444 when an e2e run
+#     serves it, with the bearer token of .testbed/alert-receiver-token (made
+#     once; the operator is run with --alert-receiver-token-file on it).
 #
 # State, PIDs and logs live in .testbed/ (FAULTLINE_TESTBED_DIR); the kubeconfig
 # is .testbed/kubeconfig and is printed at the end. Idempotent: a healthy
@@ -221,12 +223,43 @@ start_prometheus() {
   echo $! >"$TESTBED_DIR/prometheus.pid"
 }
 
+# ALERTMANAGER_CONFIG is the copy Alertmanager runs on: its credentials_file
+# (a relative path) is read beside it, in the state directory, where the
+# token is not in the source tree.
+ALERTMANAGER_CONFIG=$TESTBED_DIR/alertmanager.yml
+ALERT_RECEIVER_TOKEN=$TESTBED_DIR/alert-receiver-token
+
+# prepare_alertmanager makes the receiver's token once (kept across
+# up/down, so an operator started earlier keeps matching) and copies the
+# configuration beside it.
+prepare_alertmanager() {
+  if [[ ! -s $ALERT_RECEIVER_TOKEN ]]; then
+    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$ALERT_RECEIVER_TOKEN.tmp") &&
+      mv -f "$ALERT_RECEIVER_TOKEN.tmp" "$ALERT_RECEIVER_TOKEN"
+  fi
+  cp -f "$TESTBED_SRC/alertmanager.yml" "$ALERTMANAGER_CONFIG"
+}
+
+# am_current: the running Alertmanager was started on the configuration
+# copy, and the copy matches e2e/testbed/alertmanager.yml. An Alertmanager
+# of an older testbed, started on the source file without the token, would
+# have every notification refused by the receiver.
+am_current() {
+  local pid args
+  tb_pidfile_alive "$TESTBED_DIR/alertmanager.pid" || return 1
+  pid=$(<"$TESTBED_DIR/alertmanager.pid")
+  args=$(tr '\0' '\n' <"/proc/$pid/cmdline") || return 1
+  grep -qxF -- "--config.file=$ALERTMANAGER_CONFIG" <<<"$args" &&
+    cmp -s "$TESTBED_SRC/alertmanager.yml" "$ALERTMANAGER_CONFIG" && [[ -s $ALERT_RECEIVER_TOKEN ]]
+}
+
 start_alertmanager() {
   require_port_free "$ALERTMANAGER_ADDR" alertmanager
+  prepare_alertmanager
   # An empty --cluster.listen-address turns off the HA gossip, which would
   # otherwise bind port 9094 on every interface.
   setsid "$BIN/alertmanager" \
-    --config.file="$TESTBED_SRC/alertmanager.yml" \
+    --config.file="$ALERTMANAGER_CONFIG" \
     --web.listen-address="$ALERTMANAGER_ADDR" \
     --cluster.listen-address= \
     --storage.path="$TESTBED_DIR/alertmanager" \
@@ -288,7 +321,8 @@ testbed up in $(elapsed):
   kubeconfig  $KUBECONFIG_OUT   (export KUBECONFIG=$KUBECONFIG_OUT)
   apiserver   $(kubectl_tb config view -o jsonpath='{.clusters[0].cluster.server}')
   prometheus  http://$PROMETHEUS_ADDR
-  alertmanager http://$ALERTMANAGER_ADDR (notifies the operator's receiver at 127.0.0.1:9444)
+  alertmanager http://$ALERTMANAGER_ADDR (notifies the operator's receiver at 127.0.0.1:9444
+              with the bearer token of $ALERT_RECEIVER_TOKEN)
   trafficsim  http://$TRAFFICSIM_ADDR/metrics
   logs        $TESTBED_DIR/*.log, $CLUSTER_DIR/logs/
   down        make testbed-down
@@ -308,7 +342,7 @@ main() {
   done
 
   if cluster_healthy; then
-    if sim_healthy && prom_healthy; then
+    if sim_healthy && prom_healthy && am_healthy && am_current; then
       tb_log "already up and healthy; reusing it"
       print_summary
       return 0
@@ -320,8 +354,8 @@ main() {
       stop_pidfile prometheus
       start_prometheus
     fi
-    if ! am_healthy; then
-      tb_log "cluster healthy; restarting Alertmanager"
+    if ! am_healthy || ! am_current; then
+      tb_log "cluster healthy; restarting Alertmanager (down, or on another configuration than e2e/testbed/alertmanager.yml)"
       stop_pidfile alertmanager
       start_alertmanager
     fi

@@ -86,7 +86,7 @@ func setupControllers(mgr ctrl.Manager, opts options) (*experimentrun.Metrics, e
 		// without it (test set-ups) the checks would refuse every run.
 		runs.Access = &access.Checker{Client: c, Timeout: access.DefaultTimeout}
 	}
-	if err := setupAlertReceiver(mgr, opts.alertReceiver, runs); err != nil {
+	if err := setupAlertReceiver(mgr, opts.alertReceiver, runs, ctrl.Log.WithName("setup")); err != nil {
 		return nil, err
 	}
 	if err := runs.SetupWithManager(mgr); err != nil {

@@ -110,6 +110,9 @@ func run() error {
 	if err := opts.validateLimits(); err != nil {
 		return err
 	}
+	if err := opts.alertReceiver.validate(); err != nil {
+		return err
+	}
 	// SetupSignalHandler cancels the context on SIGINT/SIGTERM; the manager
 	// then stops its controllers and returns, which is the graceful shutdown.
 	ctx := ctrl.SetupSignalHandler()

@@ -20,20 +20,30 @@ import (
 
 // TestRealAlertmanagerNotifiesTheReceiver starts the Alertmanager that
 // hack/tools.sh builds, routes an alert to the receiver with a bearer token
-// and a group_wait, and checks the notification arrives, is recorded, and
+// from a credentials_file and a group_wait, and checks the notification arrives, is recorded, and
 // comes group_wait after the alert reached Alertmanager.
 func TestRealAlertmanagerNotifiesTheReceiver(t *testing.T) {
 	bin := alertmanagerBinary(t)
 	const groupWait = 1 * time.Second
 	store := NewStore(16)
 	h := NewHandler(store, clock.RealClock{})
-	h.Token = "s3cret"
+	dir := t.TempDir()
+	// The token as the README wires it: a file both sides read, Alertmanager
+	// through http_config.authorization.credentials_file.
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := OpenTokenFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Token = tokens
 	notified := make(chan []string, 4)
 	h.Notified = func(alerts []string) { notified <- alerts }
 	recv := httptest.NewServer(h)
 	t.Cleanup(recv.Close)
 
-	dir := t.TempDir()
 	config := fmt.Sprintf(`route:
   receiver: team-pager
   group_by: [alertname]
@@ -51,8 +61,8 @@ receivers:
     send_resolved: false
     http_config:
       authorization:
-        credentials: s3cret
-`, groupWait, recv.URL, Path, groupWait)
+        credentials_file: %s
+`, groupWait, recv.URL, Path, groupWait, tokenFile)
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}

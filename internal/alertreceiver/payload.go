@@ -4,6 +4,9 @@
 //
 // Users add the receiver to Alertmanager as an extra receiver on a route
 // with continue: true; the operator serves it (--alert-receiver-bind-address).
+// It records only notifications carrying its bearer token (TokenFile), since
+// a forged one would date a run's notifiedAt and pass its notifyWithin, and
+// serves HTTPS when given a certificate.
 // Notifications are kept in memory, in a bounded record the run controller
 // reads: an operator restart loses them, and runs say so.
 package alertreceiver

@@ -2,16 +2,13 @@ package alertreceiver
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -38,9 +35,13 @@ type Handler struct {
 	Store *Store
 	// Clock dates the requests' arrival.
 	Clock clock.PassiveClock
-	// Token, when not empty, is the bearer token Alertmanager must send
+	// Token is the bearer token Alertmanager must send
 	// (http_config.authorization.credentials_file in its webhook_config).
-	Token string
+	// Without one every request is refused, unless Insecure.
+	Token TokenSource
+	// Insecure accepts requests without a token, from anyone who reaches
+	// the port: for test clusters only (--alert-receiver-insecure).
+	Insecure bool
 	// MaxBodyBytes bounds a request's body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Notified, when set, is called with the alert names of each accepted
@@ -78,9 +79,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	if h.Token != "" && !validBearer(req.Header.Get("Authorization"), h.Token) {
+	if why := h.refusal(req); why != "" {
+		ctrl.LoggerFrom(req.Context()).V(1).Info("refused a notification", "remote", req.RemoteAddr, "reason", why)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="faultline"`)
-		http.Error(w, "unauthorized: send the token of --alert-receiver-token-file as a bearer token (webhook_config http_config.authorization.credentials_file)", http.StatusUnauthorized)
+		http.Error(w, "unauthorized: "+why, http.StatusUnauthorized)
 		return
 	}
 	groupWait, err := parseGroupWait(req.URL.Query().Get("groupWait"))
@@ -125,14 +127,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// validBearer compares in constant time, so the token cannot be guessed
-// from how long a refusal takes.
-func validBearer(header, token string) bool {
-	const prefix = "Bearer "
-	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return false
+// refusal says why req may not be recorded, or is empty when it may.
+func (h *Handler) refusal(req *http.Request) string {
+	if h.Insecure {
+		return ""
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(header[len(prefix):])), []byte(token)) == 1
+	if h.Token == nil {
+		// Fails closed: a Handler nobody gave a token accepts no one.
+		return "the receiver has no token to check: start it with --alert-receiver-token-file"
+	}
+	return refusal(req.Header.Get("Authorization"), h.Token.Token(req.Context()))
 }
 
 // parseGroupWait reads the route's group_wait the receiver URL declares.
@@ -160,6 +164,10 @@ type Server struct {
 	Store *Store
 	// Clock dates that start.
 	Clock clock.PassiveClock
+	// GetCertificate, when set, serves HTTPS with the certificate it
+	// returns for each connection: a certwatcher's, which follows a
+	// mounted Secret's renewals without a restart. Unset serves plain HTTP.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 // NeedLeaderElection says the receiver runs on the leader only.
@@ -178,6 +186,7 @@ func (s *Server) Start(ctx context.Context) error {
 // deadline, so a client that sends slowly or never reads cannot hold a
 // connection, and headers are bounded like the body.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	log := ctrl.LoggerFrom(ctx).WithName("alert-receiver")
 	mux := http.NewServeMux()
 	mux.Handle(Path, s.Handler)
 	mux.Handle("/", s.Handler) // answers 404 saying which path to use
@@ -188,8 +197,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		// Requests carry the logger, not the cancellation: a request in
+		// flight at shutdown is finished, not cut short.
+		BaseContext: func(net.Listener) context.Context { return ctrl.LoggerInto(context.WithoutCancel(ctx), log) },
 	}
-	ctrl.LoggerFrom(ctx).WithName("alert-receiver").Info("serving Alertmanager's webhook", "address", ln.Addr().String(), "path", Path)
+	scheme := "http"
+	if s.GetCertificate != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, &tls.Config{
+			GetCertificate: s.GetCertificate,
+			MinVersion:     tls.VersionTLS12,
+			// HTTP/1.1 only, as the webhook and metrics servers by default:
+			// HTTP/2 rapid resets (CVE-2023-44487) let one client exhaust a
+			// server, and Alertmanager's webhook needs nothing more.
+			NextProtos: []string{"http/1.1"},
+		})
+	}
+	log.Info("serving Alertmanager's webhook", "address", ln.Addr().String(), "path", Path, "scheme", scheme)
 	if s.Store != nil && s.Clock != nil {
 		s.Store.MarkStarted(s.Clock.Now())
 	}
@@ -206,26 +230,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("alert receiver: shutting down: %w", err)
 	}
 	return nil
-}
-
-// ReadToken reads a bearer token file, trimmed; an empty file is refused.
-func ReadToken(path string) (string, error) {
-	b, err := readLimited(path, 4096)
-	if err != nil {
-		return "", fmt.Errorf("reading --alert-receiver-token-file: %w", err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("--alert-receiver-token-file %s is empty: write the token Alertmanager sends", path)
-	}
-	return t, nil
-}
-
-func readLimited(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	return io.ReadAll(io.LimitReader(f, n))
 }

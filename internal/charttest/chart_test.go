@@ -108,6 +108,18 @@ func TestRefusesBadValues(t *testing.T) {
 			args: []string{"--set", `podLabels.app\.kubernetes\.io/name=other`},
 			want: "/podLabels",
 		},
+		"an insecure alert receiver naming a token Secret is refused, saying to choose": {
+			args: []string{"--set", "alertReceiver.enabled=true", "--set", "alertReceiver.insecure=true", "--set", "alertReceiver.tokenSecret=alertmanager-token"},
+			want: "set one of them",
+		},
+		"an HTTPS alert receiver without a certificate is refused, saying where one comes from": {
+			args: []string{"--set", "alertReceiver.enabled=true", "--set", "alertReceiver.tls.enabled=true"},
+			want: "set alertReceiver.tls.secretName",
+		},
+		"an insecure value that is not a boolean is refused by the schema": {
+			args: []string{"--set", "alertReceiver.insecure=only-on-tuesdays"},
+			want: "/alertReceiver/insecure",
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := helm(t, append([]string{"template", "faultline", chartDir(t), "--namespace", "faultline-system"}, tc.args...)...)
@@ -141,7 +153,8 @@ func TestRendersRestrictedPods(t *testing.T) {
 			args:  []string{"-f", everything},
 			kinds: []string{"Deployment", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule", "ClusterRoleBinding", "ConfigMap"},
 			flags: []string{"--leader-elect=true", "--leader-election-lease-duration=20s", "--leader-election-renew-deadline=12s",
-				"--leader-election-retry-period=3s", "--zap-log-level=debug", "--enable-http2=false", "--kube-api-qps=50"},
+				"--leader-election-retry-period=3s", "--zap-log-level=debug", "--enable-http2=false", "--kube-api-qps=50",
+				"--alert-receiver-token-file=/etc/faultline/alert-receiver/token", "--alert-receiver-tls-cert-file=/etc/faultline/alert-receiver-tls/tls.crt"},
 			check: func(t *testing.T, pod *corev1.PodSpec) {
 				if pod.PriorityClassName != "system-cluster-critical" {
 					t.Errorf("priorityClassName = %q, want system-cluster-critical", pod.PriorityClassName)
@@ -178,6 +191,19 @@ func TestRendersRestrictedPods(t *testing.T) {
 			kinds:   []string{"Deployment", "Certificate", "Issuer"},
 			noKinds: []string{"Secret"},
 			flags:   []string{"--webhook-cert-mode=external"},
+		},
+		"the alert receiver with the chart's token and cert-manager's certificate": {
+			args:  []string{"--set", "alertReceiver.enabled=true", "--set", "alertReceiver.tls.enabled=true", "--set", "certManager.enabled=true"},
+			kinds: []string{"Deployment", "Secret", "Certificate", "Service"},
+			flags: []string{"--alert-receiver-bind-address=:9444", "--alert-receiver-token-file=/etc/faultline/alert-receiver/token",
+				"--alert-receiver-tls-cert-file=/etc/faultline/alert-receiver-tls/tls.crt", "--alert-receiver-tls-key-file=/etc/faultline/alert-receiver-tls/tls.key"},
+			noFlags: []string{"--alert-receiver-insecure"},
+		},
+		"an insecure alert receiver": {
+			args:    []string{"--set", "alertReceiver.enabled=true", "--set", "alertReceiver.insecure=true"},
+			kinds:   []string{"Deployment", "Service"},
+			flags:   []string{"--alert-receiver-bind-address=:9444", "--alert-receiver-insecure"},
+			noFlags: []string{"--alert-receiver-token-file=/etc/faultline/alert-receiver/token"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
