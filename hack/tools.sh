@@ -623,7 +623,7 @@ ensure_chromium() {
     "install a Chromium that runs as \`chromium\` (your system's package), or run \`go test\` without FAULTLINE_REQUIRE_CHROMIUM, where the browser test skips"
 }
 
-# shellcheck lints the shell scripts (make lint-shell).
+# ShellCheck lints the shell scripts (make lint-shell).
 ensure_shellcheck() {
   ensure_apt shellcheck shellcheck "install ShellCheck (your system's shellcheck package) so that \`shellcheck\` is on PATH"
 }
