@@ -51,8 +51,18 @@ verify: manifests generate ## Regenerate and fail if anything generated is out o
 	$(GO) mod tidy -diff
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## Run golangci-lint.
+lint: lint-shell $(GOLANGCI_LINT) ## Run golangci-lint and shellcheck.
 	$(GOLANGCI_LINT) run ./...
+
+# Every tracked shell script: *.sh, .ci/run, and whatever under hack/ starts with a
+# shell's #! line (a script there need not end in .sh). -x follows the scripts'
+# `source` lines (their `# shellcheck source=` paths are from the repository root).
+.PHONY: lint-shell
+lint-shell: ## Run shellcheck (Debian's, installed by hack/tools.sh) on every shell script.
+	hack/tools.sh shellcheck
+	git ls-files -z -- '*.sh' .ci/run hack | \
+		xargs -0 awk 'FNR == 1 && (FILENAME ~ /\.sh$$/ || FILENAME == ".ci/run" || /^#!.*[\/ ](ba|da|k)?sh( |$$)/) { print FILENAME }' | \
+		sort -u | xargs shellcheck -x
 
 .PHONY: build
 build: ## Build the operator and the kubectl plugin into ./bin.
