@@ -170,11 +170,8 @@ func (v *experimentValidator) checkProvider(ctx context.Context, p *problems, sp
 // windows, label selectors, names, PromQL and alert names. It reads no
 // cluster state.
 func validateExperimentSpec(p *problems, spec *chaosv1alpha1.ExperimentSpec, namespace string) {
-	validateSchedule(p, spec)
-	if err := schedule.ValidateWindows(spec.Windows); err != nil {
-		for _, e := range splitJoined(err) {
-			p.addf("%s", e)
-		}
+	for _, msg := range schedule.SpecProblems(spec) {
+		p.addf("%s", msg)
 	}
 	validateTarget(p, &spec.Target)
 	for i, probe := range spec.SteadyState.Probes {
@@ -219,24 +216,6 @@ func validateExperimentSpec(p *problems, spec *chaosv1alpha1.ExperimentSpec, nam
 		name := spec.Provider.Prometheus.Auth.SecretName
 		if why := dnsSubdomain(name); why != "" {
 			p.addf("spec.provider.prometheus.auth.secretName %s is not a valid Secret name (%s): write the name of a Secret in namespace %s, such as prometheus-token", quote(name), why, namespace)
-		}
-	}
-}
-
-func validateSchedule(p *problems, spec *chaosv1alpha1.ExperimentSpec) {
-	if _, err := schedule.LoadLocation(spec.TimeZone); err != nil {
-		p.addf("spec.timeZone: %v", err)
-		return
-	}
-	if spec.Schedule == "" {
-		return
-	}
-	if _, err := schedule.Parse(spec.Schedule, spec.TimeZone); err != nil {
-		msg := err.Error()
-		if strings.HasPrefix(msg, "schedule ") {
-			p.addf("spec.%s", msg)
-		} else {
-			p.addf("spec.schedule: %s", msg)
 		}
 	}
 }

@@ -117,23 +117,13 @@ func (r *Reconciler) reconcileSpec(_ context.Context, s *scope) (ctrl.Result, er
 	return ctrl.Result{}, nil
 }
 
-// validateSpec returns the parser's messages about the spec, joined.
+// validateSpec returns what is wrong with the spec's schedule, time zone
+// and windows, by the rule admission refuses by, joined.
 func validateSpec(spec *chaosv1alpha1.ExperimentSpec) error {
-	var msgs []string
-	if spec.Schedule != "" {
-		if _, err := schedule.Parse(spec.Schedule, spec.TimeZone); err != nil {
-			msgs = append(msgs, err.Error())
-		}
-	} else if _, err := schedule.LoadLocation(spec.TimeZone); err != nil {
-		msgs = append(msgs, err.Error()) // windows are read in it
+	if msgs := schedule.SpecProblems(spec); len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
 	}
-	if err := schedule.ValidateWindows(spec.Windows); err != nil {
-		msgs = append(msgs, strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+	return nil
 }
 
 // The Ready condition of a scheduled Experiment says what the scheduler last
