@@ -910,6 +910,13 @@ type ExperimentRunStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// ExperimentName is the Experiment run belongs to: spec.experimentRef.name,
+// which the schema keeps immutable. It is the one rule for "the runs of
+// Experiment X"; the chaos.faultline.dev/experiment label is only a hint
+// for server-side selection (anyone who may label a run may change it) and
+// never decides.
+func (r *ExperimentRun) ExperimentName() string { return r.Spec.ExperimentRef.Name }
+
 // ExperimentRun is one execution of an Experiment, and its report.
 //
 // +kubebuilder:object:root=true

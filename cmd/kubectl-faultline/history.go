@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
@@ -74,10 +73,12 @@ func (a *app) history(ctx context.Context, experiment string, opts regressionOpt
 	if err != nil {
 		return err
 	}
-	runs, err := runsOfExperiment(ctx, c, namespace, experiment)
+	runs, err := runsOf(ctx, c, namespace, experiment)
 	if err != nil {
 		return err
 	}
+	// History reads newest first.
+	slices.Reverse(runs)
 	if len(runs) == 0 {
 		a.say("no runs of experiment %s in namespace %s\n", experiment, namespace)
 		return nil
@@ -95,25 +96,6 @@ func (a *app) history(ctx context.Context, experiment string, opts regressionOpt
 		return &exitStatus{code: exitRegression}
 	}
 	return nil
-}
-
-// runsOfExperiment returns the runs of experiment, newest first. A run is
-// the Experiment's by its chaos.faultline.dev/experiment label, or, when it
-// has none (the name was too long for a label, or the run was created by
-// hand), by spec.experimentRef.name.
-func runsOfExperiment(ctx context.Context, c client.Reader, namespace, experiment string) ([]chaosv1alpha1.ExperimentRun, error) {
-	var list chaosv1alpha1.ExperimentRunList
-	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("listing runs in namespace %s: %w", namespace, err)
-	}
-	runs := slices.DeleteFunc(list.Items, func(r chaosv1alpha1.ExperimentRun) bool {
-		if label, ok := r.Labels[chaosv1alpha1.ExperimentLabel]; ok {
-			return label != experiment
-		}
-		return r.Spec.ExperimentRef.Name != experiment
-	})
-	slices.SortStableFunc(runs, func(a, b chaosv1alpha1.ExperimentRun) int { return compareRunAge(b, a) })
-	return runs, nil
 }
 
 // figure is one of a run's measured times, as history shows it.

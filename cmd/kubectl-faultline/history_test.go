@@ -35,8 +35,9 @@ func TestHistory(t *testing.T) {
 		storedRun("kill-2", "checkout-pod-kill", t0.Add(24*time.Hour), passedIn(t0.Add(24*time.Hour), 12*time.Second, 60*time.Second)),
 		labelled(storedRun("kill-3", "checkout-pod-kill", t0.Add(48*time.Hour), failed), "checkout-pod-kill"),
 		storedRun("kill-4", "checkout-pod-kill", t0.Add(72*time.Hour), chaosv1alpha1.ExperimentRunStatus{Phase: chaosv1alpha1.PhaseObserving}),
-		// The label wins over the reference: this run is another Experiment's.
-		labelled(storedRun("other-1", "checkout-pod-kill", t0, passedIn(t0, time.Second, time.Second)), "other"),
+		// The reference decides, not the label anyone may write: this run
+		// is another Experiment's, whatever its label says.
+		labelled(storedRun("other-1", "other", t0, passedIn(t0, time.Second, time.Second)), "checkout-pod-kill"),
 	}
 	tests := map[string]struct {
 		args []string

@@ -81,16 +81,16 @@ func (a *app) report(ctx context.Context, name, experiment string, format report
 }
 
 // runsOf lists the runs in namespace ("" for all), of experiment ("" for
-// all), oldest first. Runs are matched on spec.experimentRef.name rather than
-// the experiment label, so a run someone applied by hand without the label
-// is found too.
+// all), oldest first, by ExperimentRun.ExperimentName: a run someone applied
+// by hand without the experiment label is found too, and one whose label
+// names another Experiment is not taken for that one's.
 func runsOf(ctx context.Context, c client.Reader, namespace, experiment string) ([]chaosv1alpha1.ExperimentRun, error) {
 	var list chaosv1alpha1.ExperimentRunList
 	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
 	runs := slices.DeleteFunc(list.Items, func(r chaosv1alpha1.ExperimentRun) bool {
-		return experiment != "" && r.Spec.ExperimentRef.Name != experiment
+		return experiment != "" && r.ExperimentName() != experiment
 	})
 	slices.SortStableFunc(runs, compareRunAge)
 	return runs, nil

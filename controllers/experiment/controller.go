@@ -210,19 +210,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // indexExperimentRef is the ExperimentRefIndex function.
 func indexExperimentRef(o client.Object) []string {
 	run, ok := o.(*chaosv1alpha1.ExperimentRun)
-	if !ok || run.Spec.ExperimentRef.Name == "" {
+	if !ok || run.ExperimentName() == "" {
 		return nil
 	}
-	return []string{run.Spec.ExperimentRef.Name}
+	return []string{run.ExperimentName()}
 }
 
 // experimentOfRun maps a run to the Experiment it runs.
 func experimentOfRun(_ context.Context, o client.Object) []reconcile.Request {
 	run, ok := o.(*chaosv1alpha1.ExperimentRun)
-	if !ok || run.Spec.ExperimentRef.Name == "" {
+	if !ok || run.ExperimentName() == "" {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: run.Namespace, Name: run.Spec.ExperimentRef.Name}}}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: run.Namespace, Name: run.ExperimentName()}}}
 }
 
 // runSummaryChanged passes the run updates the Experiment's status depends
