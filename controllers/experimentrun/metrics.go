@@ -42,6 +42,9 @@ type Metrics struct {
 	// reverted, for dashboard annotations; the series is deleted when the
 	// fault is reverted or the run is gone.
 	faultActive *prometheus.GaugeVec
+	// malformedObjects counts the stored objects, by kind, that the
+	// operator cannot decode and so does not act on.
+	malformedObjects *prometheus.GaugeVec
 
 	mu sync.Mutex
 	// counted remembers finished runs already counted, so a run reconciled
@@ -88,6 +91,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		faultActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "faultline_fault_active", Help: "1 while a run's fault is applied and not reverted; absent otherwise.",
 		}, []string{labelNamespace, labelExperiment, labelRun, labelKind}),
+		malformedObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "faultline_malformed_objects",
+			Help: "Stored objects the operator cannot decode, by kind: an Experiment no run starts from, a run that is not driven. Each is reported by a Warning Event with reason Malformed naming the field.",
+		}, []string{labelKind}),
 		counted:     map[types.UID]struct{}{},
 		experiments: map[types.NamespacedName]struct{}{},
 		active:      map[types.NamespacedName]prometheus.Labels{},
@@ -96,8 +103,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		chaosv1alpha1.VerdictAborted, chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.VerdictError} {
 		m.runs.WithLabelValues(string(v))
 	}
+	// Both kinds are present from the start, at zero, so an alert on the
+	// gauge needs no absent() clause.
+	m.malformedObjects.WithLabelValues(kindExperiment)
+	m.malformedObjects.WithLabelValues(kindRun)
 	reg.MustRegister(m.runs, m.timeToDetect, m.timeToRecover, m.abortLatency, m.activeRuns, m.probeErrors,
-		m.timeToNotify, m.timeToRemediate, m.faultActive)
+		m.timeToNotify, m.timeToRemediate, m.faultActive, m.malformedObjects)
 	return m
 }
 
@@ -230,6 +241,26 @@ func (m *Metrics) prune(runs []chaosv1alpha1.ExperimentRun, experiments map[type
 		}
 		m.faultActive.DeletePartialMatch(labels)
 		delete(m.experiments, exp)
+	}
+}
+
+// Kinds of the faultline_malformed_objects gauge.
+const (
+	kindExperiment = "Experiment"
+	kindRun        = "ExperimentRun"
+)
+
+// setMalformedRuns sets how many runs cannot be decoded.
+func (m *Metrics) setMalformedRuns(n int) {
+	if m != nil {
+		m.malformedObjects.WithLabelValues(kindRun).Set(float64(n))
+	}
+}
+
+// setMalformedExperiments sets how many Experiments cannot be decoded.
+func (m *Metrics) setMalformedExperiments(n int) {
+	if m != nil {
+		m.malformedObjects.WithLabelValues(kindExperiment).Set(float64(n))
 	}
 }
 
