@@ -15,7 +15,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -343,7 +342,7 @@ func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Uns
 	now := r.Clock.Now()
 	shell := &chaosv1alpha1.Experiment{}
 	shell.Generation = u.GetGeneration()
-	shell.Status.Conditions = storedConditions(u)
+	shell.Status.Conditions = stored.Conditions(u)
 	before := slices.Clone(shell.Status.Conditions)
 	msg := malformedMessage(malformed)
 	setStalled(shell, chaosv1alpha1.ReasonMalformed, msg, now)
@@ -381,21 +380,4 @@ func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Uns
 // malformedMessage says what is wrong with a malformed Experiment and what to do.
 func malformedMessage(m *stored.MalformedError) string {
 	return fmt.Sprintf("the operator cannot read this Experiment: %v; fix the field with kubectl edit (or delete and recreate the Experiment): no run starts until then", m.Err)
-}
-
-// storedConditions returns the conditions of a stored object's status, or
-// none when they cannot be read: the status is rewritten from scratch then.
-func storedConditions(u *unstructured.Unstructured) []metav1.Condition {
-	raw, found, err := unstructured.NestedFieldNoCopy(u.Object, "status")
-	status, ok := raw.(map[string]any)
-	if !found || err != nil || !ok {
-		return nil
-	}
-	var out struct {
-		Conditions []metav1.Condition `json:"conditions"`
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"conditions": status["conditions"]}, &out); err != nil {
-		return nil
-	}
-	return out.Conditions
 }

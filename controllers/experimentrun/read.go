@@ -2,12 +2,18 @@ package experimentrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -81,14 +87,18 @@ func (r *Reconciler) listStoredRuns(ctx context.Context) ([]unstructured.Unstruc
 // operator, or by hand (status.targets a string). Such a run is not driven:
 // nothing of it can be trusted, its restore data included.
 //
-// It is reported once per resourceVersion: a Warning Event with reason
-// Malformed naming the first bad field, the faultline_malformed_objects
-// gauge, and the returned terminal error, which the controller logs once
-// and does not retry; an edit of the run is a new resourceVersion and is
-// looked at afresh. It is not marked with a condition: a status patch is
-// validated against the whole status, and the schema the run no longer
-// matches would refuse it (or, ratcheted, accept a condition beside a
-// status that still cannot be read, which says no more than the Event).
+// It is reported once per resourceVersion: conditions on the run itself
+// (Stalled, and Ready False, reason Malformed, naming the first bad field),
+// a Warning Event with the same reason when they change, the
+// faultline_malformed_objects gauge, and the returned terminal error, which
+// the controller logs once and does not retry; an edit of the run is a new
+// resourceVersion and is looked at afresh. The conditions are for readers
+// that do not decode the run either (kstatus, kubectl wait, kubectl get -o
+// yaml). They are written as a merge patch of status.conditions alone: the
+// API server's CRD validation ratcheting (Kubernetes 1.30 and later) lets a
+// write through when the fields it leaves unchanged still fail the schema.
+// Without ratcheting the schema judges the whole status and refuses the
+// patch; the Event, the gauge and the log then remain, and say the same.
 //
 // A malformed run being deleted has its finalizer removed, so it goes: the
 // finalizer exists to revert from status, and this status cannot be read.
@@ -99,6 +109,7 @@ func (r *Reconciler) listStoredRuns(ctx context.Context) ([]unstructured.Unstruc
 // for a human to fix or delete: removing the finalizer of a run that may
 // still be read again after a fix would lose its chance to revert.
 func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Unstructured, malformed *stored.MalformedError) error {
+	log := ctrl.LoggerFrom(ctx)
 	key := client.ObjectKeyFromObject(u)
 	if u.GetDeletionTimestamp() != nil && controllerutil.ContainsFinalizer(u, chaosv1alpha1.RunFinalizer) {
 		// A metadata-only merge patch: the status that does not decode is
@@ -109,21 +120,77 @@ func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Uns
 			}
 			return fmt.Errorf("releasing the finalizer of a run that cannot be read: %w", err)
 		}
-		r.malformed.forget(key)
-		r.Metrics.setMalformedRuns(r.malformed.count())
-		ctrl.LoggerFrom(ctx).Info("Released the finalizer of a deleted run that cannot be read, without reverting from its status",
+		r.forgetMalformed(key)
+		log.Info("Released the finalizer of a deleted run that cannot be read, without reverting from its status",
 			"run", klog.KObj(u), "error", malformed.Err.Error())
 		r.event(u, corev1.EventTypeWarning, chaosv1alpha1.ReasonMalformed, "ReleaseFinalizer",
 			fmt.Sprintf("the operator cannot read this run (%v): its finalizer was released without reverting from status; the reaper reverts any fault it left by its annotations", malformed.Err))
 		return nil
 	}
-	if !r.malformed.report(key, u.GetResourceVersion()) {
-		// Reported already; a ChaosPolicy change or a notification woke it.
+	if r.malformed.reported(key, u.GetResourceVersion()) {
+		// A ChaosPolicy change, a notification, or the write of the
+		// conditions below woke it: nothing new to say.
 		return nil
 	}
+	msg := malformedRunMessage(malformed)
+	changed, err := r.markMalformed(ctx, u, msg)
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		// A newer version exists, or none: its own event decides.
+		return nil
+	case apierrors.IsInvalid(err):
+		log.V(1).Info("The schema refused the Malformed conditions of a run that cannot be read (no CRD validation ratcheting); reporting by Event only",
+			"run", klog.KObj(u), "error", err.Error())
+		changed = true
+	case err != nil:
+		return fmt.Errorf("marking a run that cannot be read: %w", err)
+	}
+	// The version the conditions were written at, so their own watch event
+	// is not reported again.
+	r.malformed.record(key, u.GetResourceVersion())
 	r.Metrics.setMalformedRuns(r.malformed.count())
-	r.event(u, corev1.EventTypeWarning, chaosv1alpha1.ReasonMalformed, "Decode", malformedRunMessage(malformed))
+	if changed {
+		r.event(u, corev1.EventTypeWarning, chaosv1alpha1.ReasonMalformed, "Decode", msg)
+	}
 	return reconcile.TerminalError(malformed)
+}
+
+// markMalformed sets the run's Stalled and Ready conditions to say it
+// cannot be read, with a JSON merge patch of status.conditions pinned to
+// the resourceVersion read, and reports whether they changed. u receives
+// the patched object.
+func (r *Reconciler) markMalformed(ctx context.Context, u *unstructured.Unstructured, msg string) (bool, error) {
+	conditions := stored.Conditions(u)
+	before := slices.Clone(conditions)
+	setMalformedConditions(&conditions, u.GetGeneration(), msg, r.Clock.Now())
+	if equality.Semantic.DeepEqual(before, conditions) {
+		return false, nil
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": u.GetResourceVersion()},
+		"status":   map[string]any{"conditions": conditions},
+	})
+	if err != nil {
+		return false, fmt.Errorf("encoding the conditions of a run that cannot be read: %w", err)
+	}
+	if err := r.Client.Status().Patch(ctx, u, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// setMalformedConditions says on conditions that the run cannot be read:
+// Stalled, not Ready, and not Reconciling, for nothing drives it.
+func setMalformedConditions(conditions *[]metav1.Condition, generation int64, msg string, now time.Time) {
+	for _, c := range []metav1.Condition{
+		{Type: chaosv1alpha1.ConditionStalled, Status: metav1.ConditionTrue},
+		{Type: chaosv1alpha1.ConditionReady, Status: metav1.ConditionFalse},
+	} {
+		c.Reason, c.Message, c.ObservedGeneration = chaosv1alpha1.ReasonMalformed, msg, generation
+		c.LastTransitionTime = metav1.NewTime(now.UTC().Truncate(time.Second))
+		meta.SetStatusCondition(conditions, c)
+	}
+	meta.RemoveStatusCondition(conditions, chaosv1alpha1.ConditionReconciling)
 }
 
 // malformedRunMessage says what is wrong with a run the operator cannot
@@ -157,19 +224,22 @@ type malformedRuns struct {
 	version map[types.NamespacedName]string
 }
 
-// report records that key is malformed at resourceVersion and says whether
-// that version is new, so to be reported.
-func (m *malformedRuns) report(key types.NamespacedName, resourceVersion string) bool {
+// reported says whether key was reported at resourceVersion already.
+func (m *malformedRuns) reported(key types.NamespacedName, resourceVersion string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.version[key]
+	return ok && v == resourceVersion
+}
+
+// record notes that key was reported at resourceVersion.
+func (m *malformedRuns) record(key types.NamespacedName, resourceVersion string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.version == nil {
 		m.version = map[types.NamespacedName]string{}
 	}
-	if v, ok := m.version[key]; ok && v == resourceVersion {
-		return false
-	}
 	m.version[key] = resourceVersion
-	return true
 }
 
 // forget drops key, a run that decodes again or is gone, and says whether

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"unicode"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -183,6 +184,24 @@ func RunPhase(u *unstructured.Unstructured) chaosv1alpha1.RunPhase {
 func RunExperimentName(u *unstructured.Unstructured) string {
 	name, _, _ := unstructured.NestedString(u.Object, "spec", "experimentRef", "name")
 	return name
+}
+
+// Conditions returns the conditions of a stored object's status, decoded on
+// their own, or none when they cannot be: a report written on an object
+// that does not decode keeps its other conditions, and rewrites them from
+// scratch when they are part of what is broken.
+func Conditions(u *unstructured.Unstructured) []metav1.Condition {
+	status, ok := u.Object["status"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	var out struct {
+		Conditions []metav1.Condition `json:"conditions"`
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"conditions": status["conditions"]}, &out); err != nil {
+		return nil
+	}
+	return out.Conditions
 }
 
 // get reads key through r as an unstructured gvk and decodes it into a T.
