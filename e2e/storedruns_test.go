@@ -117,6 +117,24 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 			t.Logf("reported: %s", e.Note)
 			return true, nil
 		})
+		// And on the run itself, for kstatus and kubectl wait: the API
+		// server's validation ratcheting lets the conditions through
+		// beside the fields that still fail the schema.
+		waitFor(t, 30*time.Second, "the bad run to be marked Stalled, reason Malformed", func(ctx context.Context) (bool, error) {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(bad.GroupVersionKind())
+			if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(bad), u); err != nil {
+				return false, err
+			}
+			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				if m["type"] == chaosv1alpha1.ConditionStalled && m["status"] == "True" && m["reason"] == chaosv1alpha1.ReasonMalformed {
+					return true, nil
+				}
+			}
+			return false, fmt.Errorf("conditions %v", conds)
+		})
 		waitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 1", func(ctx context.Context) (bool, error) {
 			v, err := operatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
 			if err != nil || v != 1 {
