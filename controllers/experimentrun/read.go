@@ -197,7 +197,7 @@ func setMalformedConditions(conditions *[]metav1.Condition, generation int64, ms
 // read, what that means, and what to do.
 func malformedRunMessage(m *stored.MalformedError) string {
 	return fmt.Sprintf("the operator cannot read this run: %v; it is not driven, and the reaper reverts any fault it injected. "+
-		"Fix the field (kubectl edit --subresource=status) or delete the run", m.Err)
+		"Fix the field (kubectl edit, with --subresource=status for a status field) or delete the run", m.Err)
 }
 
 // event emits one Event about obj, if there is a recorder.
