@@ -34,6 +34,27 @@ const experimentCRD = "experiments.chaos.faultline.dev"
 // puts both back, even when the test fails.
 func storeBehindAdmission(t *testing.T, obj *unstructured.Unstructured) {
 	t.Helper()
+	behindAdmission(t, experimentCRD, func(ctx context.Context) error {
+		err := tb.Client.Create(ctx, obj.DeepCopy())
+		if err != nil && strings.Contains(err.Error(), "already exists") {
+			return nil
+		}
+		return err
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = tb.Client.Delete(ctx, obj.DeepCopy())
+	})
+}
+
+// behindAdmission calls write as the API server would have taken it before
+// the schema and the webhooks checked it: it removes Faultline's webhook
+// configurations, makes the schema of the CRD named crdName keep any field,
+// retries write until the API server serves that schema, and puts both
+// back, even when the test fails. What write stored stays as written.
+func behindAdmission(t *testing.T, crdName string, write func(ctx context.Context) error) {
+	t.Helper()
 	ctx := t.Context()
 
 	tb.UninstallWebhooks(t)
@@ -41,7 +62,7 @@ func storeBehindAdmission(t *testing.T, obj *unstructured.Unstructured) {
 
 	crd := &unstructured.Unstructured{}
 	crd.SetGroupVersionKind(crdGVK)
-	if err := tb.Client.Get(ctx, client.ObjectKey{Name: experimentCRD}, crd); err != nil {
+	if err := tb.Client.Get(ctx, client.ObjectKey{Name: crdName}, crd); err != nil {
 		t.Fatal(err)
 	}
 	original, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
@@ -53,10 +74,10 @@ func storeBehindAdmission(t *testing.T, obj *unstructured.Unstructured) {
 	}
 	setVersions := func(versions []any) {
 		t.Helper()
-		waitFor(t, 30*time.Second, "the Experiment CRD to take its schema", func(ctx context.Context) (bool, error) {
+		waitFor(t, 30*time.Second, "the CRD "+crdName+" to take its schema", func(ctx context.Context) (bool, error) {
 			c := &unstructured.Unstructured{}
 			c.SetGroupVersionKind(crdGVK)
-			if err := tb.Client.Get(ctx, client.ObjectKey{Name: experimentCRD}, c); err != nil {
+			if err := tb.Client.Get(ctx, client.ObjectKey{Name: crdName}, c); err != nil {
 				return false, err
 			}
 			if err := unstructured.SetNestedSlice(c.Object, versions, "spec", "versions"); err != nil {
@@ -70,17 +91,10 @@ func storeBehindAdmission(t *testing.T, obj *unstructured.Unstructured) {
 
 	// The API server serves the new schema a moment after the update.
 	waitFor(t, 30*time.Second, "the malformed object to be stored", func(ctx context.Context) (bool, error) {
-		o := obj.DeepCopy()
-		err := tb.Client.Create(ctx, o)
-		if err == nil || strings.Contains(err.Error(), "already exists") {
-			return true, nil
+		if err := write(ctx); err != nil {
+			return false, err
 		}
-		return false, err
-	})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = tb.Client.Delete(ctx, obj.DeepCopy())
+		return true, nil
 	})
 }
 

@@ -62,9 +62,11 @@ func setupControllers(mgr ctrl.Manager, opts options) (*experimentrun.Metrics, e
 	}
 	runs := &experimentrun.Reconciler{
 		Client: c,
-		// Experiments are cached as unstructured objects, decoded one by
-		// one: a malformed one must not keep the manager from syncing.
+		// Experiments and runs are cached as unstructured objects, decoded
+		// one by one: a malformed one must not keep the manager from
+		// syncing, nor stop the other runs, the kill switch or the reaper.
 		Experiments: mgr.GetCache(),
+		Runs:        mgr.GetCache(),
 		APIReader:   mgr.GetAPIReader(),
 		Clock:       clock.RealClock{},
 		Recorder:    mgr.GetEventRecorder("faultline"),
@@ -95,6 +97,7 @@ func setupControllers(mgr ctrl.Manager, opts options) (*experimentrun.Metrics, e
 	schedules := &experiment.Reconciler{
 		Client:      c,
 		Experiments: mgr.GetCache(),
+		Runs:        mgr.GetCache(),
 		Clock:       clock.RealClock{},
 		Recorder:    mgr.GetEventRecorder("faultline"),
 
@@ -103,12 +106,13 @@ func setupControllers(mgr ctrl.Manager, opts options) (*experimentrun.Metrics, e
 	if err := schedules.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the experiment controller: %w", err)
 	}
-	policies := &chaospolicy.Reconciler{Client: c, Clock: realClock, Recorder: mgr.GetEventRecorder("faultline")}
+	policies := &chaospolicy.Reconciler{Client: c, Runs: mgr.GetCache(), Clock: realClock, Recorder: mgr.GetEventRecorder("faultline")}
 	if err := policies.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the chaospolicy controller: %w", err)
 	}
-	// The dead-man switch: artefacts whose run is gone or overdue are
-	// reverted at start-up and periodically.
+	// The dead-man switch: artefacts whose run is gone, overdue or cannot
+	// be read are reverted at start-up and periodically. It reads runs
+	// live and unstructured, and judges expiry from the artefact alone.
 	if err := mgr.Add(&reaper.Reaper{
 		Client: direct, Istio: istio, Clock: realClock,
 		Recorder: mgr.GetEventRecorder("faultline-reaper"), Period: opts.reapPeriod,

@@ -151,6 +151,8 @@ func run() error {
 		// Cached objects are kept without managedFields, which nothing
 		// reads and which can be as large as the rest of an object: with
 		// a thousand Experiments and their runs it is memory for nothing.
+		// The transform applies to the unstructured informers Experiments
+		// and runs are cached in as much as to typed ones.
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:          opts.leaderElection,
 		LeaderElectionID:        "faultline.chaos.faultline.dev",

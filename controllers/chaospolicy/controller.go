@@ -21,12 +21,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // Reconciler writes the ChaosPolicy's status.
 type Reconciler struct {
-	// Client reads the policy and the runs (from the cache) and patches status.
+	// Client reads the policy (from the cache) and patches status.
 	Client client.Client
+	// Runs reads ExperimentRuns as unstructured objects, decoded one by
+	// one: a typed informer would stop at the first run whose stored
+	// status no longer decodes, and the kill switch's confirmation with
+	// it. Nil means the manager's cache once SetupWithManager ran, else
+	// Client.
+	Runs client.Reader
 	// Clock is read once per reconcile.
 	Clock clock.PassiveClock
 	// Recorder emits Kubernetes Events on transitions; nil disables them.
@@ -71,12 +78,46 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		r.emit(p, transitions)
 	}()
 
-	runs := &chaosv1alpha1.ExperimentRunList{}
-	if err := r.Client.List(ctx, runs); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing runs: %w", err)
+	runs, err := r.listRuns(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	transitions = setStatus(p, runs.Items, now)
+	transitions = setStatus(p, runs, now)
 	return ctrl.Result{}, nil
+}
+
+// statusFields are the fields of a run's status that setStatus reads. Only
+// they are decoded: this controller lists every run at every run change,
+// and the rest of a run (its Experiment snapshot, targets and probes) is
+// most of what decoding one costs.
+var statusFields = []string{"phase", "abort", "timeline"}
+
+// listRuns returns every stored run with what setStatus reads of it. A run
+// whose phase, abort or timeline does not decode counts by its phase alone,
+// as the run controller counts it against maxConcurrentRuns: the operator
+// cannot drive it, so its fault is not known to be gone.
+func (r *Reconciler) listRuns(ctx context.Context) ([]chaosv1alpha1.ExperimentRun, error) {
+	reader := r.Runs
+	if reader == nil {
+		reader = r.Client
+	}
+	list := stored.NewRunList()
+	// Read, never written: no copy of every run.
+	if err := reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	runs := make([]chaosv1alpha1.ExperimentRun, 0, len(list.Items))
+	for i := range list.Items {
+		u := &list.Items[i]
+		run, err := stored.DecodeRunFields(u, statusFields...)
+		if err != nil {
+			run = &chaosv1alpha1.ExperimentRun{}
+			run.Namespace, run.Name, run.UID = u.GetNamespace(), u.GetName(), u.GetUID()
+			run.Status.Phase = stored.RunPhase(u)
+		}
+		runs = append(runs, *run)
+	}
+	return runs, nil
 }
 
 // requeueOnConflict is how soon a reconcile that lost a write race tries again.
@@ -95,12 +136,16 @@ func (r *Reconciler) emit(p *chaosv1alpha1.ChaosPolicy, ts []transition) {
 // policy: active runs and the kill switch's confirmation are counted from
 // them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Runs == nil {
+		r.Runs = mgr.GetCache()
+	}
 	toPolicy := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}}}
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chaosv1alpha1.ChaosPolicy{}).
-		Watches(&chaosv1alpha1.ExperimentRun{}, toPolicy).
+		// Watched as unstructured: see Runs.
+		Watches(stored.NewRun(), toPolicy).
 		Named("chaospolicy").
 		Complete(r)
 }

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -36,6 +37,7 @@ import (
 	"github.com/faultline-dev/faultline/experiments/faults"
 	"github.com/faultline-dev/faultline/experiments/schedule"
 	"github.com/faultline-dev/faultline/internal/benchtable"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // benchExperiments is how many scheduled Experiments the benchmark loads.
@@ -143,14 +145,20 @@ func benchmarkOneCycle(b *testing.B) {
 	// started records when this process first sees each run started, and
 	// the startedAt the operator recorded.
 	started, startedAt := map[string]time.Time{}, map[string]time.Time{}
-	informer, err := mgr.GetCache().GetInformer(ctx, &chaosv1alpha1.ExperimentRun{})
+	// The operator's own informer of runs, unstructured: the benchmark
+	// adds none of its own.
+	informer, err := mgr.GetCache().GetInformer(ctx, stored.NewRun())
 	if err != nil {
 		b.Fatalf("run informer: %v", err)
 	}
 	onStart := func(o any) {
 		now := time.Now()
-		run, ok := o.(*chaosv1alpha1.ExperimentRun)
-		if !ok || run.Status.Timeline.StartedAt == nil {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		run, err := stored.DecodeRunFields(u, "timeline")
+		if err != nil || run.Status.Timeline.StartedAt == nil {
 			return
 		}
 		mu.Lock()
@@ -164,19 +172,19 @@ func benchmarkOneCycle(b *testing.B) {
 	}
 	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(o any) {
 		now := time.Now()
-		run, ok := o.(*chaosv1alpha1.ExperimentRun)
+		run, ok := o.(*unstructured.Unstructured)
 		if !ok {
 			return
 		}
-		at, err := time.Parse(time.RFC3339, run.Annotations[experiment.ScheduledAtAnnotation])
+		at, err := time.Parse(time.RFC3339, run.GetAnnotations()[experiment.ScheduledAtAnnotation])
 		mu.Lock()
 		defer mu.Unlock()
-		if strings.HasPrefix(run.Name, rawPrefix) {
-			rawSeen[run.Name] = now
+		if strings.HasPrefix(run.GetName(), rawPrefix) {
+			rawSeen[run.GetName()] = now
 			return
 		}
-		if _, dup := seen[run.Name]; !dup && err == nil {
-			seen[run.Name], scheduledAt[run.Name] = now, at
+		if _, dup := seen[run.GetName()]; !dup && err == nil {
+			seen[run.GetName()], scheduledAt[run.GetName()] = now, at
 		}
 	}}); err != nil {
 		b.Fatalf("run handler: %v", err)

@@ -15,7 +15,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -71,6 +70,13 @@ type Reconciler struct {
 	// cannot decode would fail the informer's whole List and keep the
 	// manager from ever syncing.
 	Experiments client.Reader
+	// Runs reads ExperimentRuns as unstructured objects, from a cache with
+	// the ExperimentRefIndex (IndexRuns), for the same reason: one run
+	// whose stored status no longer decodes would stop a typed informer,
+	// and with it every Experiment's history and the run controller. Nil
+	// means the manager's cache once SetupWithManager ran, else
+	// Experiments.
+	Runs client.Reader
 	// Clock is read once per reconcile; every decision uses that instant.
 	Clock clock.PassiveClock
 	// Recorder emits Kubernetes Events on transitions.
@@ -178,10 +184,13 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 
 // SetupWithManager adds the run index and registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Runs == nil {
+		r.Runs = mgr.GetCache()
+	}
 	// IndexField only registers the indexer with the not yet started cache;
 	// the context bounds nothing there.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &chaosv1alpha1.ExperimentRun{}, ExperimentRefIndex, indexExperimentRef); err != nil {
-		return fmt.Errorf("indexing runs by %s: %w", ExperimentRefIndex, err)
+	if err := IndexRuns(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Watched as unstructured: see Experiments.
@@ -189,7 +198,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Every run names its Experiment in spec.experimentRef, the runs this
 		// controller owns and those made with kubectl alike, so one mapping
 		// covers both; Owns would only enqueue the owned ones a second time.
-		Watches(&chaosv1alpha1.ExperimentRun{},
+		// Runs are watched as unstructured: see Runs.
+		Watches(stored.NewRun(),
 			lowPriority(experimentOfRun),
 			builder.WithPredicates(runSummaryChanged())).
 		// The kill switch and blackouts hold scheduled runs; when they change,
@@ -207,38 +217,72 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// indexExperimentRef is the ExperimentRefIndex function.
+// IndexRuns registers the ExperimentRefIndex on the unstructured
+// ExperimentRuns of indexer (a cache), which Reconciler.Runs lists by it.
+func IndexRuns(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, stored.NewRun(), ExperimentRefIndex, indexExperimentRef); err != nil {
+		return fmt.Errorf("indexing runs by %s: %w", ExperimentRefIndex, err)
+	}
+	return nil
+}
+
+// indexExperimentRef is the ExperimentRefIndex function. The name is read
+// on its own, so a run whose status does not decode is still found.
 func indexExperimentRef(o client.Object) []string {
-	run, ok := o.(*chaosv1alpha1.ExperimentRun)
-	if !ok || run.ExperimentName() == "" {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
 		return nil
 	}
-	return []string{run.ExperimentName()}
+	if name := stored.RunExperimentName(u); name != "" {
+		return []string{name}
+	}
+	return nil
 }
 
 // experimentOfRun maps a run to the Experiment it runs.
 func experimentOfRun(_ context.Context, o client.Object) []reconcile.Request {
-	run, ok := o.(*chaosv1alpha1.ExperimentRun)
-	if !ok || run.ExperimentName() == "" {
+	names := indexExperimentRef(o)
+	if len(names) == 0 {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: run.Namespace, Name: run.ExperimentName()}}}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: names[0]}}}
+}
+
+// summaryFields are the stored fields of a run that the Experiment's status
+// reads: the phase (active or not) and what summarize copies.
+var summaryFields = [][]string{
+	{"status", "phase"},
+	{"status", "verdict"},
+	{"status", "timeline", "startedAt"},
+	{"status", "timeline", "finishedAt"},
+	{"status", "result", "timeToDetect"},
+	{"status", "result", "timeToRecover"},
 }
 
 // runSummaryChanged passes the run updates the Experiment's status depends
 // on: phase (active or not), deletion, and the figures of its summary. The
 // run controller writes status at every probe sample; the rest would wake
-// every Experiment with a running run every few seconds for nothing.
+// every Experiment with a running run every few seconds for nothing. The
+// fields are compared as stored, undecoded: this runs on every run update,
+// and a run that does not decode changes as much as one that does.
 func runSummaryChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		before, ok1 := e.ObjectOld.(*chaosv1alpha1.ExperimentRun)
-		after, ok2 := e.ObjectNew.(*chaosv1alpha1.ExperimentRun)
+		before, ok1 := e.ObjectOld.(*unstructured.Unstructured)
+		after, ok2 := e.ObjectNew.(*unstructured.Unstructured)
 		if !ok1 || !ok2 {
 			return true
 		}
-		return before.Status.Phase != after.Status.Phase ||
-			!before.DeletionTimestamp.Equal(after.DeletionTimestamp) ||
-			!equality.Semantic.DeepEqual(summarize(before), summarize(after))
+		if !before.GetDeletionTimestamp().Equal(after.GetDeletionTimestamp()) {
+			return true
+		}
+		for _, path := range summaryFields {
+			was, _, _ := unstructured.NestedFieldNoCopy(before.Object, path...)
+			is, _, _ := unstructured.NestedFieldNoCopy(after.Object, path...)
+			if !equality.Semantic.DeepEqual(was, is) {
+				return true
+			}
+		}
+		return false
 	}}
 }
 
@@ -269,6 +313,14 @@ func (r *Reconciler) experiments() client.Reader {
 	return r.Client
 }
 
+// runs is the reader of unstructured ExperimentRuns.
+func (r *Reconciler) runs() client.Reader {
+	if r.Runs != nil {
+		return r.Runs
+	}
+	return r.experiments()
+}
+
 // event emits one Event about obj, if there is a recorder.
 func (r *Reconciler) event(obj runtime.Object, eventType, reason, action, note string) {
 	if r.Recorder != nil {
@@ -290,7 +342,7 @@ func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Uns
 	now := r.Clock.Now()
 	shell := &chaosv1alpha1.Experiment{}
 	shell.Generation = u.GetGeneration()
-	shell.Status.Conditions = storedConditions(u)
+	shell.Status.Conditions = stored.Conditions(u)
 	before := slices.Clone(shell.Status.Conditions)
 	msg := malformedMessage(malformed)
 	setStalled(shell, chaosv1alpha1.ReasonMalformed, msg, now)
@@ -328,21 +380,4 @@ func (r *Reconciler) reconcileMalformed(ctx context.Context, u *unstructured.Uns
 // malformedMessage says what is wrong with a malformed Experiment and what to do.
 func malformedMessage(m *stored.MalformedError) string {
 	return fmt.Sprintf("the operator cannot read this Experiment: %v; fix the field with kubectl edit (or delete and recreate the Experiment): no run starts until then", m.Err)
-}
-
-// storedConditions returns the conditions of a stored object's status, or
-// none when they cannot be read: the status is rewritten from scratch then.
-func storedConditions(u *unstructured.Unstructured) []metav1.Condition {
-	raw, found, err := unstructured.NestedFieldNoCopy(u.Object, "status")
-	status, ok := raw.(map[string]any)
-	if !found || err != nil || !ok {
-		return nil
-	}
-	var out struct {
-		Conditions []metav1.Condition `json:"conditions"`
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"conditions": status["conditions"]}, &out); err != nil {
-		return nil
-	}
-	return out.Conditions
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,6 +19,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experiment"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // env is one test's namespace, fake clock and Reconciler. The Reconciler is
@@ -126,7 +128,7 @@ func (e *env) sync() {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		live, cached := e.versions(apiClient), e.versions(cachedClient)
+		live, cached := e.versions(apiClient), e.versions(informers)
 		if live == cached {
 			return
 		}
@@ -137,11 +139,14 @@ func (e *env) sync() {
 	}
 }
 
+// versions lists the namespace's Experiments and runs with their
+// resourceVersions, read unstructured through c, as the Reconciler reads them.
 func (e *env) versions(c client.Reader) string {
 	e.t.Helper()
 	var out []string
-	exps := &chaosv1alpha1.ExperimentList{}
-	runs := &chaosv1alpha1.ExperimentRunList{}
+	exps := &unstructured.UnstructuredList{}
+	exps.SetGroupVersionKind(chaosv1alpha1.GroupVersion.WithKind("ExperimentList"))
+	runs := stored.NewRunList()
 	if err := c.List(e.t.Context(), exps, client.InNamespace(e.ns)); err != nil {
 		e.t.Fatalf("listing experiments: %v", err)
 	}
@@ -149,10 +154,10 @@ func (e *env) versions(c client.Reader) string {
 		e.t.Fatalf("listing runs: %v", err)
 	}
 	for _, x := range exps.Items {
-		out = append(out, "exp/"+x.Name+"@"+x.ResourceVersion)
+		out = append(out, "exp/"+x.GetName()+"@"+x.GetResourceVersion())
 	}
 	for _, x := range runs.Items {
-		out = append(out, "run/"+x.Name+"@"+x.ResourceVersion)
+		out = append(out, "run/"+x.GetName()+"@"+x.GetResourceVersion())
 	}
 	slices.Sort(out)
 	return strings.Join(out, " ")

@@ -23,15 +23,19 @@ import (
 	"github.com/faultline-dev/faultline/controllers/chaospolicy"
 	"github.com/faultline-dev/faultline/experiments/policy"
 	"github.com/faultline-dev/faultline/experiments/schedule"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // reconcileRuns lists the Experiment's runs and reports them in status.
 func (r *Reconciler) reconcileRuns(ctx context.Context, s *scope) (ctrl.Result, error) {
-	list := &chaosv1alpha1.ExperimentRunList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(s.exp.Namespace), client.MatchingFields{ExperimentRefIndex: s.exp.Name}); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing runs: %w", err)
+	// Runs that do not decode are left out of the history: the run
+	// controller reports them on themselves, and a human fixes or deletes
+	// them (they are never pruned). maxConcurrentRuns still counts them.
+	runs, _, err := stored.ListRuns(ctx, r.runs(), client.InNamespace(s.exp.Namespace), client.MatchingFields{ExperimentRefIndex: s.exp.Name})
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	s.runs = list.Items
+	s.runs = runs
 	setRunStatus(&s.exp.Status, s.runs)
 	return ctrl.Result{}, nil
 }
@@ -441,9 +445,10 @@ func (r *Reconciler) createRun(ctx context.Context, s *scope, name string, annot
 	if !apierrors.IsAlreadyExists(err) {
 		return false, fmt.Errorf("creating run %s: %w", name, err)
 	}
-	existing := &chaosv1alpha1.ExperimentRun{}
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(run), existing); err == nil && existing.Spec.ExperimentRef.Name != exp.Name {
-		return false, fmt.Errorf("run name %s is taken by a run of experiment %q: delete or rename that run", name, existing.Spec.ExperimentRef.Name)
+	// Unstructured, from the cache: the name matters, however the rest reads.
+	existing := stored.NewRun()
+	if err := r.runs().Get(ctx, client.ObjectKeyFromObject(run), existing); err == nil && stored.RunExperimentName(existing) != exp.Name {
+		return false, fmt.Errorf("run name %s is taken by a run of experiment %q: delete or rename that run", name, stored.RunExperimentName(existing))
 	}
 	return false, nil
 }

@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experiment"
 	"github.com/faultline-dev/faultline/internal/testenv"
 )
@@ -26,11 +25,12 @@ var (
 	// apiClient reads and writes the API server directly: tests set up and
 	// assert through it.
 	apiClient client.Client
-	// cachedClient reads from an informer cache with the run index, as the
-	// manager's client does, and writes directly. The Reconciler uses it.
+	// cachedClient reads from an informer cache, as the manager's client
+	// does, and writes directly. The Reconciler uses it.
 	cachedClient client.Client
-	// informers is the cache behind cachedClient, for tests that must wait
-	// until it has caught up with their writes.
+	// informers is the cache behind cachedClient, with the run index; the
+	// Reconciler reads Experiments and runs from it unstructured, and tests
+	// wait until it has caught up with their writes.
 	informers cache.Cache
 )
 
@@ -46,11 +46,10 @@ func TestMain(m *testing.M) {
 		if informers, err = cache.New(e.Config, cache.Options{Scheme: scheme}); err != nil {
 			return fmt.Errorf("creating cache: %w", err)
 		}
-		err = informers.IndexField(ctx, &chaosv1alpha1.ExperimentRun{}, experiment.ExperimentRefIndex, func(o client.Object) []string {
-			return []string{o.(*chaosv1alpha1.ExperimentRun).Spec.ExperimentRef.Name}
-		})
-		if err != nil {
-			return fmt.Errorf("indexing runs: %w", err)
+		// The index the Reconciler lists runs by, on the unstructured runs
+		// it reads, as SetupWithManager adds it to the manager's cache.
+		if err := experiment.IndexRuns(ctx, informers); err != nil {
+			return err
 		}
 		go func() {
 			if err := informers.Start(ctx); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -49,6 +50,13 @@ type Reconciler struct {
 	// are never read into the Go type through a cache, whose informer one
 	// undecodable Experiment would keep from ever syncing.
 	Experiments client.Reader
+	// Runs reads ExperimentRuns as unstructured objects, decoded one by one
+	// (internal/stored), for the same reason: one run whose stored status
+	// no longer decodes would keep a typed informer from listing, and every
+	// other run, the kill switch included, would stop. Nil means the
+	// manager's cache once SetupWithManager ran (the informer the
+	// controller watches), else Client.
+	Runs client.Reader
 	// APIReader reads straight from the API server. Before it selects targets
 	// or injects, the reconciler checks the cached run is not stale, so a
 	// restarted operator never acts twice on an old status.
@@ -88,6 +96,10 @@ type Reconciler struct {
 	// re-evaluated to place their crossings; zero means
 	// probes.DefaultRefineStep.
 	RefineStep time.Duration
+
+	// malformed are the runs found undecodable, so each version of one is
+	// reported once.
+	malformed malformedRuns
 }
 
 // DefaultMaxConcurrentReconciles lets the kill switch reach every run while
@@ -119,12 +131,10 @@ const DefaultMaxConcurrentReconciles = 32
 // Reconcile advances one run.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	log := ctrl.LoggerFrom(ctx)
-	run := &chaosv1alpha1.ExperimentRun{}
-	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Metrics.forgetRun(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	run, readErr := r.getRun(ctx, req.NamespacedName)
+	if run == nil {
+		// Gone, undecodable (reported by getRun), or not read.
+		return ctrl.Result{}, readErr
 	}
 	now := r.Clock.Now()
 
@@ -407,9 +417,12 @@ func (r *Reconciler) stepFailed(s *scope, er engine.Run, err error) (ctrl.Result
 }
 
 // ensureFresh refuses to act on a cached run older than the API server's: a
-// restarted or newly elected operator must not select or inject twice.
+// restarted or newly elected operator must not select or inject twice. Only
+// the metadata is read: the resourceVersion is all it compares, and the
+// rest would be decoded for nothing.
 func (r *Reconciler) ensureFresh(ctx context.Context, s *scope) error {
-	live := &chaosv1alpha1.ExperimentRun{}
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(stored.RunGVK)
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.run), live); err != nil {
 		return fmt.Errorf("reading run from the API server: %w", err)
 	}
@@ -421,13 +434,19 @@ func (r *Reconciler) ensureFresh(ctx context.Context, s *scope) error {
 
 // SetupWithManager registers the controller, and the gauge of active runs.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Runs == nil {
+		// Reads and the watch go to one informer, so a reconcile sees at
+		// least the version whose event woke it.
+		r.Runs = mgr.GetCache()
+	}
 	if r.Metrics != nil {
 		if err := mgr.Add(manager.RunnableFunc(r.countActive)); err != nil {
 			return err
 		}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&chaosv1alpha1.ExperimentRun{}).
+		// Watched as unstructured: see Runs.
+		For(stored.NewRun()).
 		Watches(&chaosv1alpha1.ChaosPolicy{}, handler.EnqueueRequestsFromMapFunc(r.runsForPolicy)).
 		WatchesRawSource(r.notificationSource()).
 		Named("experimentrun").
@@ -450,8 +469,8 @@ func (r *Reconciler) experiments() client.Reader {
 // rule refuses, in a loop. The patch carries the resourceVersion read: the
 // list is replaced whole, so another writer's finalizer added meanwhile must
 // make it fail (a conflict, retried) rather than be dropped.
-func (r *Reconciler) patchFinalizers(ctx context.Context, run *chaosv1alpha1.ExperimentRun, add bool) error {
-	finalizers := slices.Clone(run.Finalizers)
+func (r *Reconciler) patchFinalizers(ctx context.Context, run client.Object, add bool) error {
+	finalizers := slices.Clone(run.GetFinalizers())
 	if add {
 		if slices.Contains(finalizers, chaosv1alpha1.RunFinalizer) {
 			return nil
@@ -467,17 +486,18 @@ func (r *Reconciler) patchFinalizers(ctx context.Context, run *chaosv1alpha1.Exp
 		finalizers = []string{}
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"finalizers": finalizers, "resourceVersion": run.ResourceVersion,
+		"finalizers": finalizers, "resourceVersion": run.GetResourceVersion(),
 	}})
 	if err != nil {
 		return fmt.Errorf("encoding the finalizer patch: %w", err)
 	}
 	// A copy receives the answer: on failure the caller's run is unchanged.
-	patched := run.DeepCopy()
+	patched := run.DeepCopyObject().(client.Object)
 	if err := r.Client.Patch(ctx, patched, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return err
 	}
-	run.Finalizers, run.ResourceVersion = patched.Finalizers, patched.ResourceVersion
+	run.SetFinalizers(patched.GetFinalizers())
+	run.SetResourceVersion(patched.GetResourceVersion())
 	return nil
 }
 
@@ -491,37 +511,68 @@ func (r *Reconciler) countActive(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			runs := &chaosv1alpha1.ExperimentRunList{}
-			if err := r.Client.List(ctx, runs); err != nil {
+			runs, err := r.listStoredRuns(ctx)
+			if err != nil {
 				continue
 			}
 			n := 0
-			for _, o := range runs.Items {
-				if isActive(o.Status.Phase) {
+			// Only what prune reads: names and UIDs.
+			known := make([]chaosv1alpha1.ExperimentRun, len(runs))
+			names := make(map[types.NamespacedName]struct{}, len(runs))
+			for i := range runs {
+				o := &runs[i]
+				if isActive(stored.RunPhase(o)) {
 					n++
 				}
+				known[i].Namespace, known[i].Name, known[i].UID = o.GetNamespace(), o.GetName(), o.GetUID()
+				names[types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}] = struct{}{}
 			}
 			r.Metrics.SetActive(n)
-			if experiments, err := r.experimentNames(ctx); err == nil {
-				r.Metrics.prune(runs.Items, experiments)
+			r.malformed.retain(names)
+			r.Metrics.setMalformedRuns(r.malformed.count())
+			if experiments, malformed, err := r.experimentNames(ctx); err == nil {
+				r.Metrics.prune(known, experiments)
+				r.Metrics.setMalformedExperiments(malformed)
 			}
 		}
 	}
 }
 
-// experimentNames lists the stored Experiments' names. They are listed
-// unstructured, as they are cached, so one that does not decode still counts.
-func (r *Reconciler) experimentNames(ctx context.Context) (map[types.NamespacedName]struct{}, error) {
+// experimentNames lists the stored Experiments' names, and counts those the
+// experiment controller reported undecodable (Stalled, reason Malformed).
+// They are listed unstructured, as they are cached, so one that does not
+// decode still counts; and not decoded here, which for every Experiment
+// every few seconds would cost what the experiment controller already paid.
+func (r *Reconciler) experimentNames(ctx context.Context) (names map[types.NamespacedName]struct{}, malformed int, err error) {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(chaosv1alpha1.GroupVersion.WithKind("ExperimentList"))
-	if err := r.experiments().List(ctx, list); err != nil {
-		return nil, err
+	// Names and conditions are only read: no copy of every Experiment.
+	if err := r.experiments().List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, 0, err
 	}
-	names := make(map[types.NamespacedName]struct{}, len(list.Items))
-	for _, u := range list.Items {
+	names = make(map[types.NamespacedName]struct{}, len(list.Items))
+	for i := range list.Items {
+		u := &list.Items[i]
 		names[types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()}] = struct{}{}
+		if reportedMalformed(u) {
+			malformed++
+		}
 	}
-	return names, nil
+	return names, malformed, nil
+}
+
+// reportedMalformed says whether a stored Experiment's status holds the
+// experiment controller's report that it cannot be decoded.
+func reportedMalformed(u *unstructured.Unstructured) bool {
+	conditions, _, _ := unstructured.NestedFieldNoCopy(u.Object, "status", "conditions")
+	list, _ := conditions.([]any)
+	for _, c := range list {
+		m, _ := c.(map[string]any)
+		if m["type"] == chaosv1alpha1.ConditionStalled && m["status"] == string(metav1.ConditionTrue) && m["reason"] == chaosv1alpha1.ReasonMalformed {
+			return true
+		}
+	}
+	return false
 }
 
 // eventType maps an engine event to a Kubernetes event type.

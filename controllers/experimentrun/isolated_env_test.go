@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -95,11 +96,14 @@ func stripRules(s *apiextensionsv1.JSONSchemaProps) {
 type operator struct {
 	mgr  ctrl.Manager
 	runs *experimentrun.Reconciler
+	// metrics is the registry of the run controller's metrics.
+	metrics *prometheus.Registry
 }
 
 // startOperator starts the operator against cfg and waits for its caches to
-// sync, within syncTimeout: the test fails if they do not.
-func startOperator(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, workers int, syncTimeout time.Duration) *operator {
+// sync, within syncTimeout: the test fails if they do not. extra adds more
+// of the operator's controllers to the manager before it starts.
+func startOperator(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, workers int, syncTimeout time.Duration, extra ...func(ctrl.Manager) error) *operator {
 	t.Helper()
 	if os.Getenv("FAULTLINE_TEST_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
@@ -108,6 +112,7 @@ func startOperator(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, worke
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		// A controller whose informer cannot sync fails the manager within
 		// this, and the test with it, rather than after the default 2m.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true), CacheSyncTimeout: syncTimeout},
@@ -120,9 +125,11 @@ func startOperator(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, worke
 		t.Fatalf("creating the direct client: %v", err)
 	}
 	c := mgr.GetClient()
+	registry := prometheus.NewRegistry()
 	runs := &experimentrun.Reconciler{
 		Client:      c,
 		Experiments: mgr.GetCache(),
+		Runs:        mgr.GetCache(),
 		APIReader:   mgr.GetAPIReader(),
 		Clock:       clock.RealClock{},
 		Recorder:    mgr.GetEventRecorder("faultline"),
@@ -131,15 +138,20 @@ func startOperator(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, worke
 		}},
 		Samplers:                &experimentrun.Samplers{Client: c, Secrets: mgr.GetAPIReader()},
 		Targets:                 experimentrun.NewSelector(direct, rand.New(rand.NewPCG(1, 2)), "faultline-system", nil),
-		Metrics:                 experimentrun.NewMetrics(prometheus.NewRegistry()),
+		Metrics:                 experimentrun.NewMetrics(registry),
 		MaxConcurrentReconciles: workers,
 	}
 	if err := runs.SetupWithManager(mgr); err != nil {
 		t.Fatalf("setting up the experimentrun controller: %v", err)
 	}
-	schedules := &experiment.Reconciler{Client: c, Experiments: mgr.GetCache(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("faultline")}
+	schedules := &experiment.Reconciler{Client: c, Experiments: mgr.GetCache(), Runs: mgr.GetCache(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("faultline")}
 	if err := schedules.SetupWithManager(mgr); err != nil {
 		t.Fatalf("setting up the experiment controller: %v", err)
+	}
+	for _, add := range extra {
+		if err := add(mgr); err != nil {
+			t.Fatalf("setting up a controller: %v", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -157,7 +169,7 @@ func startOperator(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, worke
 	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
 		t.Fatalf("the manager's caches did not sync within %s", syncTimeout)
 	}
-	return &operator{mgr: mgr, runs: runs}
+	return &operator{mgr: mgr, runs: runs, metrics: registry}
 }
 
 // eventually polls cond every 20ms until it holds, failing t after timeout

@@ -45,6 +45,9 @@ type Metrics struct {
 	// approvals counts approvals by outcome: accepted or refused at
 	// admission, voided when the run's snapshot is another spec.
 	approvals *prometheus.CounterVec
+	// malformedObjects counts the stored objects, by kind, that the
+	// operator cannot decode and so does not act on.
+	malformedObjects *prometheus.GaugeVec
 
 	mu sync.Mutex
 	// counted remembers finished runs already counted, so a run reconciled
@@ -94,6 +97,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faultline_approvals_total", Help: "Run approvals, by result: approved or refused at admission, voided because the run's spec changed after approval.",
 		}, []string{"result"}),
+		malformedObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "faultline_malformed_objects",
+			Help: "Stored objects the operator cannot decode, by kind: an Experiment no run starts from, a run that is not driven. Each is reported by a Warning Event with reason Malformed naming the field.",
+		}, []string{labelKind}),
 		counted:     map[types.UID]struct{}{},
 		experiments: map[types.NamespacedName]struct{}{},
 		active:      map[types.NamespacedName]prometheus.Labels{},
@@ -102,8 +109,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		chaosv1alpha1.VerdictAborted, chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.VerdictError} {
 		m.runs.WithLabelValues(string(v))
 	}
+	// Both kinds are present from the start, at zero, so an alert on the
+	// gauge needs no absent() clause.
+	m.malformedObjects.WithLabelValues(kindExperiment)
+	m.malformedObjects.WithLabelValues(kindRun)
 	reg.MustRegister(m.runs, m.timeToDetect, m.timeToRecover, m.abortLatency, m.activeRuns, m.probeErrors,
-		m.timeToNotify, m.timeToRemediate, m.faultActive, m.approvals)
+		m.timeToNotify, m.timeToRemediate, m.faultActive, m.approvals, m.malformedObjects)
 	for _, r := range []string{approvalApproved, approvalRefused, approvalVoided} {
 		m.approvals.WithLabelValues(r)
 	}
@@ -258,6 +269,26 @@ func (m *Metrics) prune(runs []chaosv1alpha1.ExperimentRun, experiments map[type
 		}
 		m.faultActive.DeletePartialMatch(labels)
 		delete(m.experiments, exp)
+	}
+}
+
+// Kinds of the faultline_malformed_objects gauge.
+const (
+	kindExperiment = "Experiment"
+	kindRun        = "ExperimentRun"
+)
+
+// setMalformedRuns sets how many runs cannot be decoded.
+func (m *Metrics) setMalformedRuns(n int) {
+	if m != nil {
+		m.malformedObjects.WithLabelValues(kindRun).Set(float64(n))
+	}
+}
+
+// setMalformedExperiments sets how many Experiments cannot be decoded.
+func (m *Metrics) setMalformedExperiments(n int) {
+	if m != nil {
+		m.malformedObjects.WithLabelValues(kindExperiment).Set(float64(n))
 	}
 }
 

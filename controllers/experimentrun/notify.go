@@ -15,6 +15,7 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/engine"
 	"github.com/faultline-dev/faultline/internal/alertreceiver"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // NotificationRecord is what the operator's Alertmanager receiver recorded:
@@ -78,14 +79,22 @@ func (r *Reconciler) notificationSource() source.TypedSource[reconcile.Request] 
 // runsForNotification lists the runs, from the cache, that wait for a
 // notification of alert.
 func (r *Reconciler) runsForNotification(ctx context.Context, alert string) []reconcile.Request {
-	runs := &chaosv1alpha1.ExperimentRunList{}
-	if err := r.Client.List(ctx, runs); err != nil {
+	runs, err := r.listStoredRuns(ctx)
+	if err != nil {
 		// The runs read the record at their next reconcile anyway.
 		return nil
 	}
 	var reqs []reconcile.Request
-	for i := range runs.Items {
-		run := &runs.Items[i]
+	for i := range runs {
+		if stored.RunPhase(&runs[i]) == chaosv1alpha1.PhaseCompleted {
+			// Most runs: not worth decoding.
+			continue
+		}
+		run, err := stored.DecodeRun(&runs[i])
+		if err != nil {
+			// Not driven, so not waiting; reported by its reconcile.
+			continue
+		}
 		st := run.Status
 		if st.Phase == chaosv1alpha1.PhaseCompleted || st.Experiment == nil || st.Experiment.Detection == nil ||
 			st.Timeline.InjectedAt == nil || st.Timeline.NotifiedAt != nil || !slices.Contains(st.Experiment.Detection.Alerts, alert) {

@@ -16,6 +16,7 @@ import (
 	"github.com/faultline-dev/faultline/controllers/chaospolicy"
 	"github.com/faultline-dev/faultline/experiments/engine"
 	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/internal/stored"
 	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
@@ -182,13 +183,13 @@ func setStalled(run *chaosv1alpha1.ExperimentRun, reason, message string, now ti
 
 // activeRuns counts the runs, other than run, that have started and not finished.
 func (r *Reconciler) activeRuns(ctx context.Context, run *chaosv1alpha1.ExperimentRun) (int, error) {
-	runs := &chaosv1alpha1.ExperimentRunList{}
-	if err := r.Client.List(ctx, runs); err != nil {
-		return 0, fmt.Errorf("listing runs: %w", err)
+	runs, err := r.listStoredRuns(ctx)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
-	for _, o := range runs.Items {
-		if o.UID != run.UID && isActive(o.Status.Phase) {
+	for i := range runs {
+		if runs[i].GetUID() != run.UID && isActive(stored.RunPhase(&runs[i])) {
 			n++
 		}
 	}
@@ -201,14 +202,14 @@ func isActive(p chaosv1alpha1.RunPhase) bool { return policy.IsActive(p) }
 // runsForPolicy wakes every unfinished run when the ChaosPolicy changes, so the
 // kill switch takes effect at once rather than at each run's next sample.
 func (r *Reconciler) runsForPolicy(ctx context.Context, _ client.Object) []reconcile.Request {
-	runs := &chaosv1alpha1.ExperimentRunList{}
-	if err := r.Client.List(ctx, runs); err != nil {
+	runs, err := r.listStoredRuns(ctx)
+	if err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, o := range runs.Items {
-		if o.Status.Phase != chaosv1alpha1.PhaseCompleted {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+	for i := range runs {
+		if stored.RunPhase(&runs[i]) != chaosv1alpha1.PhaseCompleted {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&runs[i])})
 		}
 	}
 	return reqs

@@ -24,6 +24,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/faults"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // ReasonReaped is the event reason on an artefact the reaper reverted.
@@ -161,6 +162,15 @@ func (r *Reaper) sweep(ctx context.Context, all bool, now time.Time) (int, error
 
 // orphaned says why an artefact with these annotations must be reverted, or
 // "" when a live run still owns it (or it is not Faultline's).
+//
+// Everything it needs is on the artefact: the run annotation, the expiry,
+// and (for ReapNode and ReapIstio) what to undo. The run is read only to
+// learn whether it still owns the artefact, so no run, however it is
+// stored, keeps a fault in place: an expired artefact is reverted before
+// its run is read at all, and one whose run cannot be decoded (a status
+// written through a loosened or older CRD, or by hand) is reverted at once,
+// since the run controller does not drive such a run and cannot revert
+// from a status it cannot read.
 func (r *Reaper) orphaned(ctx context.Context, ann map[string]string, now time.Time) (string, error) {
 	owner, ok := ann[chaosv1alpha1.RunAnnotation]
 	if !ok {
@@ -179,8 +189,11 @@ func (r *Reaper) orphaned(ctx context.Context, ann map[string]string, now time.T
 	if !ok {
 		return "its run annotation " + owner + " names no run", nil
 	}
-	run := &chaosv1alpha1.ExperimentRun{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, run); err != nil {
+	run, err := stored.GetRun(ctx, r.Client, client.ObjectKey{Namespace: ns, Name: name})
+	if malformed, ok := errors.AsType[*stored.MalformedError](err); ok {
+		return "its run " + owner + " cannot be read, so nothing else reverts it (" + malformed.Err.Error() + ")", nil
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return "its run " + owner + " no longer exists", nil
 		}
