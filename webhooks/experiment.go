@@ -51,7 +51,7 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 		if err != nil {
 			return admission.Allowed("")
 		}
-		annotationControls(&p, oldMeta.Annotations, meta.Annotations, chaosv1alpha1.RunNowAnnotation)
+		runNowProblems(&p, oldMeta.Annotations, meta.Annotations)
 		if !specChanged[chaosv1alpha1.ExperimentSpec](req.OldObject.Raw, req.Object.Raw) {
 			// Metadata-only updates (run-now, labels, finalizers) are never
 			// refused over the spec: the operator and the owner must always
@@ -70,7 +70,7 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 	if got := meta.Annotations[chaosv1alpha1.RequestedByAnnotation]; got != requester.Annotation() {
 		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the requesting user and cannot be set by hand: remove it", chaosv1alpha1.RequestedByAnnotation)
 	}
-	annotationControls(&p, nil, meta.Annotations, chaosv1alpha1.RunNowAnnotation)
+	runNowProblems(&p, nil, meta.Annotations)
 	specControls(&p, req.Object.Raw)
 	if len(p) > 0 {
 		// Every later message would quote the same characters again.
