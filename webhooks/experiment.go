@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -357,7 +358,8 @@ func firstParseError(err error) string {
 // validateAlertName refuses what cannot be the name of one alert: the
 // detection query matches ALERTS{alertname=...} exactly, so a list written
 // as one string, or a selector, would never match and the run would report
-// the alert as never firing.
+// the alert as never firing. Beyond those, a name must be of alertName's
+// plain alphabet.
 func validateAlertName(p *problems, path, name string) {
 	switch {
 	case name == "":
@@ -366,8 +368,18 @@ func validateAlertName(p *problems, path, name string) {
 		p.addf("%s %s is not one alert name: write each alert as its own item, such as alerts: [CheckoutAvailabilityLow, CheckoutLatencyHigh]", path, quote(name))
 	case strings.ContainsAny(name, `{}"=~`):
 		p.addf("%s %s is a selector, not an alert name: write only the alert's name, such as CheckoutAvailabilityLow", path, quote(name))
+	case !alertName.MatchString(name):
+		p.addf("%s %s is not an alert name Faultline accepts: write the name of the rule's alert: field using only letters, digits, '_', ':', '-' and '.', starting with a letter, '_' or ':' (no markup, links or other symbols), such as CheckoutAvailabilityLow", path, quote(name))
 	}
 }
+
+// alertName is the alert names Faultline accepts. Prometheus 3 takes any
+// UTF-8 text as an alert name, but names are shown in reports, events and
+// HTML, and compared with what a reviewer read: this is the metric-name
+// grammar that alert names use in practice, with '-' and '.', and without
+// the brackets, angle brackets and invisible characters that would carry
+// a Markdown link, an HTML tag or a lookalike.
+var alertName = regexp.MustCompile(`^[A-Za-z_:][A-Za-z0-9_:.-]*$`)
 
 // splitJoined splits an errors.Join error into its parts.
 func splitJoined(err error) []string {

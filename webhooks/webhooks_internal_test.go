@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -147,6 +149,93 @@ func TestValidateQuery(t *testing.T) {
 				t.Fatalf("refused: %v", p)
 			case tc.want != "" && (len(p) == 0 || !strings.Contains(p[0], tc.want)):
 				t.Fatalf("problems %q, want one containing %q", p, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateAlertName(t *testing.T) {
+	tests := map[string]struct {
+		name string
+		want string // substring of the one problem; "" for none
+	}{
+		"CamelCase passes":                   {name: "CheckoutAvailabilityLow"},
+		"snake case passes":                  {name: "checkout_availability_low"},
+		"a recording-rule style name passes": {name: "slo:checkout:burn_rate_high"},
+		"dashes and dots pass":               {name: "checkout-5xx.high"},
+		"a leading underscore passes":        {name: "_Internal"},
+		"empty":                              {name: "", want: "is empty: write the alert's name"},
+		"a list in one string":               {name: "A,B", want: "is not one alert name"},
+		"a selector":                         {name: `ALERTS{alertname="A"}`, want: "is a selector"},
+		"a Markdown link":                    {name: "[Checkout](https://attacker.example)", want: `"[Checkout](https://attacker.example)" is not an alert name Faultline accepts: write the name of the rule's alert: field using only letters, digits, '_', ':', '-' and '.'`},
+		"an HTML tag":                        {name: "<b>CheckoutDown</b>", want: "is not an alert name Faultline accepts"},
+		"an image":                           {name: "![x](http://a/p.png)", want: "is not an alert name Faultline accepts"},
+		"a leading digit":                    {name: "5xxHigh", want: "is not an alert name Faultline accepts"},
+		"a non-ASCII lookalike":              {name: "CheckоutDown", want: "is not an alert name Faultline accepts"},
+		"a zero-width space":                 {name: "Checkout\u200bDown", want: "is not an alert name Faultline accepts"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var p problems
+			validateAlertName(&p, "spec.detection.alerts[0]", tc.name)
+			switch {
+			case tc.want == "" && len(p) > 0:
+				t.Fatalf("refused: %v", p)
+			case tc.want != "" && len(p) != 1:
+				t.Fatalf("problems %q, want one containing %q", p, tc.want)
+			case tc.want != "" && !strings.Contains(p[0], tc.want):
+				t.Fatalf("problem %q, want it to contain %q", p[0], tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateJudgementRanges(t *testing.T) {
+	spec := func(value string, experiment, control map[string]string) *chaosv1alpha1.ExperimentSpec {
+		s := &chaosv1alpha1.ExperimentSpec{
+			SteadyState: chaosv1alpha1.SteadyStateSpec{Interval: metav1.Duration{Duration: 5 * time.Second}, Probes: []chaosv1alpha1.Probe{{
+				Name:       "success-rate",
+				Prometheus: &chaosv1alpha1.PrometheusQuery{Query: `sum(rate(requests_total{code!~"5.."}[1m])) / sum(rate(requests_total[1m]))`},
+				Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: value},
+			}}},
+		}
+		if experiment != nil {
+			s.Comparison = &chaosv1alpha1.ComparisonSpec{Probe: "success-rate", Experiment: experiment, Control: control}
+		}
+		return s
+	}
+	tests := map[string]struct {
+		spec *chaosv1alpha1.ExperimentSpec
+		want string // substring of the one problem; "" for none
+	}{
+		"a relative drop of 5% passes":     {spec: spec("-5%", nil, nil)},
+		"a relative drop of 99.99% passes": {spec: spec("-99.99%", nil, nil)},
+		"-100% is refused":                 {spec: spec("-100%", nil, nil), want: `spec.steadyState.probes[0].condition.value "-100%" relative to the baseline must be above -100%`},
+		"-150% is refused":                 {spec: spec("-150%", nil, nil), want: "must be above -100%"},
+		"+150% passes":                     {spec: spec("+150%", nil, nil)},
+		"groups with values pass": {
+			spec: spec("0.99", map[string]string{"canary": "true"}, map[string]string{"canary": "false"}),
+		},
+		"an empty experiment value is refused": {
+			spec: spec("0.99", map[string]string{"canary": ""}, map[string]string{"canary": "false"}),
+			want: `spec.comparison.experiment[canary] is empty: an empty value matches every series without the label, not one slice of traffic; write the value that marks the slice, such as {canary: "true"}`,
+		},
+		"an empty control value is refused": {
+			spec: spec("0.99", map[string]string{"canary": "true"}, map[string]string{"canary": ""}),
+			want: "spec.comparison.control[canary] is empty",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var p problems
+			validateJudgement(&p, tc.spec)
+			switch {
+			case tc.want == "" && len(p) > 0:
+				t.Fatalf("refused: %v", p)
+			case tc.want != "" && len(p) != 1:
+				t.Fatalf("problems %q, want one containing %q", p, tc.want)
+			case tc.want != "" && !strings.Contains(p[0], tc.want):
+				t.Fatalf("problem %q, want it to contain %q", p[0], tc.want)
 			}
 		})
 	}
