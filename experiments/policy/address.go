@@ -70,6 +70,12 @@ func NormalizeAddress(address string) (Address, error) {
 		return Address{}, err
 	}
 	a := Address{Scheme: u.Scheme, Host: strings.ToLower(u.Hostname())}
+	if strings.Contains(a.Host, "%") {
+		// Only "%25" decodes to a percent sign in a host (an IPv6 zone);
+		// no Prometheus server is named so, and the name would read
+		// differently after another decoding.
+		return Address{}, fmt.Errorf("host %q holds a percent sign: write the host name plainly, such as %s", a.Host, addressHint)
+	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"net/url"
+	"path"
 	"strings"
 	"testing"
 
@@ -225,4 +227,57 @@ func TestValidateAllowedAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzNormalizeAddress checks the property the allow-list rests on: for
+// every address NormalizeAddress accepts, its normalised path is the path
+// the Prometheus client requests (client_golang joins the decoded path
+// with the API endpoint through path.Join, which cleans it), so what the
+// allow-list compares is what the server is asked for. Normalising is
+// idempotent, and never panics.
+//
+//	go test ./experiments/policy -run '^$' -fuzz FuzzNormalizeAddress -fuzztime 1m
+func FuzzNormalizeAddress(f *testing.F) {
+	for _, seed := range []string{
+		"http://prometheus.monitoring:9090",
+		"http://prom/prometheus/team-a/../team-b",
+		"http://prom/prometheus/team-a/%2e%2e/team-b",
+		"http://prom/prometheus/team-a/%2E./team-b",
+		"http://prom/prometheus/team-a/.%2e/team-b",
+		"http://prom/prometheus/team-a//../../admin",
+		"http://prom/a/..%2fb",
+		`http://prom/a\..\b`,
+		"http://prom/a/%252e%252e/b",
+		"http://prom/a/..;/b",
+		"HTTPS://Prom:443/%7Euser/./x/",
+		"http://[::1]:9090/a/b/../c",
+		"http://prom/%41%3a%3B/./..",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, address string) {
+		n, err := NormalizeAddress(address)
+		if err != nil {
+			return
+		}
+		again, err := NormalizeAddress(n.String())
+		if err != nil || again != n {
+			t.Fatalf("NormalizeAddress(%q) = %s, but that reads as %s, %v", address, n, again, err)
+		}
+		u, err := url.Parse(address)
+		if err != nil {
+			t.Fatalf("NormalizeAddress accepted %q, which url.Parse refuses: %v", address, err)
+		}
+		requested := path.Join("/", u.Path)
+		compared, err := url.PathUnescape(n.Path)
+		if err != nil {
+			t.Fatalf("normalised path %q does not decode: %v", n.Path, err)
+		}
+		if compared == "" {
+			compared = "/"
+		}
+		if compared != requested {
+			t.Fatalf("NormalizeAddress(%q) compares path %q, but the client requests %q", address, compared, requested)
+		}
+	})
 }
