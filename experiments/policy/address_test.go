@@ -102,6 +102,7 @@ func TestNormalizeAddress(t *testing.T) {
 		"another scheme is refused":            {address: "ftp://prom", refused: "scheme must be http or https"},
 		"no host is refused":                   {address: "http:///prometheus", refused: "needs a host"},
 		"a port out of range is refused":       {address: "http://prom:70000", refused: "port 70000 is not between 1 and 65535"},
+		"a percent sign in the host":           {address: "http://prom%25x:9090", refused: `host "prom%x" holds a percent sign: write the host name plainly`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
