@@ -104,7 +104,7 @@ func TestStartChecks(t *testing.T) {
 		},
 		"an address climbing out of an allowed path with encoded dots, stored before admission refused it, ends Error ProviderNotAllowed": {
 			requester: &alice, allowed: []string{prometheusAddress + "/tenants/team-a"}, address: prometheusAddress + "/tenants/team-a/%2e%2e/team-b",
-			wantVerdict: chaosv1alpha1.VerdictError, wantReason: chaosv1alpha1.ReasonProviderNotAllowed, wantInMsg: "(read as http://prometheus.monitoring:9090/tenants/team-b) is not allowed",
+			wantVerdict: chaosv1alpha1.VerdictError, wantReason: chaosv1alpha1.ReasonProviderNotAllowed, wantInMsg: "(it reads as http://prometheus.monitoring:9090/tenants/team-b once dot segments and encodings are resolved)",
 		},
 		"rights hold and the provider is allowed, it runs to a verdict": {
 			requester: &alice, allowed: []string{prometheusAddress},

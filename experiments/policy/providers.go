@@ -48,15 +48,31 @@ func ProviderAllowed(p *chaosv1alpha1.ChaosPolicy, address string) error {
 		}
 	}
 	readAs := ""
-	if s := want.String(); s != address {
-		readAs = fmt.Sprintf(" (read as %s)", s)
+	if pathResolved(address, want) {
+		// Say what was compared, or "/prometheus/team-a/%2e%2e/team-b"
+		// looks as if it were below an allowed "/prometheus/team-a".
+		readAs = fmt.Sprintf(" (it reads as %s once dot segments and encodings are resolved)", want)
 	}
 	if len(allowed) == 0 {
-		return fmt.Errorf("provider address %q%s is not allowed: the ChaosPolicy %q lists no allowed provider addresses; ask a cluster administrator to add it to spec.allowedProviderAddresses",
+		return fmt.Errorf("provider address %q is not allowed%s: the ChaosPolicy %q lists no allowed provider addresses; ask a cluster administrator to add it to spec.allowedProviderAddresses",
 			address, readAs, chaosv1alpha1.DefaultPolicyName)
 	}
-	return fmt.Errorf("provider address %q%s is not allowed by the ChaosPolicy %q; use one of: %s",
-		address, readAs, chaosv1alpha1.DefaultPolicyName, strings.Join(allowed, ", "))
+	return fmt.Errorf("provider address %q is not allowed by the ChaosPolicy %q%s; use one of: %s",
+		address, chaosv1alpha1.DefaultPolicyName, readAs, strings.Join(allowed, ", "))
+}
+
+// pathResolved reports whether normalising changed the path of address
+// beyond a trailing slash: a dot segment, an encoding or a doubled slash.
+func pathResolved(address string, normalised Address) bool {
+	u, err := url.Parse(address)
+	if err != nil {
+		return false
+	}
+	raw := u.RawPath
+	if raw == "" {
+		raw = u.EscapedPath()
+	}
+	return strings.TrimSuffix(raw, "/") != normalised.Path
 }
 
 // ValidateAddress returns nil when a is a provider address Faultline can
