@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -21,15 +20,9 @@ func validateJudgement(p *problems, spec *chaosv1alpha1.ExperimentSpec) {
 			continue
 		}
 		path := fmt.Sprintf("spec.steadyState.probes[%d].condition", i)
-		share, ok := engine.ParseRelative(c.Value)
-		if !ok {
+		if _, ok := engine.ParseRelative(c.Value); !ok {
 			p.addf("%s.value %s is not a percentage of the baseline: write one such as \"+10%%\" or \"-5%%\"", path, quote(c.Value))
 			continue
-		}
-		if share <= -1 {
-			// The threshold is mean+|mean|*share: at -100% it is zero
-			// whatever the baseline measured, and below it beyond zero.
-			p.addf("%s.value %s relative to the baseline must be above -100%%: -100%% or less puts the threshold at zero or beyond it, which says nothing about the baseline; write a share such as \"-50%%\", or an absolute value such as \"0\"", path, quote(c.Value))
 		}
 		if !slices.Contains([]chaosv1alpha1.ConditionOperator{chaosv1alpha1.OpLess, chaosv1alpha1.OpLessEqual, chaosv1alpha1.OpGreater, chaosv1alpha1.OpGreaterEqual}, c.Op) {
 			p.addf("%s: a value relative to the baseline (%s) needs op <, <=, > or >=, not %s: equality with a measured mean would almost never hold", path, c.Value, c.Op)
@@ -41,16 +34,6 @@ func validateJudgement(p *problems, spec *chaosv1alpha1.ExperimentSpec) {
 	}
 	if f := spec.Fault.Istio; f != nil && !slicedTraffic(f) {
 		p.addf("spec.comparison needs a slice of traffic to compare with the rest, but spec.fault.istio hurts all of it: scope the fault with match.headers (such as {x-canary: \"true\"}) or a delay/abort percent below 100")
-	}
-	for _, group := range []struct {
-		name, example string
-		matchers      map[string]string
-	}{{"experiment", "true", cmp.Experiment}, {"control", "false", cmp.Control}} {
-		for _, k := range slices.Sorted(maps.Keys(group.matchers)) {
-			if group.matchers[k] == "" {
-				p.addf("spec.comparison.%s[%s] is empty: an empty value matches every series without the label, not one slice of traffic; write the value that marks the slice, such as {%s: %q}", group.name, k, k, group.example)
-			}
-		}
 	}
 	for _, probe := range spec.SteadyState.Probes {
 		if probe.Name != cmp.Probe {

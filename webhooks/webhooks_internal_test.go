@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -178,57 +176,6 @@ func TestValidateAlertName(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var p problems
 			validateAlertName(&p, "spec.detection.alerts[0]", tc.name)
-			switch {
-			case tc.want == "" && len(p) > 0:
-				t.Fatalf("refused: %v", p)
-			case tc.want != "" && len(p) != 1:
-				t.Fatalf("problems %q, want one containing %q", p, tc.want)
-			case tc.want != "" && !strings.Contains(p[0], tc.want):
-				t.Fatalf("problem %q, want it to contain %q", p[0], tc.want)
-			}
-		})
-	}
-}
-
-func TestValidateJudgementRanges(t *testing.T) {
-	spec := func(value string, experiment, control map[string]string) *chaosv1alpha1.ExperimentSpec {
-		s := &chaosv1alpha1.ExperimentSpec{
-			SteadyState: chaosv1alpha1.SteadyStateSpec{Interval: metav1.Duration{Duration: 5 * time.Second}, Probes: []chaosv1alpha1.Probe{{
-				Name:       "success-rate",
-				Prometheus: &chaosv1alpha1.PrometheusQuery{Query: `sum(rate(requests_total{code!~"5.."}[1m])) / sum(rate(requests_total[1m]))`},
-				Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: value},
-			}}},
-		}
-		if experiment != nil {
-			s.Comparison = &chaosv1alpha1.ComparisonSpec{Probe: "success-rate", Experiment: experiment, Control: control}
-		}
-		return s
-	}
-	tests := map[string]struct {
-		spec *chaosv1alpha1.ExperimentSpec
-		want string // substring of the one problem; "" for none
-	}{
-		"a relative drop of 5% passes":     {spec: spec("-5%", nil, nil)},
-		"a relative drop of 99.99% passes": {spec: spec("-99.99%", nil, nil)},
-		"-100% is refused":                 {spec: spec("-100%", nil, nil), want: `spec.steadyState.probes[0].condition.value "-100%" relative to the baseline must be above -100%`},
-		"-150% is refused":                 {spec: spec("-150%", nil, nil), want: "must be above -100%"},
-		"+150% passes":                     {spec: spec("+150%", nil, nil)},
-		"groups with values pass": {
-			spec: spec("0.99", map[string]string{"canary": "true"}, map[string]string{"canary": "false"}),
-		},
-		"an empty experiment value is refused": {
-			spec: spec("0.99", map[string]string{"canary": ""}, map[string]string{"canary": "false"}),
-			want: `spec.comparison.experiment[canary] is empty: an empty value matches every series without the label, not one slice of traffic; write the value that marks the slice, such as {canary: "true"}`,
-		},
-		"an empty control value is refused": {
-			spec: spec("0.99", map[string]string{"canary": "true"}, map[string]string{"canary": ""}),
-			want: "spec.comparison.control[canary] is empty",
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			var p problems
-			validateJudgement(&p, tc.spec)
 			switch {
 			case tc.want == "" && len(p) > 0:
 				t.Fatalf("refused: %v", p)
