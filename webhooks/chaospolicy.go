@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"reflect"
-	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -61,7 +59,7 @@ func validatePolicySpec(p *problems, spec *chaosv1alpha1.ChaosPolicySpec) {
 	seen := map[string]int{}
 	for i, a := range spec.AllowedProviderAddresses {
 		path := fmt.Sprintf("spec.allowedProviderAddresses[%d]", i)
-		if err := policy.ValidateAddress(a); err != nil {
+		if err := policy.ValidateAllowedAddress(a); err != nil {
 			p.addf("%s: %v", path, err)
 			continue
 		}
@@ -80,18 +78,15 @@ func validatePolicySpec(p *problems, spec *chaosv1alpha1.ChaosPolicySpec) {
 }
 
 // addressKey is an allowed address reduced to what policy.ProviderAllowed
-// compares (scheme, host, port, path), so entries that differ only in case,
-// an explicit default port or a trailing slash count as duplicates.
+// compares, its normalised form, so entries that differ only in case, an
+// explicit default port, doubled or trailing slashes or encoded unreserved
+// characters count as duplicates.
 func addressKey(a string) string {
-	u, err := url.Parse(a)
+	n, err := policy.NormalizeAddress(a)
 	if err != nil {
 		return a
 	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	return u.Scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port + strings.TrimSuffix(u.Path, "/")
+	return n.String()
 }
 
 // policySpecChanged reports whether an update changes anything of the

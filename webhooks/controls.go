@@ -6,13 +6,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
-// Control and bidirectional-formatting characters are refused in every
-// string of a spec: a NUL cuts a name short in C-based tools, an ESC
-// sequence rewrites the terminal of whoever runs `kubectl get`, and a bidi
-// override shows a reviewer a different query or address than the one
-// Faultline runs ("Trojan Source").
+// Control, bidirectional-formatting and other invisible format characters
+// are refused in every string of a spec: a NUL cuts a name short in C-based
+// tools, an ESC sequence rewrites the terminal of whoever runs `kubectl
+// get`, a bidi override shows a reviewer a different query or address than
+// the one Faultline runs ("Trojan Source"), and a zero-width character
+// makes two different names look the same.
 
 // forbiddenRune names r when it may not appear in a spec string, "" when it
 // may. layout allows the tab and newline that multi-line PromQL (a YAML
@@ -41,8 +43,29 @@ func forbiddenRune(r rune, layout bool) string {
 		return fmt.Sprintf("U+%04X, a control character", r)
 	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
 		return fmt.Sprintf("U+%04X, a bidirectional-text control that makes text display differently from what it is", r)
+	case r == 0x2028 || r == 0x2029:
+		return fmt.Sprintf("U+%04X, a line or paragraph separator", r)
+	case invisibleNames[r] != "":
+		return fmt.Sprintf("%s (U+%04X), an invisible character", invisibleNames[r], r)
+	case unicode.Is(unicode.Cf, r):
+		return fmt.Sprintf("U+%04X, an invisible formatting character (Unicode category Cf)", r)
 	}
 	return ""
+}
+
+// invisibleNames names the invisible format characters most often pasted
+// by accident or on purpose. Like every other format character (Unicode
+// category Cf) they are refused: a zero-width space makes two names look
+// equal that are not, so a reviewer approves one alert name, guard or
+// address and Faultline uses another, and a soft hyphen or word joiner
+// hides inside a query.
+var invisibleNames = map[rune]string{
+	0x00ad: "SOFT HYPHEN",
+	0x200b: "ZERO WIDTH SPACE",
+	0x200c: "ZERO WIDTH NON-JOINER",
+	0x200d: "ZERO WIDTH JOINER",
+	0x2060: "WORD JOINER",
+	0xfeff: "ZERO WIDTH NO-BREAK SPACE (byte order mark)",
 }
 
 // controlProblem returns the problem with value at path, or "".

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -51,7 +52,7 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 		if err != nil {
 			return admission.Allowed("")
 		}
-		annotationControls(&p, oldMeta.Annotations, meta.Annotations, chaosv1alpha1.RunNowAnnotation)
+		runNowProblems(&p, oldMeta.Annotations, meta.Annotations)
 		if !specChanged[chaosv1alpha1.ExperimentSpec](req.OldObject.Raw, req.Object.Raw) {
 			// Metadata-only updates (run-now, labels, finalizers) are never
 			// refused over the spec: the operator and the owner must always
@@ -70,7 +71,7 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 	if got := meta.Annotations[chaosv1alpha1.RequestedByAnnotation]; got != requester.Annotation() {
 		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the requesting user and cannot be set by hand: remove it", chaosv1alpha1.RequestedByAnnotation)
 	}
-	annotationControls(&p, nil, meta.Annotations, chaosv1alpha1.RunNowAnnotation)
+	runNowProblems(&p, nil, meta.Annotations)
 	specControls(&p, req.Object.Raw)
 	if len(p) > 0 {
 		// Every later message would quote the same characters again.
@@ -349,7 +350,8 @@ func firstParseError(err error) string {
 // validateAlertName refuses what cannot be the name of one alert: the
 // detection query matches ALERTS{alertname=...} exactly, so a list written
 // as one string, or a selector, would never match and the run would report
-// the alert as never firing.
+// the alert as never firing. Beyond those, a name must be of alertName's
+// plain alphabet.
 func validateAlertName(p *problems, path, name string) {
 	switch {
 	case name == "":
@@ -358,8 +360,18 @@ func validateAlertName(p *problems, path, name string) {
 		p.addf("%s %s is not one alert name: write each alert as its own item, such as alerts: [CheckoutAvailabilityLow, CheckoutLatencyHigh]", path, quote(name))
 	case strings.ContainsAny(name, `{}"=~`):
 		p.addf("%s %s is a selector, not an alert name: write only the alert's name, such as CheckoutAvailabilityLow", path, quote(name))
+	case !alertName.MatchString(name):
+		p.addf("%s %s is not an alert name Faultline accepts: write the name of the rule's alert: field using only letters, digits, '_', ':', '-' and '.', starting with a letter, '_' or ':' (no markup, links or other symbols), such as CheckoutAvailabilityLow", path, quote(name))
 	}
 }
+
+// alertName is the alert names Faultline accepts. Prometheus 3 takes any
+// UTF-8 text as an alert name, but names are shown in reports, events and
+// HTML, and compared with what a reviewer read: this is the metric-name
+// grammar that alert names use in practice, with '-' and '.', and without
+// the brackets, angle brackets and invisible characters that would carry
+// a Markdown link, an HTML tag or a lookalike.
+var alertName = regexp.MustCompile(`^[A-Za-z_:][A-Za-z0-9_:.-]*$`)
 
 // splitJoined splits an errors.Join error into its parts.
 func splitJoined(err error) []string {

@@ -11,14 +11,17 @@ import (
 
 // CheckExperimentOffline returns what the Experiment admission webhook
 // would refuse in raw (an Experiment as JSON) as far as that needs no
-// cluster: control characters, cron and time zone, windows and whether the
-// schedule ever falls inside them (from now), label selectors, names,
-// PromQL, alert names and the provider address's form. Whether the
+// cluster: the run-now annotation, control characters, cron and time zone,
+// windows and whether the schedule ever falls inside them (from now), label
+// selectors, names, PromQL, alert names and the provider address's form. Whether the
 // ChaosPolicy allows the address, and whether the requester holds the
 // rights the runs use, are the cluster's to say. Each problem names its
 // field and what to write instead; none means nothing was found.
 func CheckExperimentOffline(raw []byte, namespace string, now time.Time) []string {
 	var p problems
+	if meta, err := decodeMeta(raw); err == nil {
+		runNowProblems(&p, nil, meta.Annotations)
+	}
 	specControls(&p, raw)
 	if len(p) > 0 {
 		// Every later message would quote the same characters again.
@@ -59,14 +62,16 @@ func CheckChaosPolicyOffline(raw []byte) []string {
 // CheckRunOffline returns what the ExperimentRun admission webhook would
 // refuse in raw (a new ExperimentRun as JSON) as far as that needs no
 // cluster: approvals given at creation, control characters, the form of
-// the Experiment's name. Whether the requester may run the Experiment is
+// the Experiment's name and of the scheduled-at annotation. Whether the requester may run the Experiment is
 // the cluster's to say.
 func CheckRunOffline(raw []byte, namespace string) []string {
 	var run runFields
 	if err := json.Unmarshal(raw, &run); err != nil {
 		return []string{fmt.Sprintf("the ExperimentRun cannot be read (%v): fix the field named", err)}
 	}
-	return newRunProblems(raw, &run, namespace)
+	p := newRunProblems(raw, &run, namespace)
+	scheduledAtProblems(&p, run.Metadata.Annotations)
+	return p
 }
 
 // newRunProblems are the problems of a new run that its own fields show.

@@ -64,6 +64,7 @@ func (v *runValidator) create(ctx context.Context, req admission.Request) admiss
 	}
 	p := newRunProblems(req.Object.Raw, &run, req.Namespace)
 	ann := run.Metadata.Annotations
+	scheduledAtProblems(&p, ann)
 
 	operator := isOperator(req, v.operatorUsername)
 	recorded, hasRecord := ann[chaosv1alpha1.RequestedByAnnotation]

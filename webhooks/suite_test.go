@@ -147,8 +147,9 @@ func setUp(ctx context.Context) error {
 }
 
 // allowedAddresses is the allow-list of the suite's ChaosPolicy: the
-// corpus's Prometheus, and the one config/samples use (the testbed's).
-var allowedAddresses = []string{"http://prometheus.monitoring:9090", "http://127.0.0.1:9090"}
+// corpus's Prometheus, the one config/samples use (the testbed's), and one
+// tenant's path on a shared server, which the corpus tries to climb out of.
+var allowedAddresses = []string{"http://prometheus.monitoring:9090", "http://127.0.0.1:9090", "http://thanos.monitoring:10902/tenants/team-a"}
 
 const (
 	corpusNamespace  = "corpus"

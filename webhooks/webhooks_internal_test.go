@@ -26,7 +26,19 @@ func TestWalkControls(t *testing.T) {
 		"bidi overrides are refused":                {spec: `{"a":"\u202e"}`, want: "U+202E"},
 		"bidi isolates are refused":                 {spec: `{"a":"\u2069"}`, want: "U+2069"},
 		"direction marks are refused":               {spec: `{"a":"\u200f"}`, want: "U+200F"},
+		"a zero-width space is refused":             {spec: `{"alerts":["Checkout\u200bDown"]}`, want: `spec.alerts[0] "Checkout\u200bDown" contains ZERO WIDTH SPACE (U+200B), an invisible character at byte 8`},
+		"a zero-width non-joiner is refused":        {spec: `{"a":"x\u200c"}`, want: "ZERO WIDTH NON-JOINER (U+200C)"},
+		"a zero-width joiner is refused":            {spec: `{"a":"x\u200d"}`, want: "ZERO WIDTH JOINER (U+200D)"},
+		"a word joiner is refused":                  {spec: `{"a":"x\u2060"}`, want: "WORD JOINER (U+2060)"},
+		"a byte order mark is refused":              {spec: `{"a":"\ufeffx"}`, want: "U+FEFF"},
+		"a soft hyphen is refused":                  {spec: `{"name":"error\u00adbudget"}`, want: "SOFT HYPHEN (U+00AD)"},
+		"an invisible tag character is refused":     {spec: `{"a":"x\udb40\udc41"}`, want: "U+E0041, an invisible formatting character (Unicode category Cf)"},
+		"an invisible times sign is refused":        {spec: `{"a":"2\u2062x"}`, want: "U+2062, an invisible formatting character"},
+		"a format character in a query is refused":  {spec: `{"prometheus":{"query":"up\u200b"}}`, want: "spec.prometheus.query"},
+		"a format character in a map key":           {spec: `{"headers":{"x-\u200bchaos":"true"}}`, want: "spec.headers key"},
+		"a line separator is refused":               {spec: `{"a":"x\u2028y"}`, want: "U+2028, a line or paragraph separator"},
 		"other non-ASCII letters pass":              {spec: `{"a":"Grüße 東京"}`},
+		"combining marks are not format characters": {spec: `{"a":"e\u0301"}`},
 		"numbers and booleans are not strings":      {spec: `{"a":1,"b":true,"c":null}`},
 	}
 	for name, tc := range tests {
@@ -135,6 +147,42 @@ func TestValidateQuery(t *testing.T) {
 				t.Fatalf("refused: %v", p)
 			case tc.want != "" && (len(p) == 0 || !strings.Contains(p[0], tc.want)):
 				t.Fatalf("problems %q, want one containing %q", p, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateAlertName(t *testing.T) {
+	tests := map[string]struct {
+		name string
+		want string // substring of the one problem; "" for none
+	}{
+		"CamelCase passes":                   {name: "CheckoutAvailabilityLow"},
+		"snake case passes":                  {name: "checkout_availability_low"},
+		"a recording-rule style name passes": {name: "slo:checkout:burn_rate_high"},
+		"dashes and dots pass":               {name: "checkout-5xx.high"},
+		"a leading underscore passes":        {name: "_Internal"},
+		"empty":                              {name: "", want: "is empty: write the alert's name"},
+		"a list in one string":               {name: "A,B", want: "is not one alert name"},
+		"a selector":                         {name: `ALERTS{alertname="A"}`, want: "is a selector"},
+		"a Markdown link":                    {name: "[Checkout](https://attacker.example)", want: `"[Checkout](https://attacker.example)" is not an alert name Faultline accepts: write the name of the rule's alert: field using only letters, digits, '_', ':', '-' and '.'`},
+		"an HTML tag":                        {name: "<b>CheckoutDown</b>", want: "is not an alert name Faultline accepts"},
+		"an image":                           {name: "![x](http://a/p.png)", want: "is not an alert name Faultline accepts"},
+		"a leading digit":                    {name: "5xxHigh", want: "is not an alert name Faultline accepts"},
+		"a non-ASCII lookalike":              {name: "CheckоutDown", want: "is not an alert name Faultline accepts"},
+		"a zero-width space":                 {name: "Checkout\u200bDown", want: "is not an alert name Faultline accepts"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var p problems
+			validateAlertName(&p, "spec.detection.alerts[0]", tc.name)
+			switch {
+			case tc.want == "" && len(p) > 0:
+				t.Fatalf("refused: %v", p)
+			case tc.want != "" && len(p) != 1:
+				t.Fatalf("problems %q, want one containing %q", p, tc.want)
+			case tc.want != "" && !strings.Contains(p[0], tc.want):
+				t.Fatalf("problem %q, want it to contain %q", p[0], tc.want)
 			}
 		})
 	}

@@ -87,7 +87,13 @@ type ChaosPolicySpec struct {
 
 	// allowedProviderAddresses are the only metrics provider addresses an
 	// Experiment may use. An address is allowed when its scheme, host and
-	// port equal one of these and its path starts with that one's path.
+	// port equal one of these and its path starts with that one's path, on
+	// a segment boundary. Both are compared normalised: scheme and host in
+	// any case, a default port (:80, :443) as no port, encoded unreserved
+	// characters decoded, doubled slashes as one and dot segments resolved
+	// (RFC 3986), so "/prometheus/team-a/../team-b" is not below
+	// "/prometheus/team-a". An entry names its server exactly: no wildcard
+	// host, dot segment, user or password, query or fragment.
 	// Empty allows none: Experiments with Prometheus probes are refused.
 	// Without a ChaosPolicy, none is allowed either.
 	// +optional

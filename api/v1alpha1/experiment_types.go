@@ -398,11 +398,13 @@ type Hypothesis struct {
 	// baseline measured, a signed percentage such as "+10%" or "-5%": the
 	// threshold is the mean of the probe's baseline samples times (1 +
 	// percentage), fixed when the baseline ends, so one hypothesis holds
-	// across clusters and hours of the day. During the baseline itself such
-	// a probe only has to answer with a number.
+	// across clusters and hours of the day. The percentage must be above
+	// -100%. During the baseline itself such a probe only has to answer
+	// with a number.
 	// +required
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]{1,2})?$') || self.matches('^[-+][0-9]{1,4}([.][0-9]{1,4})?%$')",message="condition.value must be a number written as a string, such as \"0.99\" or \"250\", with an exponent of at most two digits, or a signed percentage of the baseline, such as \"+10%\" or \"-5%\""
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+][0-9]{1,4}([.][0-9]{1,4})?%$') || double(self.replace('%', '')) > -100.0",message="condition.value relative to the baseline must be above -100%: -100% or less puts the threshold at zero or beyond it, which says nothing about the baseline; write a share such as \"-50%\", or an absolute value such as \"0\""
 	Value string `json:"value"`
 }
 
@@ -546,6 +548,9 @@ type SteadyStateSpec struct {
 type DetectionSpec struct {
 	// alerts are Prometheus alert names; detection is the first sample where
 	// ALERTS{alertname=<name>, alertstate="firing"} exists for any of them.
+	// A name is written as in its rule's alert: field, of letters, digits,
+	// '_', ':', '-' and '.', starting with a letter, '_' or ':', such as
+	// CheckoutAvailabilityLow; the admission webhook checks it.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32

@@ -44,6 +44,7 @@ type SlothSLORef struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="slo.sloth.slo must be the name of one of the PrometheusServiceLevel's slos, of letters, digits, '-', '_' and '.', starting and ending with a letter or digit, such as \"requests-availability\""
 	SLO string `json:"slo"`
 }
 
@@ -87,6 +88,7 @@ type OpenSLORef struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",message="slo.openSLO.name must be the metadata.name of an SLO document, of letters, digits, '-', '_' and '.', starting and ending with a letter or digit, such as \"web-availability\""
 	Name string `json:"name"`
 }
 
@@ -145,6 +147,12 @@ type BurnRate struct {
 	Factor string `json:"factor"`
 }
 
+// MaxComparisonValues is how many samples of each comparison group a run
+// keeps in status (ComparisonGroup.values); later samples are only counted.
+// comparison.minSamples may ask for no more, or every run would end
+// Inconclusive. The markers on both fields repeat the number.
+const MaxComparisonValues = 512
+
 // ComparisonTest is the statistical test a comparison uses.
 // +kubebuilder:validation:Enum=MannWhitney
 type ComparisonTest string
@@ -181,6 +189,7 @@ type ComparisonSpec struct {
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && size(k) <= 128 && size(self[k]) <= 256)",message="comparison.experiment keys must be Prometheus label names (letters, digits and '_', not starting with a digit), values at most 256 characters, such as {canary: \"true\"}"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) > 0)",message="comparison.experiment values must not be empty: an empty value matches every series without the label, not one slice of traffic; write the value that marks the slice, such as {canary: \"true\"}"
 	Experiment map[string]string `json:"experiment"`
 
 	// control are the label matchers selecting the rest of the traffic,
@@ -189,6 +198,7 @@ type ComparisonSpec struct {
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && size(k) <= 128 && size(self[k]) <= 256)",message="comparison.control keys must be Prometheus label names (letters, digits and '_', not starting with a digit), values at most 256 characters, such as {canary: \"false\"}"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) > 0)",message="comparison.control values must not be empty: an empty value matches every series without the label, not one slice of traffic; write the value that marks the slice, such as {canary: \"false\"}"
 	Control map[string]string `json:"control"`
 
 	// test is MannWhitney, the only one so far.
@@ -212,11 +222,12 @@ type ComparisonSpec struct {
 	Alpha string `json:"alpha,omitempty"`
 
 	// minSamples each group needs while the fault is active; with fewer the
-	// run ends Inconclusive rather than judge. 5 to 10000, default 10.
+	// run ends Inconclusive rather than judge. 5 to 512 (MaxComparisonValues,
+	// the samples a run keeps of each group), default 10.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=5
-	// +kubebuilder:validation:Maximum=10000
+	// +kubebuilder:validation:Maximum=512
 	MinSamples int32 `json:"minSamples,omitempty"`
 }
 

@@ -266,6 +266,95 @@ func TestInvalidExperimentsAreRefused(t *testing.T) {
 			mutate: func(u *unstructured.Unstructured) { set(u.Object, "Deployment", "spec", "target", "kind") },
 			want:   `Unsupported value: "Deployment": supported values: "Pod", "Node", "VirtualService"`,
 		},
+		"a relative condition of -100%": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), "-100%", "condition", "value") },
+			want:   "condition.value relative to the baseline must be above -100%",
+		},
+		"a relative condition below -100%": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), "-250.5%", "condition", "value") },
+			want:   "condition.value relative to the baseline must be above -100%",
+		},
+		"comparison with an empty experiment label value": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, map[string]any{"canary": ""}, "spec", "comparison", "experiment")
+			},
+			want: "comparison.experiment values must not be empty",
+		},
+		"comparison with an empty control label value": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(u.Object, map[string]any{"canary": ""}, "spec", "comparison", "control")
+			},
+			want: "comparison.control values must not be empty",
+		},
+		"comparison minSamples above the samples kept": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, int64(513), "spec", "comparison", "minSamples") },
+			want:   "spec.comparison.minSamples: Invalid value: 513: spec.comparison.minSamples in body should be less than or equal to 512",
+		},
+		"comparison alpha of zero": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "0", "spec", "comparison", "alpha") },
+			want:   "comparison.alpha must be a decimal between 0.0001 and 0.2",
+		},
+		"comparison alpha above one half": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "0.6", "spec", "comparison", "alpha") },
+			want:   "comparison.alpha must be a decimal between 0.0001 and 0.2",
+		},
+		"comparison tolerance above 100%": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "150%", "spec", "comparison", "tolerance") },
+			want:   "comparison.tolerance must be a percentage from 0% to 100%",
+		},
+		"comparison tolerance negative": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(u.Object, "-1%", "spec", "comparison", "tolerance") },
+			want:   "comparison.tolerance must be a percentage from 0% to 100%",
+		},
+		"a probe name holding a Markdown link": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), "[ok](https://attacker.example)", "name") },
+			want:   "probe name must be a DNS-1123 label",
+		},
+		"a probe name holding a zero-width space": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) { set(firstProbe(u, 1), "success\u200brate", "name") },
+			want:   "probe name must be a DNS-1123 label",
+		},
+		"a guard name holding an HTML tag": {
+			sample: "chaos_v1alpha1_experiment_podkill.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				guards := u.Object["spec"].(map[string]any)["abort"].(map[string]any)["guards"].([]any)
+				set(guards[0].(map[string]any), "<img src=x>", "name")
+			},
+			want: "guard name must be a DNS-1123 label",
+		},
+		"a Sloth SLO name holding a Markdown link": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(firstProbe(u, 1), "[budget](https://attacker.example)", "slo", "sloth", "slo")
+			},
+			want: "slo.sloth.slo must be the name of one of the PrometheusServiceLevel's slos",
+		},
+		"a Sloth SLO name holding a soft hyphen": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(firstProbe(u, 1), "requests\u00adavailability", "slo", "sloth", "slo")
+			},
+			want: "slo.sloth.slo must be the name of one of the PrometheusServiceLevel's slos",
+		},
+		"an OpenSLO name holding an HTML tag": {
+			sample: "chaos_v1alpha1_experiment_slo_canary.yaml",
+			mutate: func(u *unstructured.Unstructured) {
+				set(firstProbe(u, 1), map[string]any{"configMap": "slos", "name": "<b>web</b>"}, "slo", "openSLO")
+				set(firstProbe(u, 1), nil, "slo", "sloth")
+			},
+			want: "slo.openSLO.name must be the metadata.name of an SLO document",
+		},
 		"no probes": {
 			sample: "chaos_v1alpha1_experiment_nodedrain.yaml",
 			mutate: func(u *unstructured.Unstructured) { set(u.Object, []any{}, "spec", "steadyState", "probes") },
@@ -614,5 +703,40 @@ func TestRunWrittenWithDryRunFalseCanBeFinalized(t *testing.T) {
 				t.Fatalf("spec changed: %+v, was %+v", got.Spec, want)
 			}
 		})
+	}
+}
+
+// TestComparisonBoundsAreTheSamplesKept reads the generated CRDs: the
+// markers must repeat MaxComparisonValues, the samples a run keeps of each
+// comparison group, as the cap on values and on minSamples. A minSamples
+// above the cap could never be met, and every run would end Inconclusive.
+func TestComparisonBoundsAreTheSamplesKept(t *testing.T) {
+	schemaOf := func(file string) map[string]any {
+		data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var crd map[string]any
+		if err := yaml.Unmarshal(data, &crd); err != nil {
+			t.Fatal(err)
+		}
+		versions := crd["spec"].(map[string]any)["versions"].([]any)
+		return versions[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"].(map[string]any)
+	}
+	walk := func(s map[string]any, path ...string) map[string]any {
+		for _, p := range path {
+			s = s["properties"].(map[string]any)[p].(map[string]any)
+		}
+		return s
+	}
+	exp := schemaOf("chaos.faultline.dev_experiments.yaml")
+	if got := walk(exp, "spec", "comparison", "minSamples")["maximum"]; got != float64(chaosv1alpha1.MaxComparisonValues) {
+		t.Errorf("comparison.minSamples maximum is %v, want MaxComparisonValues %d", got, chaosv1alpha1.MaxComparisonValues)
+	}
+	run := schemaOf("chaos.faultline.dev_experimentruns.yaml")
+	for _, group := range []string{"experiment", "control"} {
+		if got := walk(run, "status", "comparison", group, "values")["maxItems"]; got != float64(chaosv1alpha1.MaxComparisonValues) {
+			t.Errorf("status.comparison.%s.values maxItems is %v, want MaxComparisonValues %d", group, got, chaosv1alpha1.MaxComparisonValues)
+		}
 	}
 }

@@ -94,6 +94,7 @@ func TestStartChecks(t *testing.T) {
 		requester   *access.Requester
 		deny        *access.Denied
 		allowed     []string
+		address     string // the Experiment's provider address; prometheusAddress when empty
 		wantVerdict chaosv1alpha1.Verdict
 		wantReason  string
 		wantInMsg   string
@@ -110,6 +111,10 @@ func TestStartChecks(t *testing.T) {
 			requester: &alice, allowed: []string{"http://prometheus.other:9090"},
 			wantVerdict: chaosv1alpha1.VerdictError, wantReason: chaosv1alpha1.ReasonProviderNotAllowed, wantInMsg: "http://prometheus.other:9090",
 		},
+		"an address climbing out of an allowed path with encoded dots, stored before admission refused it, ends Error ProviderNotAllowed": {
+			requester: &alice, allowed: []string{prometheusAddress + "/tenants/team-a"}, address: prometheusAddress + "/tenants/team-a/%2e%2e/team-b",
+			wantVerdict: chaosv1alpha1.VerdictError, wantReason: chaosv1alpha1.ReasonProviderNotAllowed, wantInMsg: "(it reads as http://prometheus.monitoring:9090/tenants/team-b once dot segments and encodings are resolved)",
+		},
 		"rights hold and the provider is allowed, it runs to a verdict": {
 			requester: &alice, allowed: []string{prometheusAddress},
 			wantVerdict: chaosv1alpha1.VerdictPassed,
@@ -119,7 +124,11 @@ func TestStartChecks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			pods := e.createWeb()
-			exp := e.createExperiment(experimentSpec())
+			spec := experimentSpec()
+			if tc.address != "" {
+				spec.Provider.Prometheus.Address = tc.address
+			}
+			exp := e.createExperiment(spec)
 			e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: tc.allowed})
 			checker := &rights{deny: tc.deny}
 			e.r.Access = checker

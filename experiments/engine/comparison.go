@@ -11,8 +11,8 @@ import (
 )
 
 // maxGroupValues is how many values of each comparison group status keeps;
-// the API bounds the list at the same number.
-const maxGroupValues = 512
+// the API bounds the list, and comparison.minSamples, at the same number.
+const maxGroupValues = chaosv1alpha1.MaxComparisonValues
 
 // groupQueries are the comparison's two queries while the fault is held;
 // nil when the run compares nothing, or not now.

@@ -85,7 +85,7 @@ func Validate(p *chaosv1alpha1.ChaosPolicy) []string {
 		}
 	}
 	for i, a := range p.Spec.AllowedProviderAddresses {
-		if err := ValidateAddress(a); err != nil {
+		if err := ValidateAllowedAddress(a); err != nil {
 			problems = append(problems, fmt.Sprintf("spec.allowedProviderAddresses[%d]: %v (the address is ignored meanwhile)", i, err))
 		}
 	}

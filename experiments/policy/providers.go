@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -14,14 +13,21 @@ import (
 // metrics provider at address, and otherwise an error that says what to
 // write instead. A nil policy allows nothing: an address chosen by whoever
 // writes an Experiment would otherwise receive the operator's requests and
-// the credentials of the Secret it names.
+// the credentials of the Secret it names. The admission webhook asks it
+// when an Experiment is written, and the run controller again when a run
+// starts, so both read the allow-list by this one definition.
 //
-// An address is allowed when its scheme, host and port equal those of an
-// allowed address and its path starts with the allowed path, on a segment
-// boundary. Userinfo, queries and fragments are never allowed: they would
-// smuggle credentials or change what is called.
+// Both the address and every allowed address are read by
+// NormalizeAddress first: an address is allowed when its scheme, host and
+// port equal those of an allowed address and its normalised path is the
+// allowed one's or continues it after a slash. Normalising both sides
+// before the prefix check is what stops "/prometheus/team-a/../team-b",
+// "/prometheus/team-a/%2e%2e/team-b" or "//prometheus/team-a/../../admin"
+// from passing as below "/prometheus/team-a" while the server is asked
+// for another path. Userinfo, queries and fragments are never allowed:
+// they would smuggle credentials or change what is called.
 func ProviderAllowed(p *chaosv1alpha1.ChaosPolicy, address string) error {
-	u, err := parseAddress(address)
+	want, err := NormalizeAddress(address)
 	if err != nil {
 		return fmt.Errorf("provider address %q: %w", address, err)
 	}
@@ -30,41 +36,60 @@ func ProviderAllowed(p *chaosv1alpha1.ChaosPolicy, address string) error {
 		allowed = p.Spec.AllowedProviderAddresses
 	}
 	for _, a := range allowed {
-		au, err := parseAddress(a)
-		if err != nil {
-			continue // reported on the ChaosPolicy itself
+		if ValidateAllowedAddress(a) != nil {
+			continue // reported on the ChaosPolicy itself, and allows nothing
 		}
-		if sameServer(u, au) && underPath(u.Path, au.Path) {
+		entry, err := NormalizeAddress(a)
+		if err != nil {
+			continue
+		}
+		if entry.Contains(want) {
 			return nil
 		}
 	}
-	if len(allowed) == 0 {
-		return fmt.Errorf("provider address %q is not allowed: the ChaosPolicy %q lists no allowed provider addresses; ask a cluster administrator to add it to spec.allowedProviderAddresses",
-			address, chaosv1alpha1.DefaultPolicyName)
+	readAs := ""
+	if pathResolved(address, want) {
+		// Say what was compared, or "/prometheus/team-a/%2e%2e/team-b"
+		// looks as if it were below an allowed "/prometheus/team-a".
+		readAs = fmt.Sprintf(" (it reads as %s once dot segments and encodings are resolved)", want)
 	}
-	return fmt.Errorf("provider address %q is not allowed by the ChaosPolicy %q; use one of: %s",
-		address, chaosv1alpha1.DefaultPolicyName, strings.Join(allowed, ", "))
+	if len(allowed) == 0 {
+		return fmt.Errorf("provider address %q is not allowed%s: the ChaosPolicy %q lists no allowed provider addresses; ask a cluster administrator to add it to spec.allowedProviderAddresses",
+			address, readAs, chaosv1alpha1.DefaultPolicyName)
+	}
+	return fmt.Errorf("provider address %q is not allowed by the ChaosPolicy %q%s; use one of: %s",
+		address, chaosv1alpha1.DefaultPolicyName, readAs, strings.Join(allowed, ", "))
+}
+
+// pathResolved reports whether normalising changed the path of address
+// beyond a trailing slash: a dot segment, an encoding or a doubled slash.
+func pathResolved(address string, normalised Address) bool {
+	u, err := url.Parse(address)
+	if err != nil {
+		return false
+	}
+	raw := u.RawPath
+	if raw == "" {
+		raw = u.EscapedPath()
+	}
+	return strings.TrimSuffix(raw, "/") != normalised.Path
 }
 
 // ValidateAddress returns nil when a is a provider address Faultline can
 // call and an allow-list can vouch for (http or https, a host, no userinfo,
-// query or fragment), and otherwise an error that says what to write. The
-// admission webhooks use it for ChaosPolicy allow-list entries and for
-// Experiment addresses, so both are read by the same rules as ProviderAllowed.
+// query or fragment, a path NormalizeAddress can read one way only), and
+// otherwise an error that says what to write. The admission webhooks use it
+// for Experiment addresses, and through ValidateAllowedAddress for
+// ChaosPolicy allow-list entries, so both are read by the same rules as
+// ProviderAllowed.
 func ValidateAddress(a string) error {
 	if strings.ContainsFunc(a, unicode.IsSpace) {
 		// url.Parse keeps spaces in a path, and a trailing space copied from
 		// a document would make the address miss every allow-list entry.
 		return fmt.Errorf("provider address %q: must not contain spaces; write it as http://host:port, such as http://prometheus.monitoring:9090", a)
 	}
-	u, err := parseAddress(a)
-	if err != nil {
+	if _, err := NormalizeAddress(a); err != nil {
 		return fmt.Errorf("provider address %q: %w", a, err)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("provider address %q: port %s is not between 1 and 65535", a, p)
-		}
 	}
 	return nil
 }
@@ -83,34 +108,10 @@ func parseAddress(address string) (*url.URL, error) {
 		return nil, fmt.Errorf("needs a host, such as http://prometheus.monitoring:9090")
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("must not carry a user or password; put credentials in a Secret and use provider.prometheus.auth")
+		return nil, fmt.Errorf("must not carry a user or password: remove the user:password@ part, and put credentials in a Secret named by provider.prometheus.auth")
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return nil, fmt.Errorf("must not have a query or fragment")
+		return nil, fmt.Errorf("must not have a query or fragment (?... or #...): write the server's base address, such as http://prometheus.monitoring:9090 or https://metrics.example.com/prometheus")
 	}
 	return u, nil
-}
-
-func sameServer(a, b *url.URL) bool {
-	return a.Scheme == b.Scheme && strings.EqualFold(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
-}
-
-func effectivePort(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if u.Scheme == "https" {
-		return "443"
-	}
-	return "80"
-}
-
-// underPath reports whether path is allowed path itself or below it.
-func underPath(path, allowed string) bool {
-	allowed = strings.TrimSuffix(allowed, "/")
-	path = strings.TrimSuffix(path, "/")
-	if allowed == "" {
-		return true
-	}
-	return path == allowed || strings.HasPrefix(path, allowed+"/")
 }
