@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
@@ -77,7 +78,8 @@ const (
 
 // Colours the page uses, named so the Chromium test can look for them in a
 // screenshot: a banner of the verdict's colour shows the CSS was applied,
-// and the fault window's colour shows the SVG was drawn.
+// and the fault window's colour shows the SVG was drawn. templates/report.css
+// writes the same values out.
 const (
 	colourPassed       = "#15803d"
 	colourFailed       = "#b91c1c"
@@ -903,6 +905,20 @@ func short(name string) string {
 	return string([]rune(name)[:laneNameChars-1]) + "…"
 }
 
+// htmlSource is the page. html/template escapes every value by its context
+// (text, attribute), including inside the SVG.
+//
+//go:embed templates/report.html.tmpl
+var htmlSource string
+
+// pageCSS is the page's style sheet, written into its <style> element so the
+// page loads nothing. Its colours are the named colours above, written out:
+// TestPageCSSUsesTheNamedColours fails when the two drift apart, which would
+// let the Chromium test look for a colour the page no longer paints.
+//
+//go:embed templates/report.css
+var pageCSS string
+
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"px":        px,
 	"short":     short,
@@ -911,276 +927,3 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"add":       func(a, b float64) float64 { return a + b },
 	"sub":       func(a, b float64) float64 { return a - b },
 }).Parse(htmlSource))
-
-var pageCSS = `
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #111827; background: #ffffff; margin: 0; }
-main { max-width: 1140px; margin: 0 auto; padding: 0 16px 32px; }
-header.banner { color: #ffffff; padding: 14px 24px; margin: 0 0 12px; }
-header.banner h1 { font-size: 22px; margin: 0; }
-header.banner p { margin: 4px 0 0; }
-.verdict-passed { background: ` + colourPassed + `; }
-.verdict-failed { background: ` + colourFailed + `; }
-.verdict-aborted { background: ` + colourAborted + `; }
-.verdict-inconclusive { background: ` + colourInconclusive + `; }
-.verdict-error { background: ` + colourError + `; }
-.verdict-none { background: ` + colourInProgress + `; }
-h2 { font-size: 16px; margin: 18px 0 6px; }
-table { border-collapse: collapse; margin: 4px 0; }
-th, td { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; border-bottom: 1px solid #e5e7eb; }
-td.num { text-align: right; }
-.facts th { font-weight: 600; padding-right: 18px; }
-.objective-met { color: ` + colourPassed + `; font-weight: 600; }
-.objective-missed { color: ` + colourFailed + `; font-weight: 600; }
-.objective-unjudged { color: #6b7280; }
-figure { margin: 6px 0 12px; }
-figcaption { color: #4b5563; font-size: 12px; max-width: 1000px; }
-svg { display: block; width: 100%; height: auto; font: 11px system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
-svg .lane-name { fill: #111827; font-weight: 600; }
-svg .note { fill: #6b7280; font-style: italic; }
-svg .lane-bg { fill: #f3f4f6; }
-svg .fault { fill: ` + colourFault + `; }
-svg .fault-open { fill-opacity: 0.6; }
-svg .failing { fill: ` + colourFailing + `; }
-svg .failing-open { fill-opacity: 0.6; }
-svg .passing { fill: ` + colourPassing + `; }
-svg .breach { fill: ` + colourAborted + `; }
-svg .gap { fill: url(#gap-hatch); stroke: #6b7280; stroke-width: 0.5; }
-svg .mark line { stroke: #111827; stroke-width: 1; }
-svg .mark text { fill: #111827; }
-svg .mark-injectedAt line, svg .mark-revertedAt line { stroke: #92400e; stroke-width: 2; }
-svg .mark-deviatedAt line, svg .mark-abortedAt line { stroke: ` + colourFailed + `; stroke-width: 2; }
-svg .mark-recoveredAt line { stroke: ` + colourPassed + `; stroke-width: 2; }
-svg .mark-lastSampleAt line { stroke-dasharray: 3 3; }
-svg .axis line { stroke: #9ca3af; }
-svg .axis text { fill: #374151; }
-svg .scale { stroke: #9ca3af; }
-svg .failing-side { fill: #fee2e2; }
-svg .threshold { stroke: ` + colourFailed + `; stroke-width: 1.5; stroke-dasharray: 4 2; }
-svg .point-baseline { fill: #2563eb; }
-svg .point-worst { fill: ` + colourFailed + `; }
-svg .point-last { fill: #111827; }
-svg .group-experiment circle, svg .group-experiment .box { fill: ` + colourExperimentGroup + `; }
-svg .group-control circle, svg .group-control .box { fill: ` + colourControlGroup + `; }
-svg .box { fill-opacity: 0.25; }
-svg .median { stroke: #111827; stroke-width: 2; }
-.outcome-harm { color: ` + colourFailed + `; font-weight: 600; }
-.outcome-noharm { color: ` + colourPassed + `; font-weight: 600; }
-.outcome-unjudged { color: #6b7280; }
-.small { color: #4b5563; font-size: 12px; }
-`
-
-// htmlSource is the page. html/template escapes every value by its context
-// (text, attribute), including inside the SVG.
-const htmlSource = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8"/>
-<meta name="viewport" content="width=device-width, initial-scale=1"/>
-<meta name="generator" content="Faultline"/>
-<title>{{.Title}}</title>
-<style>{{.CSS}}</style>
-</head>
-<body>
-<header class="banner {{.VerdictClass}}" id="verdict">
-<h1>Faultline run {{.Run}}: <span class="verdict">{{.Headline}}</span></h1>
-<p>Verdict: {{.Verdict}}</p>
-</header>
-<main>
-{{- if .Compact}}
-<p class="small" id="compact">This run holds too much to show whole on one page: lists and texts are cut shorter than usual. The JSON report (-o json) has everything.</p>
-{{- end}}
-<section id="figures">
-<h2>Figures</h2>
-<table class="facts">
-{{- range .Figures}}
-<tr><th>{{.Label}}</th><td>{{.Value}}</td><td{{with .Class}} class="{{.}}"{{end}}>{{.Judgement}}</td></tr>
-{{- end}}
-</table>
-</section>
-{{- with .Timeline}}
-<section id="timeline">
-<h2>Timeline</h2>
-<figure>
-<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.Width}} {{.Height}}" width="{{.Width}}" height="{{.Height}}" role="img" aria-label="Timeline of the run">
-<defs><pattern id="gap-hatch" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#e5e7eb"/><line x1="0" y1="0" x2="0" y2="6" stroke="#6b7280" stroke-width="2"/></pattern></defs>
-{{- $top := .PlotTop}}{{$axis := .AxisY}}{{$left := .PlotLeft}}{{$right := .PlotRight}}
-{{- range .Lanes}}
-<g class="lane" data-lane="{{.Name}}">
-{{- $ly := .Y}}
-<text class="lane-name" x="8" y="{{px $ly}}" dy="14"><title>{{.Name}}</title>{{short .Name}}</text>
-<rect class="lane-bg" x="{{px $left}}" y="{{px $ly}}" width="{{px (sub $right $left)}}" height="20"/>
-{{- range .Spans}}
-<rect class="{{.Class}}" x="{{px .X}}" y="{{px $ly}}" width="{{px .Width}}" height="20"><title>{{.Title}}</title></rect>
-{{- end}}
-{{- with .Note}}<text class="note" x="{{px (add $left 6)}}" y="{{px $ly}}" dy="14">{{.}}</text>{{end}}
-{{- if .Dots}}<g class="{{.Class}}">{{range .Dots}}<circle cx="{{px .X}}" cy="{{px .Y}}" r="2"><title>{{.Title}}</title></circle>{{end}}</g>{{end}}
-</g>
-{{- end}}
-{{- range .Gaps}}
-<rect class="gap" data-gap="" x="{{px .X}}" y="{{px $top}}" width="{{px .Width}}" height="{{px (sub $axis $top)}}"><title>{{.Title}}</title></rect>
-{{- end}}
-<g class="axis">
-<line x1="{{px $left}}" y1="{{px $axis}}" x2="{{px $right}}" y2="{{px $axis}}"/>
-{{- range .Ticks}}
-<line x1="{{px .X}}" y1="{{px $axis}}" x2="{{px .X}}" y2="{{px (add $axis 4)}}"/><text x="{{px .X}}" y="{{px (add $axis 16)}}" text-anchor="middle">{{.Label}}</text>
-{{- end}}
-<text x="{{px $right}}" y="{{px (add $axis 30)}}" text-anchor="end">{{.AxisTitle}}</text>
-</g>
-{{- range .Marks}}
-<g class="mark mark-{{.Name}}" data-mark="{{.Name}}"><title>{{.Title}}</title>
-<line x1="{{px .X}}" y1="{{px (sub .LabelY 10)}}" x2="{{px .X}}" y2="{{px $axis}}"/>
-<text x="{{px .LabelX}}" y="{{px .LabelY}}" text-anchor="{{.Anchor}}">{{.Label}}</text>
-</g>
-{{- end}}
-</svg>
-<figcaption>{{.Caption}}</figcaption>
-</figure>
-</section>
-{{- else}}
-<section id="timeline"><h2>Timeline</h2><p>Nothing recorded yet.</p></section>
-{{- end}}
-{{- with .Values}}
-<section id="values">
-<h2>Probe values</h2>
-<figure>
-<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.Width}} {{.Height}}" width="{{.Width}}" height="{{.Height}}" role="img" aria-label="Recorded values of each probe against its threshold">
-{{- range .Rows}}
-<g class="probe" data-probe="{{.Name}}" data-kind="{{.Kind}}">
-{{- $y := .Y}}
-<text class="lane-name" x="8" y="{{px .Y}}"><title>{{.Name}}</title>{{short .Name}}</text>
-<text class="note" x="8" y="{{px (add .Y 13)}}">{{.Kind}}</text>
-{{- if .Note}}
-<text class="note" x="{{px $.Values.ScaleLeft}}" y="{{px .Y}}">{{.Note}}</text>
-{{- else}}
-{{- if lt .FailingFrom .FailingTo}}<rect class="failing-side" x="{{px .FailingFrom}}" y="{{px (sub .Y 12)}}" width="{{px (sub .FailingTo .FailingFrom)}}" height="16"/>{{end}}
-<line class="scale" x1="{{px $.Values.ScaleLeft}}" y1="{{px (sub .Y 4)}}" x2="{{px $.Values.ScaleRight}}" y2="{{px (sub .Y 4)}}"/>
-<text class="note" x="{{px $.Values.ScaleLeft}}" y="{{px (add .Y 13)}}">{{.ScaleLo}}</text><text class="note" x="{{px $.Values.ScaleRight}}" y="{{px (add .Y 13)}}" text-anchor="end">{{.ScaleHi}}</text>
-{{- with .Threshold}}<g class="threshold-mark" data-threshold="{{.Label}}"><line class="threshold" x1="{{px .X}}" y1="{{px (sub $y 16)}}" x2="{{px .X}}" y2="{{px (add $y 6)}}"/></g>{{end}}
-{{- range $pt := .Points}}
-<g class="point point-{{.Which}}" data-point="{{.Which}}"><title>{{.Which}}: {{.Value}}</title><circle cx="{{px .X}}" cy="{{px (sub $y 4)}}" r="5"/>{{with .Label}}<text x="{{px $pt.X}}" y="{{px (sub $y 12)}}" text-anchor="middle">{{.}}</text>{{end}}</g>
-{{- end}}
-{{- end}}
-<text class="note" x="{{px (add $.Values.ScaleRight 12)}}" y="{{px .Y}}">{{.Counts}}</text>
-{{- with .Threshold}}<text class="note" x="{{px (add $.Values.ScaleRight 12)}}" y="{{px (add $y 13)}}">threshold {{.Label}}</text>{{end}}
-</g>
-{{- end}}
-</svg>
-<figcaption>{{.Caption}}</figcaption>
-</figure>
-</section>
-{{- end}}
-<section id="objectives">
-<h2>Objectives</h2>
-{{- if .Objectives}}
-<table>
-<tr><th>Objective</th><th>Target</th><th>Measured</th><th>Status</th></tr>
-{{- range .Objectives}}
-<tr><td>{{.Name}}</td><td>{{.Target}}</td><td>{{.Measured}}</td><td class="{{.Class}}">{{.Status}}</td></tr>
-{{- end}}
-</table>
-{{- else}}
-<p>None declared.</p>
-{{- end}}
-{{- if .Resolutions}}
-<h2>Resolutions</h2>
-<table class="facts">
-{{- range .Resolutions}}
-<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
-{{- end}}
-</table>
-{{- end}}
-</section>
-<section id="run">
-<h2>Run</h2>
-<table class="facts">
-{{- range .Facts}}
-<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
-{{- end}}
-</table>
-</section>
-{{- if .Abort}}
-<section id="abort">
-<h2>Aborted</h2>
-<table class="facts">
-{{- range .Abort}}
-<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
-{{- end}}
-</table>
-</section>
-{{- end}}
-<section id="targets">
-<h2>Targets</h2>
-{{- if .Targets}}
-<table>
-<tr><th>Kind</th><th>Namespace</th><th>Name</th><th>Phase</th><th>Injected</th><th>Reverted</th><th>Message</th></tr>
-{{- range .Targets}}
-<tr><td>{{.Kind}}</td><td>{{or .Namespace "-"}}</td><td>{{.Name}}</td><td>{{.Phase}}</td><td class="num">{{offset .Injected}}</td><td class="num">{{offset .Reverted}}</td><td>{{.Message}}</td></tr>
-{{- end}}
-</table>
-{{- if .TargetsMore}}<p class="small">and {{.TargetsMore}} more targets, not listed</p>{{end}}
-{{- else}}
-<p>None selected yet.</p>
-{{- end}}
-</section>
-<section id="probes">
-<h2>Probes</h2>
-{{- if .Probes}}
-<table>
-<tr><th>Name</th><th>Kind</th><th>Condition</th><th>Baseline</th><th>Worst</th><th>Last</th><th>Samples</th><th>Failures</th><th>Errors</th><th>Last error</th></tr>
-{{- range .Probes}}
-<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{condition .}}</td><td class="num">{{or .Baseline "-"}}</td><td class="num">{{or .Worst "-"}}</td><td class="num">{{or .Last "-"}}</td><td class="num">{{.Samples}}</td><td class="num">{{.Failures}}</td><td class="num">{{.Errors}}</td><td>{{.LastError}}</td></tr>
-{{- end}}
-</table>
-{{- if .ProbesMore}}<p class="small">and {{.ProbesMore}} more probes, not listed</p>{{end}}
-{{- else}}
-<p>No samples yet.</p>
-{{- end}}
-</section>
-{{- if .SLOs}}
-<section id="slos">
-<h2>SLOs</h2>
-<p class="small">Derived when the run started.</p>
-{{- range .SLOs}}
-<h3 class="small" data-slo="{{.Name}}">{{.Name}} ({{.Kind}})</h3>
-<table class="facts">
-{{- range .Facts}}
-<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
-{{- end}}
-</table>
-{{- end}}
-</section>
-{{- end}}
-{{- with .Comparison}}
-<section id="comparison">
-<h2>Comparison: <span class="{{.Class}}">{{.Outcome}}</span></h2>
-<p class="small">The faulted slice against control while the fault was active.</p>
-<table class="facts">
-{{- range .Facts}}
-<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
-{{- end}}
-</table>
-{{- with .Plot}}
-<figure>
-<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {{.Width}} {{.Height}}" width="{{.Width}}" height="{{.Height}}" role="img" aria-label="Values of the faulted slice and of control">
-{{- $plot := .}}
-{{- range .Rows}}
-<g class="{{.Class}}" data-group="{{.Name}}">
-<text class="lane-name" x="8" y="{{px .Y}}">{{.Name}}</text>
-<line class="scale" x1="{{px $plot.ScaleLeft}}" y1="{{px .Y}}" x2="{{px $plot.ScaleRight}}" y2="{{px .Y}}"/>
-{{- if .HasBox}}<rect class="box" x="{{px .BoxFrom}}" y="{{px (sub .Y 10)}}" width="{{px (sub .BoxTo .BoxFrom)}}" height="20"/><line class="median" x1="{{px .MedianX}}" y1="{{px (sub .Y 12)}}" x2="{{px .MedianX}}" y2="{{px (add .Y 12)}}"/>{{end}}
-{{- range .Dots}}<circle cx="{{px .X}}" cy="{{px .Y}}" r="2.5"><title>{{.Title}}</title></circle>{{end}}
-<text class="note" x="{{px (add $plot.ScaleRight 12)}}" y="{{px .Y}}">{{.Summary}}</text>
-</g>
-{{- end}}
-<text class="note" x="{{px .ScaleLeft}}" y="{{px .ScaleLabelY}}">{{.ScaleLo}}</text><text class="note" x="{{px .ScaleRight}}" y="{{px .ScaleLabelY}}" text-anchor="end">{{.ScaleHi}}</text>
-</svg>
-<figcaption>{{.Caption}}</figcaption>
-</figure>
-{{- end}}
-</section>
-{{- end}}
-<p class="small">Faultline report. {{with .Origin}}Offsets are from {{.}}; {{end}}instants are in UTC.</p>
-</main>
-</body>
-</html>
-`
