@@ -53,6 +53,8 @@ func (r Run) measure(deviated, absorbed bool) *chaosv1alpha1.RunResult {
 	}
 
 	res.Resolutions = r.figureResolutions(detectInstant, absorbed)
+	res.TimeToRemediate = elapsed(tl.InjectedAt, tl.RemediationStartedAt)
+	res.TimeToNotify = elapsed(tl.InjectedAt, tl.NotifiedAt)
 	return res
 }
 

@@ -10,6 +10,14 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
+// The objectives' names, as spec.objectives spells them and results list them.
+const (
+	objectiveDetect    = "detectWithin"
+	objectiveRecover   = "recoverWithin"
+	objectiveRemediate = "remediateWithin"
+	objectiveNotify    = "notifyWithin"
+)
+
 // finish computes the figures and the verdict of a run whose observation is over.
 func (r Run) finish(now time.Time) []Event {
 	st := r.Status
@@ -25,68 +33,112 @@ func (r Run) finish(now time.Time) []Event {
 	tl := st.Timeline
 	deviated := tl.DeviatedAt != nil && tl.InjectedAt != nil
 	absorbed := tl.InjectedAt != nil && tl.DeviatedAt == nil && st.Abort == nil
+
 	res := r.measure(deviated, absorbed)
-
-	// Objectives.
-	missed := false
-	if o := r.Spec.Objectives; o != nil {
-		if o.DetectWithin != nil {
-			obj := chaosv1alpha1.ObjectiveResult{Name: "detectWithin", Target: *o.DetectWithin, Measured: res.TimeToDetect}
-			switch {
-			case res.TimeToDetect != nil:
-				obj.Status = metOrMissed(res.TimeToDetect.Duration <= o.DetectWithin.Duration)
-			case absorbed || st.Abort != nil || tl.InjectedAt == nil:
-				obj.Status = chaosv1alpha1.ObjectiveNotMeasured
-			default:
-				// The system deviated and nothing detected it: the
-				// detection objective is what this run exists to catch.
-				obj.Status = chaosv1alpha1.ObjectiveMissed
-			}
-			missed = missed || obj.Status == chaosv1alpha1.ObjectiveMissed
-			res.Objectives = append(res.Objectives, obj)
-		}
-		if o.RecoverWithin != nil {
-			obj := chaosv1alpha1.ObjectiveResult{Name: "recoverWithin", Target: *o.RecoverWithin, Measured: res.TimeToRecover}
-			switch {
-			case res.TimeToRecover != nil:
-				obj.Status = metOrMissed(res.TimeToRecover.Duration <= o.RecoverWithin.Duration)
-			case st.Abort != nil || tl.InjectedAt == nil:
-				obj.Status = chaosv1alpha1.ObjectiveNotMeasured
-			default:
-				obj.Status = chaosv1alpha1.ObjectiveMissed
-			}
-			missed = missed || obj.Status == chaosv1alpha1.ObjectiveMissed
-			res.Objectives = append(res.Objectives, obj)
-		}
-	}
-
-	missed = r.judgeRemediation(res) || missed
-	missed = r.judgeNotify(res, absorbed) || missed
+	r.noteRemediationNotObserved()
+	var missed bool
+	res.Objectives, missed = judgeObjectives(r.objectives(res, absorbed))
 
 	if st.Abort != nil && st.Progress.ConfigError != "" {
 		// Aborted because the run could not be carried out, not because
 		// the system misbehaved: the verdict says so.
 		return r.finishConfigError(now)
 	}
+	verdict, reason := r.verdict(deviated, missed)
+	r.setOutcomeConditions(deviated, absorbed, now)
+	return r.finishWith(now, verdict, reason, r.summary(verdict))
+}
+
+// objective is one row of the run's objectives: a limit on one figure of
+// the result, and whether a run without that figure missed it.
+type objective struct {
+	// name is the objective's name in spec.objectives.
+	name string
+	// limit is the longest acceptable figure; nil when the spec sets none.
+	limit *metav1.Duration
+	// measured is the figure the objective limits; nil when the run has none.
+	measured *metav1.Duration
+	// unmeasurable says that the run could not have measured the figure,
+	// so its absence leaves the objective NotMeasured. Otherwise the run
+	// could have seen it and did not: the objective is Missed, for that
+	// is what it exists to catch.
+	unmeasurable bool
+}
+
+// objectives is the table of the run's objectives, in the order the result
+// lists them, each with its figure from res.
+func (r Run) objectives(res *chaosv1alpha1.RunResult, absorbed bool) []objective {
+	o := r.Spec.Objectives
+	if o == nil {
+		return nil
+	}
+	// An aborted run, or one that never injected, measured nothing.
+	unmeasured := r.Status.Abort != nil || r.Status.Timeline.InjectedAt == nil
+	return []objective{
+		// A fault the system absorbed has nothing to detect; a deviation
+		// nothing detected misses the objective.
+		{name: objectiveDetect, limit: o.DetectWithin, measured: res.TimeToDetect, unmeasurable: unmeasured || absorbed},
+		// An absorbed fault recovered at once (timeToRecover 0).
+		{name: objectiveRecover, limit: o.RecoverWithin, measured: res.TimeToRecover, unmeasurable: unmeasured},
+		// Remediation is asked for whether or not the fault was absorbed.
+		{name: objectiveRemediate, limit: o.RemediateWithin, measured: res.TimeToRemediate, unmeasurable: unmeasured},
+		// A fault the system absorbed has no one to tell; one that hurt
+		// and of which no one was told misses the objective.
+		{name: objectiveNotify, limit: o.NotifyWithin, measured: res.TimeToNotify, unmeasurable: unmeasured || absorbed},
+	}
+}
+
+// judgeObjectives judges every objective the spec sets, in the table's
+// order, and reports whether any was missed.
+func judgeObjectives(objectives []objective) (results []chaosv1alpha1.ObjectiveResult, missed bool) {
+	for _, o := range objectives {
+		if o.limit == nil {
+			continue
+		}
+		result := chaosv1alpha1.ObjectiveResult{Name: o.name, Target: *o.limit, Measured: o.measured}
+		switch {
+		case o.measured != nil && o.measured.Duration <= o.limit.Duration:
+			result.Status = chaosv1alpha1.ObjectiveMet
+		case o.measured == nil && o.unmeasurable:
+			result.Status = chaosv1alpha1.ObjectiveNotMeasured
+		default:
+			result.Status = chaosv1alpha1.ObjectiveMissed
+			missed = true
+		}
+		results = append(results, result)
+	}
+	return results, missed
+}
+
+// verdict is the run's verdict and the reason for it, from the abort, the
+// recovery, the comparison and the objectives, in that order.
+func (r Run) verdict(deviated, missed bool) (chaosv1alpha1.Verdict, string) {
+	st := r.Status
 	compared, comparedReason := r.judgeComparison()
-	verdict, reason := chaosv1alpha1.VerdictPassed, chaosv1alpha1.ReasonPassed
 	switch {
 	case st.Abort != nil && st.Abort.Reason == chaosv1alpha1.AbortInjectionFailed && !anyInjected(st):
-		verdict, reason = chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.ReasonInjectionFailed
+		return chaosv1alpha1.VerdictInconclusive, chaosv1alpha1.ReasonInjectionFailed
 	case st.Abort != nil:
-		verdict, reason = chaosv1alpha1.VerdictAborted, chaosv1alpha1.ReasonAborted
-	case deviated && tl.RecoveredAt == nil:
-		verdict, reason = chaosv1alpha1.VerdictFailed, chaosv1alpha1.ReasonNotRecovered
+		return chaosv1alpha1.VerdictAborted, chaosv1alpha1.ReasonAborted
+	case deviated && st.Timeline.RecoveredAt == nil:
+		return chaosv1alpha1.VerdictFailed, chaosv1alpha1.ReasonNotRecovered
 	case compared == chaosv1alpha1.VerdictFailed:
-		verdict, reason = compared, comparedReason
+		return compared, comparedReason
 	case missed:
-		verdict, reason = chaosv1alpha1.VerdictFailed, chaosv1alpha1.ReasonFailed
+		return chaosv1alpha1.VerdictFailed, chaosv1alpha1.ReasonFailed
 	case compared != "":
 		// Too few samples to compare: the run cannot say whether the
 		// fault harmed the faulted slice.
-		verdict, reason = compared, comparedReason
+		return compared, comparedReason
 	}
-	if deviated && tl.RecoveredAt == nil {
+	return chaosv1alpha1.VerdictPassed, chaosv1alpha1.ReasonPassed
+}
+
+// setOutcomeConditions says in Detected and Recovered what the run saw of
+// the steady state: a deviation it never recovered from, or none at all.
+func (r Run) setOutcomeConditions(deviated, absorbed bool, now time.Time) {
+	st := r.Status
+	if deviated && st.Timeline.RecoveredAt == nil {
 		setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionFalse, chaosv1alpha1.ReasonNotRecovered, "the steady state did not return", now)
 	}
 	switch {
@@ -100,18 +152,10 @@ func (r Run) finish(now time.Time) []Event {
 		setCondition(st, chaosv1alpha1.ConditionDetected, metav1.ConditionFalse, chaosv1alpha1.ReasonAbsorbed, "the steady state never deviated: the system absorbed the fault", now)
 		setCondition(st, chaosv1alpha1.ConditionRecovered, metav1.ConditionTrue, chaosv1alpha1.ReasonAbsorbed, "the steady state never deviated", now)
 	}
-	return r.finishWith(now, verdict, reason, r.summary(verdict))
 }
 
 func anyInjected(st *chaosv1alpha1.ExperimentRunStatus) bool {
 	return st.Timeline.InjectedAt != nil
-}
-
-func metOrMissed(ok bool) chaosv1alpha1.ObjectiveStatus {
-	if ok {
-		return chaosv1alpha1.ObjectiveMet
-	}
-	return chaosv1alpha1.ObjectiveMissed
 }
 
 func (r Run) finishInconclusive(now time.Time, reason, message string) []Event {

@@ -32,7 +32,7 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 				parts = append(parts, n)
 			}
 			if res.TimeToRecover != nil {
-				parts = append(parts, "recovered in "+res.TimeToRecover.Duration.String()+r.resolutionSuffix("timeToRecover")+objectiveSuffix(res, "recoverWithin"))
+				parts = append(parts, "recovered in "+res.TimeToRecover.Duration.String()+r.resolutionSuffix("timeToRecover")+objectiveSuffix(res, objectiveRecover))
 			} else {
 				parts = append(parts, fmt.Sprintf("did not recover within %s of the fault's end", r.RecoveryTimeout()))
 			}
@@ -69,9 +69,9 @@ func abortTiming(a *chaosv1alpha1.AbortStatus, res *chaosv1alpha1.RunResult) str
 func describeDetection(r Run, res *chaosv1alpha1.RunResult) []string {
 	switch res.DetectedBy {
 	case chaosv1alpha1.DetectedByAlert:
-		return []string{"detected by alert in " + res.TimeToDetect.Duration.String() + r.resolutionSuffix("timeToDetect") + objectiveSuffix(res, "detectWithin")}
+		return []string{"detected by alert in " + res.TimeToDetect.Duration.String() + r.resolutionSuffix("timeToDetect") + objectiveSuffix(res, objectiveDetect)}
 	case chaosv1alpha1.DetectedByProbe:
-		return []string{"detected by probes in " + res.TimeToDetect.Duration.String() + r.resolutionSuffix("timeToDetect") + objectiveSuffix(res, "detectWithin")}
+		return []string{"detected by probes in " + res.TimeToDetect.Duration.String() + r.resolutionSuffix("timeToDetect") + objectiveSuffix(res, objectiveDetect)}
 	}
 	if r.wantAlertsDeclared() {
 		return []string{fmt.Sprintf("the steady state deviated %s after injection but no alert (%s) fired",
