@@ -90,31 +90,6 @@ func (r Run) signalsDueBy() (time.Time, bool) {
 	return until, !until.IsZero()
 }
 
-// judgeNotify computes time-to-notify and judges objectives.notifyWithin.
-func (r Run) judgeNotify(res *chaosv1alpha1.RunResult, absorbed bool) (missed bool) {
-	st := r.Status
-	tl := st.Timeline
-	if tl.NotifiedAt != nil && tl.InjectedAt != nil {
-		res.TimeToNotify = duration(tl.NotifiedAt.Sub(tl.InjectedAt.Time))
-	}
-	o := r.Spec.Objectives
-	if o == nil || o.NotifyWithin == nil {
-		return false
-	}
-	obj := chaosv1alpha1.ObjectiveResult{Name: "notifyWithin", Target: *o.NotifyWithin, Measured: res.TimeToNotify}
-	switch {
-	case res.TimeToNotify != nil:
-		obj.Status = metOrMissed(res.TimeToNotify.Duration <= o.NotifyWithin.Duration)
-	case absorbed || st.Abort != nil || tl.InjectedAt == nil:
-		obj.Status = chaosv1alpha1.ObjectiveNotMeasured
-	default:
-		// The fault hurt and no one was told: what notifyWithin exists to catch.
-		obj.Status = chaosv1alpha1.ObjectiveMissed
-	}
-	res.Objectives = append(res.Objectives, obj)
-	return obj.Status == chaosv1alpha1.ObjectiveMissed
-}
-
 // describeNotification is the summary's sentence on the notification:
 // "notified 34s after injection, 30s after the alert fired (group_wait 30s)".
 func (r Run) describeNotification(res *chaosv1alpha1.RunResult) string {
@@ -131,7 +106,7 @@ func (r Run) describeNotification(res *chaosv1alpha1.RunResult) string {
 		if st.Notification != nil && st.Notification.Unobserved != "" {
 			s += " (" + st.Notification.Unobserved + ")"
 		}
-		return s + objectiveSuffix(res, "notifyWithin")
+		return s + objectiveSuffix(res, objectiveNotify)
 	}
 	s := "notified in " + res.TimeToNotify.Duration.String()
 	if tl.AlertedAt != nil {
@@ -143,5 +118,5 @@ func (r Run) describeNotification(res *chaosv1alpha1.RunResult) string {
 	if n := st.Notification; n != nil && n.Unobserved != "" {
 		s += " (" + n.Unobserved + ")"
 	}
-	return s + objectiveSuffix(res, "notifyWithin")
+	return s + objectiveSuffix(res, objectiveNotify)
 }

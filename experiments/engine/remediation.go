@@ -65,15 +65,12 @@ func (r Run) awaitingRemediation(now time.Time) bool {
 	return now.Before(r.Status.Timeline.InjectedAt.Add(o.RemediateWithin.Duration))
 }
 
-// judgeRemediation sets timeToRemediate, says in status what was not seen
-// when nothing was, and judges remediateWithin. It reports whether the
-// objective was missed.
-func (r Run) judgeRemediation(res *chaosv1alpha1.RunResult) bool {
+// noteRemediationNotObserved says in status, when the run saw no
+// remediation start after the injection, what it looked for, or why it
+// looked for nothing.
+func (r Run) noteRemediationNotObserved() {
 	st := r.Status
 	tl := st.Timeline
-	if tl.RemediationStartedAt != nil && tl.InjectedAt != nil {
-		res.TimeToRemediate = duration(tl.RemediationStartedAt.Sub(tl.InjectedAt.Time))
-	}
 	if tl.RemediationStartedAt == nil && tl.InjectedAt != nil {
 		rules, why := remediation.Rules(r.Spec, st.Targets)
 		if len(rules) > 0 {
@@ -81,23 +78,6 @@ func (r Run) judgeRemediation(res *chaosv1alpha1.RunResult) bool {
 		}
 		st.Remediation = &chaosv1alpha1.RemediationStatus{NotObserved: truncate(why, 1024)}
 	}
-	o := r.Spec.Objectives
-	if o == nil || o.RemediateWithin == nil {
-		return false
-	}
-	obj := chaosv1alpha1.ObjectiveResult{Name: "remediateWithin", Target: *o.RemediateWithin, Measured: res.TimeToRemediate}
-	switch {
-	case res.TimeToRemediate != nil:
-		obj.Status = metOrMissed(res.TimeToRemediate.Duration <= o.RemediateWithin.Duration)
-	case st.Abort != nil || tl.InjectedAt == nil:
-		obj.Status = chaosv1alpha1.ObjectiveNotMeasured
-	default:
-		// The objective asks for remediation and none was seen: that is
-		// what the run exists to catch, absorbed fault or not.
-		obj.Status = chaosv1alpha1.ObjectiveMissed
-	}
-	res.Objectives = append(res.Objectives, obj)
-	return obj.Status == chaosv1alpha1.ObjectiveMissed
 }
 
 // describeRemediation is the summary's part on remediation: when it
@@ -107,9 +87,9 @@ func (r Run) describeRemediation(res *chaosv1alpha1.RunResult) string {
 	switch {
 	case res.TimeToRemediate != nil && st.Remediation != nil:
 		return fmt.Sprintf("remediation started in %s: %s (%s)%s", res.TimeToRemediate.Duration, st.Remediation.StartedBy, st.Remediation.Rule,
-			objectiveSuffix(res, "remediateWithin"))
+			objectiveSuffix(res, objectiveRemediate))
 	case st.Remediation != nil && st.Remediation.NotObserved != "" && r.Spec.Objectives != nil && r.Spec.Objectives.RemediateWithin != nil:
-		return "no remediation seen: " + st.Remediation.NotObserved + objectiveSuffix(res, "remediateWithin")
+		return "no remediation seen: " + st.Remediation.NotObserved + objectiveSuffix(res, objectiveRemediate)
 	}
 	return ""
 }

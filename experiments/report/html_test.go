@@ -478,3 +478,44 @@ func TestHTMLTimeAxisTicks(t *testing.T) {
 		})
 	}
 }
+
+// TestPageCSSUsesTheNamedColours ties templates/report.css to the colour
+// constants. The Chromium test looks for those colours in a screenshot, so
+// a colour changed in the style sheet alone would have it look for one the
+// page no longer paints, and the banner could show any colour unnoticed.
+func TestPageCSSUsesTheNamedColours(t *testing.T) {
+	rules := map[string]string{}
+	for _, line := range strings.Split(pageCSS, "\n") {
+		if selector, body, ok := strings.Cut(line, " { "); ok {
+			rules[selector] = strings.TrimSuffix(body, " }")
+		}
+	}
+	want := map[string]string{
+		".objective-met":             "color: " + colourPassed,
+		".objective-missed":          "color: " + colourFailed,
+		"svg .fault":                 "fill: " + colourFault,
+		"svg .failing":               "fill: " + colourFailing,
+		"svg .passing":               "fill: " + colourPassing,
+		"svg .breach":                "fill: " + colourAborted,
+		"svg .point-worst":           "fill: " + colourFailed,
+		"svg .threshold":             "stroke: " + colourFailed,
+		".outcome-harm":              "color: " + colourFailed,
+		".outcome-noharm":            "color: " + colourPassed,
+		"svg .mark-recoveredAt line": "stroke: " + colourPassed,
+		"svg .group-experiment circle, svg .group-experiment .box": "fill: " + colourExperimentGroup,
+		"svg .group-control circle, svg .group-control .box":       "fill: " + colourControlGroup,
+	}
+	for verdict, colour := range verdictColours {
+		want["."+verdictClass(verdict)] = "background: " + colour
+	}
+	for selector, declaration := range want {
+		body, ok := rules[selector]
+		if !ok {
+			t.Errorf("report.css has no rule for %q", selector)
+			continue
+		}
+		if !strings.Contains(" "+body, " "+declaration+";") {
+			t.Errorf("report.css: %s { %s }, want %s", selector, body, declaration)
+		}
+	}
+}
