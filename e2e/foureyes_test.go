@@ -238,25 +238,39 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 		t.Fatalf("approved run: verdict %q, approval %+v, message %q; want Passed, approved by fe-approver", done.Status.Verdict, done.Status.Approval, done.Status.Message)
 	}
 
-	// A staged run approved before its schedule time, then the Experiment
-	// edited: the approval was for the old spec, and the run waits for a
+	// A scheduled run, staged ahead of its schedule time and approved
+	// before it takes its snapshot, then the Experiment edited: the
+	// approval was for the spec before the edit, and the run waits for a
 	// new one instead of injecting the edited spec.
 	tb.RequireSteadyState(t)
-	staged := &chaosv1alpha1.ExperimentRun{
-		ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, Name: "four-eyes-staged", Annotations: map[string]string{
-			chaosv1alpha1.ScheduledAtAnnotation: time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339),
-		}},
-		Spec: run.Spec,
+	cron := podKillExperiment("four-eyes-cron")
+	cron.Spec.Approval = &chaosv1alpha1.ApprovalSpec{Required: true}
+	cron.Spec.Schedule = "* * * * *"
+	if err := users["fe-author"].Create(ctx, cron); err != nil {
+		t.Fatalf("fe-author creating a scheduled gated Experiment: %v", err)
 	}
-	if err := users["fe-author"].Create(ctx, staged); err != nil {
-		t.Fatalf("fe-author creating a staged run: %v", err)
-	}
-	t.Cleanup(func() { _ = tb.Client.Delete(context.Background(), staged) })
+	t.Cleanup(func() { _ = tb.Client.Delete(context.Background(), cron) })
+	staged := &chaosv1alpha1.ExperimentRun{}
+	waitFor(t, 90*time.Second, "a staged run of the schedule", func(ctx context.Context) (bool, error) {
+		runs := &chaosv1alpha1.ExperimentRunList{}
+		if err := tb.Client.List(ctx, runs, client.InNamespace(shopNamespace)); err != nil {
+			return false, err
+		}
+		for _, r := range runs.Items {
+			at, err := time.Parse(time.RFC3339, r.Annotations[chaosv1alpha1.ScheduledAtAnnotation])
+			// Room to approve and edit before it falls due.
+			if r.Spec.ExperimentRef.Name == cron.Name && err == nil && r.Status.Experiment == nil && time.Until(at) > 5*time.Second {
+				*staged = r
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 	if err := annotateObject(ctx, users["fe-approver"], &chaosv1alpha1.ExperimentRun{ObjectMeta: staged.ObjectMeta}, map[string]string{chaosv1alpha1.ApprovedAnnotation: "true"}); err != nil {
 		t.Fatalf("fe-approver approving the staged run: %v", err)
 	}
 	edited := &chaosv1alpha1.Experiment{}
-	if err := users["fe-author"].Get(ctx, client.ObjectKeyFromObject(exp), edited); err != nil {
+	if err := users["fe-author"].Get(ctx, client.ObjectKeyFromObject(cron), edited); err != nil {
 		t.Fatal(err)
 	}
 	edited.Spec.SteadyState.Baseline = metav1.Duration{Duration: 4 * time.Second}
@@ -269,17 +283,22 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 			return false, err
 		}
 		if got.Status.Timeline.StartedAt != nil {
-			return false, fmt.Errorf("the run started on an approval of the spec before the edit")
+			return false, fmt.Errorf("%w: the run started on an approval of the spec before the edit", errGiveUp)
 		}
 		_, approved := got.Annotations[chaosv1alpha1.ApprovedAnnotation]
-		return !approved && got.Status.Phase == chaosv1alpha1.PhasePending && strings.Contains(got.Status.Message, "waiting for approval"), nil
+		return got.Status.Experiment != nil && !approved && got.Status.Phase == chaosv1alpha1.PhasePending &&
+			strings.Contains(got.Status.Message, "waiting for approval"), fmt.Errorf("phase %q: %s", got.Status.Phase, got.Status.Message)
 	})
 	if err := annotateObject(ctx, users["fe-approver"], &chaosv1alpha1.ExperimentRun{ObjectMeta: staged.ObjectMeta}, map[string]string{chaosv1alpha1.ApprovedAnnotation: "true"}); err != nil {
 		t.Fatalf("fe-approver approving the edited spec: %v", err)
 	}
 	done = tb.WaitRunCompleted(t, staged, 3*time.Minute)
 	if done.Status.Verdict != chaosv1alpha1.VerdictPassed || done.Status.Experiment.SteadyState.Baseline.Duration != 4*time.Second {
-		t.Fatalf("re-approved staged run: verdict %q, baseline %s; want Passed with the edited spec", done.Status.Verdict, done.Status.Experiment.SteadyState.Baseline.Duration)
+		t.Fatalf("re-approved scheduled run: verdict %q, baseline %s; want Passed with the edited spec", done.Status.Verdict, done.Status.Experiment.SteadyState.Baseline.Duration)
+	}
+	// No further scheduled run waits for approval after the test.
+	if err := tb.Client.Delete(ctx, cron); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,12 +99,16 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := fmt.Sprintf("(group_wait %s)", testbedGroupWait)
-		// The HTML report escapes "+" and quotes; read it as a browser would.
-		if out := html.UnescapeString(buf.String()); !strings.Contains(out, "alert fired at +") || !strings.Contains(out, want) {
+		// The HTML report escapes "+" and quotes, the Markdown report
+		// backslash-escapes punctuation; read each as its reader would.
+		if out := html.UnescapeString(markdownEscape.ReplaceAllString(buf.String(), "$1")); !strings.Contains(out, "alert fired at +") || !strings.Contains(out, want) {
 			t.Errorf("the %s report does not state the notification with %s:\n%s", f, want, out)
 		}
 	}
 }
+
+// markdownEscape is a CommonMark backslash escape of ASCII punctuation.
+var markdownEscape = regexp.MustCompile(`\\([!-/:-@\[-` + "`" + `{-~])`)
 
 // requireAlertmanager fails when the testbed has no Alertmanager, which
 // hack/testbed-up.sh starts.

@@ -148,8 +148,9 @@ func TestPodKillRemediationStartsWithTheReplacement(t *testing.T) {
 		if err := report.Render(&buf, f, run); err != nil {
 			t.Fatal(err)
 		}
-		// The HTML report escapes "+" and quotes; read it as a browser would.
-		if out := html.UnescapeString(buf.String()); !strings.Contains(out, "remediation started at +") || !strings.Contains(out, replacement.Name) {
+		// The HTML report escapes "+" and quotes, the Markdown report
+		// backslash-escapes punctuation; read each as its reader would.
+		if out := html.UnescapeString(markdownEscape.ReplaceAllString(buf.String(), "$1")); !strings.Contains(out, "remediation started at +") || !strings.Contains(out, replacement.Name) {
 			t.Errorf("the %s report does not state when remediation started and by which pod:\n%s", f, out)
 		}
 	}
