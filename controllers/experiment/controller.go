@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/statuspatch"
 	"github.com/faultline-dev/faultline/internal/stored"
 )
 
@@ -122,7 +123,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, fmt.Errorf("decoding experiment: %w", err)
 	}
 
-	s := &scope{exp: exp, base: exp.DeepCopy(), now: r.Clock.Now()}
+	s := &scope{
+		exp:   exp,
+		patch: statuspatch.New(r.Client, r.Recorder, exp, func(e *chaosv1alpha1.Experiment) any { return &e.Status }),
+		now:   r.Clock.Now(),
+	}
 	// One status patch, from one place, whatever path the reconcile takes.
 	defer func() {
 		if err := r.patchStatus(ctx, s); err != nil && retErr == nil {
@@ -158,16 +163,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 // facts, and its events are dropped, so a transition is announced once.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	if s.skipPatch {
+		s.patch.Drop()
 		return nil
 	}
 	if s.observed {
 		s.exp.Status.ObservedGeneration = s.exp.Generation
 	}
-	if equality.Semantic.DeepEqual(s.base.Status, s.exp.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Status().Patch(ctx, s.exp, patch); err != nil {
+	if err := s.patch.Patch(ctx, s.exp); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Not a failure: the watch delivers the newer Experiment (or
 			// its deletion), and that reconcile decides again.
@@ -175,9 +177,6 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 			return nil
 		}
 		return fmt.Errorf("patching experiment status: %w", err)
-	}
-	for _, e := range s.events {
-		r.event(s.exp, e.eventType, e.reason, e.action, e.note)
 	}
 	return nil
 }

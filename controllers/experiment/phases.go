@@ -96,7 +96,7 @@ func (r *Reconciler) markRunNowHandled(ctx context.Context, s *scope, token stri
 		return fmt.Errorf("recording run-now token as handled: %w", err)
 	}
 	// The status patch that follows must carry the new resourceVersion.
-	for _, e := range []*chaosv1alpha1.Experiment{s.exp, s.base} {
+	for _, e := range []*chaosv1alpha1.Experiment{s.exp, s.base()} {
 		e.ResourceVersion = marked.ResourceVersion
 		metav1.SetMetaDataAnnotation(&e.ObjectMeta, RunNowHandledAnnotation, token)
 	}
@@ -110,7 +110,7 @@ func (r *Reconciler) reconcileSpec(_ context.Context, s *scope) (ctrl.Result, er
 	if err := validateSpec(&s.exp.Spec); err != nil {
 		s.exp.Status.NextScheduleTime = nil
 		setStalled(s.exp, chaosv1alpha1.ReasonInvalidSpec, err.Error(), s.now)
-		if conditionChanged(s.base.Status.Conditions, s.exp.Status.Conditions, chaosv1alpha1.ConditionStalled) {
+		if conditionChanged(s.base().Status.Conditions, s.exp.Status.Conditions, chaosv1alpha1.ConditionStalled) {
 			s.onWrite(corev1.EventTypeWarning, chaosv1alpha1.ReasonInvalidSpec, "Validate", err.Error())
 		}
 		// The generation was looked at and found wanting: that is observed.
@@ -286,7 +286,7 @@ func (r *Reconciler) startScheduled(ctx context.Context, s *scope, plan schedule
 		if exp.Status.LastScheduleTime == nil || exp.Status.LastScheduleTime.Time.Before(at) {
 			msg := fmt.Sprintf("created run %s for the schedule time %s", name, when)
 			setReady(exp, chaosv1alpha1.ReasonScheduled, msg, s.now)
-			if conditionChanged(s.base.Status.Conditions, exp.Status.Conditions, chaosv1alpha1.ConditionReady) {
+			if conditionChanged(s.base().Status.Conditions, exp.Status.Conditions, chaosv1alpha1.ConditionReady) {
 				// Announced once: a status write lost after this one
 				// leaves the condition saying it already.
 				s.onWrite(corev1.EventTypeNormal, chaosv1alpha1.ReasonScheduled, "CreateRun", msg)
@@ -305,7 +305,7 @@ func (r *Reconciler) startScheduled(ctx context.Context, s *scope, plan schedule
 		// Held, not skipped: the time stays due until the hold lifts or its
 		// starting deadline passes.
 		setReady(exp, d.Reason, d.Message, s.now)
-		if conditionChanged(s.base.Status.Conditions, exp.Status.Conditions, chaosv1alpha1.ConditionReady) {
+		if conditionChanged(s.base().Status.Conditions, exp.Status.Conditions, chaosv1alpha1.ConditionReady) {
 			s.onWrite(corev1.EventTypeNormal, d.Reason, "Hold", d.Message)
 		}
 		return schedule.RequeueAfter(d.RetryAt, s.now), nil

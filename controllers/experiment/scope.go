@@ -5,21 +5,20 @@ import (
 	"time"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/statuspatch"
 )
 
 // scope is what one reconcile works on.
 type scope struct {
 	// exp is the Experiment being reconciled; its status is computed in place.
 	exp *chaosv1alpha1.Experiment
-	// base is the Experiment as read, the origin of the status patch.
-	base *chaosv1alpha1.Experiment
+	// patch writes exp's status and then announces the transitions it
+	// records; its Base is the Experiment as read, the origin of the patch.
+	patch *statuspatch.Patcher[*chaosv1alpha1.Experiment]
 	// now is the one instant this reconcile reasons about.
 	now time.Time
 	// runs are the Experiment's runs as the cache has them.
 	runs []chaosv1alpha1.ExperimentRun
-	// events announce the transitions this reconcile records in status; they
-	// are emitted once the status is written, and dropped if it is not.
-	events []pendingEvent
 	// observed is set when the reconcile ran to its end, or stopped on a
 	// terminal error about this generation: ObservedGeneration is set then only.
 	observed bool
@@ -27,14 +26,13 @@ type scope struct {
 	skipPatch bool
 }
 
-// pendingEvent is an Event waiting for the status write that records it.
-type pendingEvent struct {
-	eventType, reason, action, note string
-}
+// base is the Experiment as read.
+func (s *scope) base() *chaosv1alpha1.Experiment { return s.patch.Base() }
 
-// onWrite queues an event for when the status is written.
+// onWrite queues an event for when the status is written; it is dropped if
+// the write fails.
 func (s *scope) onWrite(eventType, reason, action, note string) {
-	s.events = append(s.events, pendingEvent{eventType: eventType, reason: reason, action: action, note: note})
+	s.patch.Queue(statuspatch.Event{Type: eventType, Reason: reason, Action: action, Note: note})
 }
 
 // run returns the run named name (from the cache), or nil.

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -138,13 +137,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	now := r.Clock.Now()
 
-	s := &scope{run: run, base: run.DeepCopy(), reconciler: r}
+	s := newScope(r, run)
 	// One status patch, from one place, whatever path the reconcile takes.
 	defer func() {
 		err := s.patchStatus(ctx)
 		// The fault gauge follows what was last written: s.base, not the
 		// run this reconcile may have advanced without saving.
-		r.Metrics.observeFault(s.base)
+		r.Metrics.observeFault(s.base())
 		if apierrors.IsConflict(err) || apierrors.IsConflict(retErr) {
 			// The cache had not caught up with our own last write: not a
 			// failure, and not worth a backoff that would delay an abort.
@@ -182,7 +181,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if err := r.patchFinalizers(ctx, run, true); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
-		s.base.Finalizers, s.base.ResourceVersion = run.Finalizers, run.ResourceVersion
+		s.patch.SyncMeta(run)
 	}
 	if wait, err := r.reconcilePolicy(ctx, s, now); wait > 0 || err != nil {
 		return ctrl.Result{RequeueAfter: wait}, err
@@ -282,7 +281,7 @@ func (r *Reconciler) reconcileSnapshot(ctx context.Context, s *scope, now time.T
 	if err := r.patchSnapshotRecord(ctx, run, snapshotRecord(exp)); err != nil {
 		return true, err
 	}
-	s.base.Finalizers, s.base.Annotations, s.base.ResourceVersion = run.Finalizers, maps.Clone(run.Annotations), run.ResourceVersion
+	s.patch.SyncMeta(run)
 	run.Status.Experiment = exp.Spec.DeepCopy()
 	run.Status.ExperimentGeneration = exp.Generation
 	run.Status.Phase = chaosv1alpha1.PhasePending
@@ -426,7 +425,7 @@ func (r *Reconciler) ensureFresh(ctx context.Context, s *scope) error {
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.run), live); err != nil {
 		return fmt.Errorf("reading run from the API server: %w", err)
 	}
-	if live.ResourceVersion != s.base.ResourceVersion {
+	if live.ResourceVersion != s.base().ResourceVersion {
 		return errStale
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -82,7 +81,7 @@ func (r *Reconciler) reconcilePolicy(ctx context.Context, s *scope, now time.Tim
 		if err := r.voidApproval(ctx, run); err != nil {
 			return 0, err
 		}
-		s.base.Annotations, s.base.ResourceVersion = maps.Clone(run.Annotations), run.ResourceVersion
+		s.patch.SyncMeta(run)
 		r.Metrics.observeApproval(approvalVoided)
 		s.emit([]engine.Event{{Warning: true, Reason: chaosv1alpha1.ReasonApprovalVoided, Message: d.Message}})
 	}

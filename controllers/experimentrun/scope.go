@@ -5,29 +5,44 @@ import (
 	"errors"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/utils/clock"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/engine"
+	"github.com/faultline-dev/faultline/internal/statuspatch"
 )
 
 // errStale means the cached run is behind the API server; the reconcile is
 // retried shortly with the fresh object.
 var errStale = errors.New("cached run is stale")
 
-// scope is what one reconcile works on.
+// scope is what one reconcile works on: the run, and the writer of its
+// status, which holds the run as last written and the Events waiting for
+// that write.
 type scope struct {
 	// run is the object being reconciled; its status is advanced in place.
 	run *chaosv1alpha1.ExperimentRun
-	// base is the run as last written, the origin of the next status patch.
-	base *chaosv1alpha1.ExperimentRun
-	// reconciler gives access to the client and recorder.
-	reconciler *Reconciler
+	// patch writes run's status and then announces the transitions it
+	// records; its Base is the run as last written.
+	patch *statuspatch.Patcher[*chaosv1alpha1.ExperimentRun]
+	// clock dates the readiness conditions set on each write.
+	clock clock.PassiveClock
 	// skipPatch is set when the run is gone or released and must not be written.
 	skipPatch bool
 }
+
+// newScope is the scope of a reconcile of run, as read.
+func newScope(r *Reconciler, run *chaosv1alpha1.ExperimentRun) *scope {
+	return &scope{
+		run:   run,
+		patch: statuspatch.New(r.Client, r.Recorder, run, func(run *chaosv1alpha1.ExperimentRun) any { return &run.Status }),
+		clock: r.Clock,
+	}
+}
+
+// base is the run as last written.
+func (s *scope) base() *chaosv1alpha1.ExperimentRun { return s.patch.Base() }
 
 // spec is the spec the run samples and judges by: the Experiment snapshot
 // with the SLOs and baseline-relative thresholds it has fixed put in place
@@ -46,36 +61,32 @@ func (s *scope) engineRun() engine.Run {
 	return engine.Run{Spec: engine.Effective(written, &s.run.Status), Written: written, Status: &s.run.Status, DryRun: s.run.Spec.DryRun}
 }
 
-// emit records engine events as Kubernetes Events on the run.
+// emit queues engine events as Kubernetes Events on the run, sent once
+// the status that records them is written.
 func (s *scope) emit(events []engine.Event) {
-	rec := s.reconciler.Recorder
-	if rec == nil {
-		return
-	}
 	for _, e := range events {
-		rec.Eventf(s.run, nil, eventType(e), e.Reason, "Run", "%s", e.Message)
+		s.patch.Queue(statuspatch.Event{Type: eventType(e), Reason: e.Reason, Action: "Run", Note: e.Message})
 	}
 }
 
-// patchStatus writes the run's status if it changed since base. It uses an
-// optimistic lock: a status written from a stale copy fails instead of
-// overwriting what another reconcile recorded.
+// patchStatus writes the run's status if it changed since the last write,
+// pinned to that write's resourceVersion (a status written from a stale
+// copy fails instead of overwriting what another reconcile recorded), and
+// then sends the queued Events.
 func (s *scope) patchStatus(ctx context.Context) error {
 	if s.skipPatch {
+		s.patch.Drop()
 		return nil
 	}
 	// Reconciling, Ready and Stalled follow from the phase and verdict: set
 	// here, on the one way status is written, they can never disagree with them.
-	engine.SetReadiness(&s.run.Status, s.run.Generation, s.reconciler.Clock.Now())
-	if equality.Semantic.DeepEqual(s.base.Status, s.run.Status) {
-		return nil
+	engine.SetReadiness(&s.run.Status, s.run.Generation, s.clock.Now())
+	if s.patch.Changed(s.run) {
+		s.run.Status.ObservedGeneration = s.run.Generation
 	}
-	s.run.Status.ObservedGeneration = s.run.Generation
-	patch := client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})
-	if err := s.reconciler.Client.Status().Patch(ctx, s.run, patch); err != nil {
+	if err := s.patch.Patch(ctx, s.run); err != nil {
 		return fmt.Errorf("patching run status: %w", err)
 	}
-	s.base = s.run.DeepCopy()
 	return nil
 }
 
