@@ -171,7 +171,7 @@ func (f *Istio) Inject(ctx context.Context, t Target, r Restore) (Restore, error
 			ed.removeMarks()
 			logr.FromContextOrDiscard(ctx).Info("Reverting an expired fault of another run before injecting", "virtualService", klog.KObj(vs), "expiredRun", marks.run)
 		}
-		conflicts, err := f.apply(ed, r.Istio)
+		conflicts, err := ed.apply(r.Istio, f.spec.Match)
 		if err != nil {
 			return fmt.Errorf("VirtualService %s: %w", klog.KObj(vs), err)
 		}
@@ -345,56 +345,6 @@ func (f *Istio) fault() *istionetworking.HTTPFaultInjection {
 		}
 	}
 	return fault
-}
-
-// apply adds to ed the edits that inject restore, and returns the routes that
-// another writer changed since Prepare (in which case ed must not be written).
-func (f *Istio) apply(ed *vsEditor, restore *chaosv1alpha1.IstioRestore) ([]string, error) {
-	var conflicts []string
-	for _, rr := range restore.Routes {
-		injected, err := parseFault(rr.InjectedFault)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: injected fault: %w", rr.Name, err)
-		}
-		if rr.InsertedRoute != "" {
-			if ed.index(rr.InsertedRoute) >= 0 {
-				continue
-			}
-			i := ed.index(rr.Name)
-			if i < 0 {
-				conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
-				continue
-			}
-			if f.spec.Match == nil {
-				return nil, fmt.Errorf("route %q: restore data names an inserted route but the fault has no match", rr.Name)
-			}
-			scoped, err := scopedRoute(ed.http[i], f.spec.Match, rr.InsertedRoute, injected)
-			if err != nil {
-				return nil, err
-			}
-			// Ahead of the original: Istio uses the first route that matches,
-			// so the narrowed copy takes the slice and the rest falls through.
-			ed.insertRoute(i, scoped)
-			continue
-		}
-		i := ed.index(rr.Name)
-		if i < 0 {
-			conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
-			continue
-		}
-		original, err := parseFault(rr.OriginalFault)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: original fault: %w", rr.Name, err)
-		}
-		switch current := ed.http[i].GetFault(); {
-		case sameFault(current, injected):
-		case sameFault(current, original):
-			ed.setFault(i, injected)
-		default:
-			conflicts = append(conflicts, fmt.Sprintf("route %s's fault was changed by another writer", rr.Name))
-		}
-	}
-	return conflicts, nil
 }
 
 // checkIstioTarget refuses targets Istio cannot act on safely: without a UID

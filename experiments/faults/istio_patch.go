@@ -142,6 +142,57 @@ func (e *vsEditor) removeMarks() {
 	e.removeFrom(e.labels(), chaosv1alpha1.InjectedLabel)
 }
 
+// apply adds the edits that inject restore, inserting the routes it names
+// narrowed to match, and returns the routes that another writer changed since
+// Prepare (in which case e must not be written).
+func (e *vsEditor) apply(restore *chaosv1alpha1.IstioRestore, match *chaosv1alpha1.IstioMatch) ([]string, error) {
+	var conflicts []string
+	for _, rr := range restore.Routes {
+		injected, err := parseFault(rr.InjectedFault)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: injected fault: %w", rr.Name, err)
+		}
+		if rr.InsertedRoute != "" {
+			if e.index(rr.InsertedRoute) >= 0 {
+				continue
+			}
+			i := e.index(rr.Name)
+			if i < 0 {
+				conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
+				continue
+			}
+			if match == nil {
+				return nil, fmt.Errorf("route %q: restore data names an inserted route but the fault has no match", rr.Name)
+			}
+			scoped, err := scopedRoute(e.http[i], match, rr.InsertedRoute, injected)
+			if err != nil {
+				return nil, err
+			}
+			// Ahead of the original: Istio uses the first route that matches,
+			// so the narrowed copy takes the slice and the rest falls through.
+			e.insertRoute(i, scoped)
+			continue
+		}
+		i := e.index(rr.Name)
+		if i < 0 {
+			conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
+			continue
+		}
+		original, err := parseFault(rr.OriginalFault)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: original fault: %w", rr.Name, err)
+		}
+		switch current := e.http[i].GetFault(); {
+		case sameFault(current, injected):
+		case sameFault(current, original):
+			e.setFault(i, injected)
+		default:
+			conflicts = append(conflicts, fmt.Sprintf("route %s's fault was changed by another writer", rr.Name))
+		}
+	}
+	return conflicts, nil
+}
+
 // undo adds the edits that revert restore and returns, for each route
 // another writer changed, why it was left alone.
 func (e *vsEditor) undo(restore *chaosv1alpha1.IstioRestore) ([]string, error) {
