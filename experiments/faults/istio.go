@@ -14,6 +14,7 @@ import (
 	"istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -205,28 +206,66 @@ func (f *Istio) Revert(ctx context.Context, t Target, r Restore) error {
 	if t.Kind != chaosv1alpha1.TargetVirtualService {
 		return fmt.Errorf("istio fault cannot act on a %s", t.Kind)
 	}
+	rv := istioRevert{namespace: t.Namespace, name: t.Name, uid: t.UID, run: t.Run}
+	if r != nil {
+		rv.restore = r.Istio
+	}
+	_, err := revertIstio(ctx, f.client, rv)
+	return err
+}
+
+// istioRevert says which VirtualService revertIstio reverts, whose fault, and
+// from what.
+type istioRevert struct {
+	// namespace and name find the VirtualService.
+	namespace, name string
+	// uid, when set, is the object the fault was put on: a same-named
+	// replacement is left alone.
+	uid types.UID
+	// run is the run whose fault is undone. A VirtualService another run has
+	// marked is left alone: its route faults are that run's now.
+	run string
+	// restore undoes the fault. When nil, the restore annotation does, if the
+	// marks name run.
+	restore *chaosv1alpha1.IstioRestore
+	// needRestore makes marks of run without readable restore data an error.
+	// Without it they are removed and nothing else is reverted; the reaper
+	// sets it, since it has nothing else to revert from and removing the marks
+	// would leave the fault in place for good, unmarked.
+	needRestore bool
+}
+
+// revertIstio is the one revert loop of the Istio fault, for both Revert and
+// ReapIstio: it reads the VirtualService afresh, undoes rv's restore data on
+// the routes still as Faultline left them, removes run's marks, and writes
+// all of it as one pinned JSON patch, starting over on a Conflict. changed
+// reports whether anything was written. Routes another writer changed are
+// left as they wrote them and reported in a *ConflictError, after the rest
+// is written.
+func revertIstio(ctx context.Context, c versioned.Interface, rv istioRevert) (changed bool, err error) {
 	var conflict *ConflictError
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		conflict = nil
-		vs, err := f.client.NetworkingV1().VirtualServices(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		changed, conflict = false, nil
+		vs, err := c.NetworkingV1().VirtualServices(rv.namespace).Get(ctx, rv.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading VirtualService %s/%s: %w", t.Namespace, t.Name, err)
+			return fmt.Errorf("reading VirtualService %s/%s: %w", rv.namespace, rv.name, err)
 		}
-		if t.UID != "" && vs.UID != t.UID {
+		if rv.uid != "" && vs.UID != rv.uid {
 			return nil
 		}
 		marks := readIstioMarks(vs)
-		if marks.run != "" && marks.run != t.Run {
+		ours := marks.run == rv.run
+		if marks.run != "" && !ours {
 			return nil
 		}
-		var restore *chaosv1alpha1.IstioRestore
-		switch {
-		case r != nil && r.Istio != nil:
-			restore = r.Istio
-		case marks.run == t.Run:
+		restore := rv.restore
+		if restore == nil && ours {
+			if marks.restore == nil && rv.needRestore {
+				return fmt.Errorf("VirtualService %s carries run %s's marks but no readable %s: %s", klog.KObj(vs), rv.run, IstioRestoreAnnotation, marks.restoreErr)
+			}
 			restore = marks.restore
 		}
 		ed := newVSEditor(vs)
@@ -239,69 +278,9 @@ func (f *Istio) Revert(ctx context.Context, t Target, r Restore) error {
 				conflict = &ConflictError{Message: fmt.Sprintf("VirtualService %s: %s", klog.KObj(vs), strings.Join(conflicts, "; "))}
 			}
 		}
-		if marks.run == t.Run {
+		if ours {
 			ed.removeMarks()
 		}
-		return ed.write(ctx, f.client)
-	})
-	if err != nil {
-		return err
-	}
-	if conflict != nil {
-		return conflict
-	}
-	return nil
-}
-
-// ReapIstio reverts the fault on vs from its annotations alone, for the
-// reaper (safety invariant 2, the dead-man switch): it finds VirtualServices
-// marked by a run that is gone or whose expiry has passed, and has no status
-// to read restore data from. Deciding that the fault is overdue is the
-// caller's; ReapIstio reverts unconditionally.
-//
-// vs is the object as the reaper saw it. The fresh object is reverted only if
-// it is still the same object marked by the same run: if another run took it
-// over since, its fault is alive and not the reaper's to revert. changed
-// reports whether anything was written. Routes another writer changed are
-// left as they wrote them and reported in a *ConflictError; the marks are
-// removed either way, so the reaper does not come back for them.
-func ReapIstio(ctx context.Context, c versioned.Interface, vs *networkingv1.VirtualService) (changed bool, err error) {
-	if vs == nil {
-		return false, nil
-	}
-	run := vs.GetAnnotations()[chaosv1alpha1.RunAnnotation]
-	if run == "" {
-		return false, nil
-	}
-	var conflict *ConflictError
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		changed, conflict = false, nil
-		fresh, err := c.NetworkingV1().VirtualServices(vs.Namespace).Get(ctx, vs.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading VirtualService %s: %w", klog.KObj(vs), err)
-		}
-		if vs.UID != "" && fresh.UID != vs.UID {
-			return nil
-		}
-		marks := readIstioMarks(fresh)
-		if marks.run != run {
-			return nil
-		}
-		if marks.restore == nil {
-			return fmt.Errorf("VirtualService %s carries run %s's marks but no readable %s: %s", klog.KObj(fresh), run, IstioRestoreAnnotation, marks.restoreErr)
-		}
-		ed := newVSEditor(fresh)
-		conflicts, err := ed.undo(marks.restore)
-		if err != nil {
-			return fmt.Errorf("VirtualService %s: %w", klog.KObj(fresh), err)
-		}
-		if len(conflicts) > 0 {
-			conflict = &ConflictError{Message: fmt.Sprintf("VirtualService %s: %s", klog.KObj(fresh), strings.Join(conflicts, "; "))}
-		}
-		ed.removeMarks()
 		changed = len(ed.ops) > 0
 		return ed.write(ctx, c)
 	})
