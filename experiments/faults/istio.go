@@ -2,19 +2,12 @@ package faults
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	istionetworking "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -34,10 +27,6 @@ import (
 // restore data: the run's status holds the other half, but a reaper that finds
 // an expired VirtualService whose run is gone has nothing else to revert from.
 const IstioRestoreAnnotation = "chaos.faultline.dev/restore"
-
-// istioFieldManager names Faultline in the VirtualService's managedFields, so
-// `kubectl get -o yaml --show-managed-fields` shows who set the fault.
-const istioFieldManager = "faultline"
 
 // Istio delays and/or aborts requests on the http routes of a VirtualService
 // by setting each route's fault, or, when the spec has a match, by inserting
@@ -183,7 +172,7 @@ func (f *Istio) Inject(ctx context.Context, t Target, r Restore) (Restore, error
 			ed.removeMarks()
 			logr.FromContextOrDiscard(ctx).Info("Reverting an expired fault of another run before injecting", "virtualService", klog.KObj(vs), "expiredRun", marks.run)
 		}
-		conflicts, err := f.apply(ed, r.Istio)
+		conflicts, err := ed.apply(r.Istio, f.spec.Match)
 		if err != nil {
 			return fmt.Errorf("VirtualService %s: %w", klog.KObj(vs), err)
 		}
@@ -217,28 +206,66 @@ func (f *Istio) Revert(ctx context.Context, t Target, r Restore) error {
 	if t.Kind != chaosv1alpha1.TargetVirtualService {
 		return fmt.Errorf("istio fault cannot act on a %s", t.Kind)
 	}
+	rv := istioRevert{namespace: t.Namespace, name: t.Name, uid: t.UID, run: t.Run}
+	if r != nil {
+		rv.restore = r.Istio
+	}
+	_, err := revertIstio(ctx, f.client, rv)
+	return err
+}
+
+// istioRevert says which VirtualService revertIstio reverts, whose fault, and
+// from what.
+type istioRevert struct {
+	// namespace and name find the VirtualService.
+	namespace, name string
+	// uid, when set, is the object the fault was put on: a same-named
+	// replacement is left alone.
+	uid types.UID
+	// run is the run whose fault is undone. A VirtualService another run has
+	// marked is left alone: its route faults are that run's now.
+	run string
+	// restore undoes the fault. When nil, the restore annotation does, if the
+	// marks name run.
+	restore *chaosv1alpha1.IstioRestore
+	// needRestore makes marks of run without readable restore data an error.
+	// Without it they are removed and nothing else is reverted; the reaper
+	// sets it, since it has nothing else to revert from and removing the marks
+	// would leave the fault in place for good, unmarked.
+	needRestore bool
+}
+
+// revertIstio is the one revert loop of the Istio fault, for both Revert and
+// ReapIstio: it reads the VirtualService afresh, undoes rv's restore data on
+// the routes still as Faultline left them, removes run's marks, and writes
+// all of it as one pinned JSON patch, starting over on a Conflict. changed
+// reports whether anything was written. Routes another writer changed are
+// left as they wrote them and reported in a *ConflictError, after the rest
+// is written.
+func revertIstio(ctx context.Context, c versioned.Interface, rv istioRevert) (changed bool, err error) {
 	var conflict *ConflictError
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		conflict = nil
-		vs, err := f.client.NetworkingV1().VirtualServices(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		changed, conflict = false, nil
+		vs, err := c.NetworkingV1().VirtualServices(rv.namespace).Get(ctx, rv.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading VirtualService %s/%s: %w", t.Namespace, t.Name, err)
+			return fmt.Errorf("reading VirtualService %s/%s: %w", rv.namespace, rv.name, err)
 		}
-		if t.UID != "" && vs.UID != t.UID {
+		if rv.uid != "" && vs.UID != rv.uid {
 			return nil
 		}
 		marks := readIstioMarks(vs)
-		if marks.run != "" && marks.run != t.Run {
+		ours := marks.run == rv.run
+		if marks.run != "" && !ours {
 			return nil
 		}
-		var restore *chaosv1alpha1.IstioRestore
-		switch {
-		case r != nil && r.Istio != nil:
-			restore = r.Istio
-		case marks.run == t.Run:
+		restore := rv.restore
+		if restore == nil && ours {
+			if marks.restore == nil && rv.needRestore {
+				return fmt.Errorf("VirtualService %s carries run %s's marks but no readable %s: %s", klog.KObj(vs), rv.run, IstioRestoreAnnotation, marks.restoreErr)
+			}
 			restore = marks.restore
 		}
 		ed := newVSEditor(vs)
@@ -251,69 +278,9 @@ func (f *Istio) Revert(ctx context.Context, t Target, r Restore) error {
 				conflict = &ConflictError{Message: fmt.Sprintf("VirtualService %s: %s", klog.KObj(vs), strings.Join(conflicts, "; "))}
 			}
 		}
-		if marks.run == t.Run {
+		if ours {
 			ed.removeMarks()
 		}
-		return ed.write(ctx, f.client)
-	})
-	if err != nil {
-		return err
-	}
-	if conflict != nil {
-		return conflict
-	}
-	return nil
-}
-
-// ReapIstio reverts the fault on vs from its annotations alone, for the
-// reaper (safety invariant 2, the dead-man switch): it finds VirtualServices
-// marked by a run that is gone or whose expiry has passed, and has no status
-// to read restore data from. Deciding that the fault is overdue is the
-// caller's; ReapIstio reverts unconditionally.
-//
-// vs is the object as the reaper saw it. The fresh object is reverted only if
-// it is still the same object marked by the same run: if another run took it
-// over since, its fault is alive and not the reaper's to revert. changed
-// reports whether anything was written. Routes another writer changed are
-// left as they wrote them and reported in a *ConflictError; the marks are
-// removed either way, so the reaper does not come back for them.
-func ReapIstio(ctx context.Context, c versioned.Interface, vs *networkingv1.VirtualService) (changed bool, err error) {
-	if vs == nil {
-		return false, nil
-	}
-	run := vs.GetAnnotations()[chaosv1alpha1.RunAnnotation]
-	if run == "" {
-		return false, nil
-	}
-	var conflict *ConflictError
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		changed, conflict = false, nil
-		fresh, err := c.NetworkingV1().VirtualServices(vs.Namespace).Get(ctx, vs.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading VirtualService %s: %w", klog.KObj(vs), err)
-		}
-		if vs.UID != "" && fresh.UID != vs.UID {
-			return nil
-		}
-		marks := readIstioMarks(fresh)
-		if marks.run != run {
-			return nil
-		}
-		if marks.restore == nil {
-			return fmt.Errorf("VirtualService %s carries run %s's marks but no readable %s: %s", klog.KObj(fresh), run, IstioRestoreAnnotation, marks.restoreErr)
-		}
-		ed := newVSEditor(fresh)
-		conflicts, err := ed.undo(marks.restore)
-		if err != nil {
-			return fmt.Errorf("VirtualService %s: %w", klog.KObj(fresh), err)
-		}
-		if len(conflicts) > 0 {
-			conflict = &ConflictError{Message: fmt.Sprintf("VirtualService %s: %s", klog.KObj(fresh), strings.Join(conflicts, "; "))}
-		}
-		ed.removeMarks()
 		changed = len(ed.ops) > 0
 		return ed.write(ctx, c)
 	})
@@ -359,56 +326,6 @@ func (f *Istio) fault() *istionetworking.HTTPFaultInjection {
 	return fault
 }
 
-// apply adds to ed the edits that inject restore, and returns the routes that
-// another writer changed since Prepare (in which case ed must not be written).
-func (f *Istio) apply(ed *vsEditor, restore *chaosv1alpha1.IstioRestore) ([]string, error) {
-	var conflicts []string
-	for _, rr := range restore.Routes {
-		injected, err := parseFault(rr.InjectedFault)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: injected fault: %w", rr.Name, err)
-		}
-		if rr.InsertedRoute != "" {
-			if ed.index(rr.InsertedRoute) >= 0 {
-				continue
-			}
-			i := ed.index(rr.Name)
-			if i < 0 {
-				conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
-				continue
-			}
-			if f.spec.Match == nil {
-				return nil, fmt.Errorf("route %q: restore data names an inserted route but the fault has no match", rr.Name)
-			}
-			scoped, err := scopedRoute(ed.http[i], f.spec.Match, rr.InsertedRoute, injected)
-			if err != nil {
-				return nil, err
-			}
-			// Ahead of the original: Istio uses the first route that matches,
-			// so the narrowed copy takes the slice and the rest falls through.
-			ed.insertRoute(i, scoped)
-			continue
-		}
-		i := ed.index(rr.Name)
-		if i < 0 {
-			conflicts = append(conflicts, fmt.Sprintf("route %s is gone", rr.Name))
-			continue
-		}
-		original, err := parseFault(rr.OriginalFault)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: original fault: %w", rr.Name, err)
-		}
-		switch current := ed.http[i].GetFault(); {
-		case sameFault(current, injected):
-		case sameFault(current, original):
-			ed.setFault(i, injected)
-		default:
-			conflicts = append(conflicts, fmt.Sprintf("route %s's fault was changed by another writer", rr.Name))
-		}
-	}
-	return conflicts, nil
-}
-
 // checkIstioTarget refuses targets Istio cannot act on safely: without a UID
 // a same-named replacement could not be told from the selected object.
 func checkIstioTarget(t Target) error {
@@ -422,152 +339,6 @@ func checkIstioTarget(t Target) error {
 		return fmt.Errorf("istio fault target %s/%s has no run; its marks would not say whose fault it is", t.Namespace, t.Name)
 	}
 	return nil
-}
-
-// resolveRoutes returns the names of the routes to hurt: names, each of which
-// must name exactly one http route, or every http route when names is empty.
-// Routes are found by name so that revert finds the same route however others
-// reorder the list; an unnamed route could not be found again.
-func resolveRoutes(vs *networkingv1.VirtualService, http []*istionetworking.HTTPRoute, names []string) ([]string, error) {
-	if len(http) == 0 {
-		if len(vs.Spec.GetTcp()) > 0 || len(vs.Spec.GetTls()) > 0 {
-			return nil, fmt.Errorf("VirtualService %s has no http routes, only tcp or tls ones; an Istio fault can only delay or abort http routes", klog.KObj(vs))
-		}
-		return nil, fmt.Errorf("VirtualService %s has no http routes to delay or abort", klog.KObj(vs))
-	}
-	count := map[string]int{}
-	var have []string
-	for i, route := range http {
-		if route.GetName() == "" {
-			if len(names) == 0 {
-				return nil, fmt.Errorf("VirtualService %s: http route #%d has no name; Faultline finds routes by name to revert exactly what it changed, so name every http route or list the ones to hurt in fault.istio.routes", klog.KObj(vs), i)
-			}
-			continue
-		}
-		if count[route.GetName()] == 0 {
-			have = append(have, route.GetName())
-		}
-		count[route.GetName()]++
-	}
-	if len(names) == 0 {
-		names = have
-	}
-	for _, name := range names {
-		switch count[name] {
-		case 0:
-			return nil, fmt.Errorf("VirtualService %s has no http route named %q; it has: %s", klog.KObj(vs), name, strings.Join(have, ", "))
-		case 1:
-		default:
-			return nil, fmt.Errorf("VirtualService %s has %d http routes named %q; Faultline cannot tell which one it would revert", klog.KObj(vs), count[name], name)
-		}
-	}
-	return names, nil
-}
-
-// insertedRouteName names the copy a scoped fault inserts ahead of route.
-// It is derived from the run, so Prepare after a restart names it the same,
-// and runs never collide on it.
-func insertedRouteName(route, run string) string {
-	sum := sha256.Sum256([]byte(run))
-	return "faultline-" + route + "-" + hex.EncodeToString(sum[:])[:8]
-}
-
-// scopedRoute returns a copy of route named name, with fault set and match
-// ANDed into each of its match blocks (Istio ORs blocks and ANDs conditions
-// within one), so the copy matches a subset of what route matches and sends
-// it to the same destinations. A route without match blocks matches
-// everything; its copy gets one block with just match.
-//
-// A block that already requires a header or source label to be something
-// else is refused: replacing that condition would widen the copy beyond the
-// original route and hurt traffic that the route never carried.
-func scopedRoute(route *istionetworking.HTTPRoute, match *chaosv1alpha1.IstioMatch, name string, fault *istionetworking.HTTPFaultInjection) (*istionetworking.HTTPRoute, error) {
-	scoped := proto.Clone(route).(*istionetworking.HTTPRoute)
-	scoped.Name = name
-	scoped.Fault = proto.Clone(fault).(*istionetworking.HTTPFaultInjection)
-	if len(scoped.Match) == 0 {
-		scoped.Match = []*istionetworking.HTTPMatchRequest{{}}
-	}
-	headers := sortedKeys(match.Headers)
-	labels := sortedKeys(match.SourceLabels)
-	for b, block := range scoped.Match {
-		for _, key := range headers {
-			// Header names are case-insensitive in HTTP, and Istio's
-			// validation rejects upper-case ones.
-			header, want := strings.ToLower(key), match.Headers[key]
-			if existing, ok := block.Headers[header]; ok {
-				if _, exact := existing.GetMatchType().(*istionetworking.StringMatch_Exact); !exact || existing.GetExact() != want {
-					return nil, fmt.Errorf("http route %q match #%d already matches header %q with another condition; a scoped fault can only narrow a route", route.GetName(), b, header)
-				}
-				continue
-			}
-			if block.Headers == nil {
-				block.Headers = map[string]*istionetworking.StringMatch{}
-			}
-			block.Headers[header] = &istionetworking.StringMatch{MatchType: &istionetworking.StringMatch_Exact{Exact: want}}
-		}
-		for _, key := range labels {
-			want := match.SourceLabels[key]
-			if existing, ok := block.SourceLabels[key]; ok {
-				if existing != want {
-					return nil, fmt.Errorf("http route %q match #%d already requires source label %s=%s; a scoped fault can only narrow a route", route.GetName(), b, key, existing)
-				}
-				continue
-			}
-			if block.SourceLabels == nil {
-				block.SourceLabels = map[string]string{}
-			}
-			block.SourceLabels[key] = want
-		}
-	}
-	return scoped, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// faultJSON encodes fault as Istio's JSON; "" for no fault.
-func faultJSON(fault *istionetworking.HTTPFaultInjection) (string, error) {
-	if isNoFault(fault) {
-		return "", nil
-	}
-	b, err := json.Marshal(fault)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// parseFault decodes faultJSON's output; nil for "".
-func parseFault(s string) (*istionetworking.HTTPFaultInjection, error) {
-	if s == "" {
-		return nil, nil
-	}
-	fault := &istionetworking.HTTPFaultInjection{}
-	if err := json.Unmarshal([]byte(s), fault); err != nil {
-		return nil, fmt.Errorf("decoding fault %s: %w", s, err)
-	}
-	return fault, nil
-}
-
-// sameFault compares faults as protobuf messages, so neither key order nor
-// spelling (a duration as "2s" or "2.000s") makes a fault another writer
-// never touched look changed. An empty fault is no fault.
-func sameFault(a, b *istionetworking.HTTPFaultInjection) bool {
-	if isNoFault(a) || isNoFault(b) {
-		return isNoFault(a) && isNoFault(b)
-	}
-	return proto.Equal(a, b)
-}
-
-func isNoFault(f *istionetworking.HTTPFaultInjection) bool {
-	return f == nil || proto.Size(f) == 0
 }
 
 // istioMarks are the annotations Inject leaves on a VirtualService.
@@ -610,178 +381,4 @@ func readIstioMarks(vs *networkingv1.VirtualService) istioMarks {
 // that does not must not hold the VirtualService forever.
 func (m istioMarks) expired(now time.Time) bool {
 	return m.expires.IsZero() || !now.Before(m.expires)
-}
-
-// vsEditor edits a VirtualService in memory and records each edit as a JSON
-// patch operation on the same path, so the write changes exactly what was
-// edited and nothing another writer set. Indices stay valid because each
-// operation is recorded against the list as the previous ones left it, which
-// is also how the API server applies them.
-type vsEditor struct {
-	vs   *networkingv1.VirtualService
-	http []*istionetworking.HTTPRoute
-	ops  []jsonPatchOp
-}
-
-type jsonPatchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value,omitempty"`
-}
-
-func newVSEditor(vs *networkingv1.VirtualService) *vsEditor {
-	return &vsEditor{vs: vs, http: slices.Clone(vs.Spec.GetHttp())}
-}
-
-// index is the position of the http route named name, or -1.
-func (e *vsEditor) index(name string) int {
-	return slices.IndexFunc(e.http, func(r *istionetworking.HTTPRoute) bool { return r.GetName() == name })
-}
-
-func (e *vsEditor) routePath(i int) string { return "/spec/http/" + strconv.Itoa(i) }
-
-// setFault sets route i's fault; nil removes it.
-func (e *vsEditor) setFault(i int, fault *istionetworking.HTTPFaultInjection) {
-	route := proto.Clone(e.http[i]).(*istionetworking.HTTPRoute)
-	if isNoFault(fault) {
-		if route.Fault == nil {
-			return
-		}
-		route.Fault = nil
-		e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: e.routePath(i) + "/fault"})
-	} else {
-		route.Fault = proto.Clone(fault).(*istionetworking.HTTPFaultInjection)
-		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: e.routePath(i) + "/fault", Value: route.Fault})
-	}
-	e.http[i] = route
-}
-
-func (e *vsEditor) insertRoute(i int, route *istionetworking.HTTPRoute) {
-	e.http = slices.Insert(e.http, i, route)
-	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: e.routePath(i), Value: route})
-}
-
-func (e *vsEditor) removeRoute(i int) {
-	e.http = slices.Delete(e.http, i, i+1)
-	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: e.routePath(i)})
-}
-
-// metaMap is one of the VirtualService's string maps in metadata: its
-// labels or its annotations, with the JSON pointer to it.
-type metaMap struct {
-	path string
-	get  func() map[string]string
-	set  func(map[string]string)
-}
-
-func (e *vsEditor) annotations() metaMap {
-	return metaMap{path: "/metadata/annotations", get: e.vs.GetAnnotations, set: e.vs.SetAnnotations}
-}
-
-func (e *vsEditor) labels() metaMap {
-	return metaMap{path: "/metadata/labels", get: e.vs.GetLabels, set: e.vs.SetLabels}
-}
-
-// setIn sets key to value in m, adding the map itself first when the
-// VirtualService has none.
-func (e *vsEditor) setIn(m metaMap, key, value string) {
-	current := m.get()
-	if v, ok := current[key]; ok && v == value {
-		return
-	}
-	if current == nil {
-		current = map[string]string{}
-		e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: m.path, Value: map[string]string{}})
-	} else {
-		current = maps.Clone(current)
-	}
-	current[key] = value
-	m.set(current)
-	e.ops = append(e.ops, jsonPatchOp{Op: "add", Path: m.path + "/" + escapePointer(key), Value: value})
-}
-
-// removeFrom removes key from m, if it is there.
-func (e *vsEditor) removeFrom(m metaMap, key string) {
-	current := m.get()
-	if _, ok := current[key]; !ok {
-		return
-	}
-	current = maps.Clone(current)
-	delete(current, key)
-	m.set(current)
-	e.ops = append(e.ops, jsonPatchOp{Op: "remove", Path: m.path + "/" + escapePointer(key)})
-}
-
-func (e *vsEditor) setAnnotation(key, value string) { e.setIn(e.annotations(), key, value) }
-
-func (e *vsEditor) removeAnnotation(key string) { e.removeFrom(e.annotations(), key) }
-
-func (e *vsEditor) setLabel(key, value string) { e.setIn(e.labels(), key, value) }
-
-// removeMarks removes the run's annotations and label.
-func (e *vsEditor) removeMarks() {
-	for _, key := range []string{chaosv1alpha1.RunAnnotation, chaosv1alpha1.ExpiryAnnotation, IstioRestoreAnnotation} {
-		e.removeAnnotation(key)
-	}
-	e.removeFrom(e.labels(), chaosv1alpha1.InjectedLabel)
-}
-
-// undo adds the edits that revert restore and returns, for each route
-// another writer changed, why it was left alone.
-func (e *vsEditor) undo(restore *chaosv1alpha1.IstioRestore) ([]string, error) {
-	var conflicts []string
-	for _, rr := range restore.Routes {
-		if rr.InsertedRoute != "" {
-			for i := e.index(rr.InsertedRoute); i >= 0; i = e.index(rr.InsertedRoute) {
-				e.removeRoute(i)
-			}
-			continue
-		}
-		i := e.index(rr.Name)
-		if i < 0 {
-			conflicts = append(conflicts, fmt.Sprintf("route %s was removed by another writer; nothing to restore", rr.Name))
-			continue
-		}
-		original, err := parseFault(rr.OriginalFault)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: original fault: %w", rr.Name, err)
-		}
-		injected, err := parseFault(rr.InjectedFault)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: injected fault: %w", rr.Name, err)
-		}
-		switch current := e.http[i].GetFault(); {
-		case sameFault(current, original):
-		case sameFault(current, injected):
-			e.setFault(i, original)
-		default:
-			conflicts = append(conflicts, fmt.Sprintf("route %s's fault was changed by another writer; left as they wrote it", rr.Name))
-		}
-	}
-	return conflicts, nil
-}
-
-// write sends the recorded edits as one JSON patch. Its first operation sets
-// metadata.resourceVersion to the one the edits were computed from: the API
-// server then refuses the patch with a Conflict if the object changed since,
-// and the caller re-reads and recomputes instead of writing a stale view.
-func (e *vsEditor) write(ctx context.Context, c versioned.Interface) error {
-	if len(e.ops) == 0 {
-		return nil
-	}
-	ops := append([]jsonPatchOp{{Op: "replace", Path: "/metadata/resourceVersion", Value: e.vs.ResourceVersion}}, e.ops...)
-	patch, err := json.Marshal(ops)
-	if err != nil {
-		return fmt.Errorf("encoding patch: %w", err)
-	}
-	_, err = c.NetworkingV1().VirtualServices(e.vs.Namespace).Patch(ctx, e.vs.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: istioFieldManager})
-	if err != nil {
-		return fmt.Errorf("patching VirtualService %s: %w", klog.KObj(e.vs), err)
-	}
-	return nil
-}
-
-// escapePointer escapes a JSON pointer token (RFC 6901).
-func escapePointer(token string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(token)
 }
