@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
 // maxProblems bounds how many problems one refusal lists: a manifest with a
@@ -220,10 +220,10 @@ func rightsProblem(err error, user, what string) string {
 	if err == nil {
 		return ""
 	}
-	if access.IsDenied(err) {
+	if rights.IsDenied(err) {
 		return strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
-	if errors.Is(err, access.ErrTooManyChecks) || errors.Is(err, access.ErrNoRequester) {
+	if errors.Is(err, rights.ErrTooManyChecks) || errors.Is(err, rights.ErrNoRequester) {
 		// Trying again cannot help: the message says what to change.
 		return err.Error()
 	}

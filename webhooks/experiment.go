@@ -22,8 +22,9 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/experiments/rights"
 	"github.com/faultline-dev/faultline/experiments/schedule"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/internal/access"
 )
 
 // experimentValidator refuses Experiments the schema lets through but that
@@ -44,7 +45,7 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 	if err != nil {
 		return admission.Denied(fmt.Sprintf("the Experiment's metadata cannot be read (%v): send a well-formed Experiment", err))
 	}
-	requester := access.FromUserInfo(req.UserInfo)
+	requester := rights.FromUserInfo(req.UserInfo)
 	switch req.Operation {
 	case admissionv1.Create:
 	case admissionv1.Update:
@@ -114,7 +115,7 @@ func (v *experimentValidator) Handle(ctx context.Context, req admission.Request)
 // annotate an Experiment could borrow its owner's reach into other
 // namespaces. A spec that does not decode is let through: its run ends
 // Error on its own.
-func (v *experimentValidator) checkRunNow(ctx context.Context, p *problems, req admission.Request, oldAnn, newAnn map[string]string, requester access.Requester) {
+func (v *experimentValidator) checkRunNow(ctx context.Context, p *problems, req admission.Request, oldAnn, newAnn map[string]string, requester rights.Requester) {
 	token, ok := newAnn[chaosv1alpha1.RunNowAnnotation]
 	if v.access == nil || !ok || token == "" {
 		return

@@ -16,8 +16,8 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/experiments/rights"
 	"github.com/faultline-dev/faultline/internal/stored"
-	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // The mutating webhooks run before the schema is checked, so they see
@@ -38,7 +38,7 @@ type RunNowRecord struct {
 	// Token is the run-now value the requester set.
 	Token string `json:"token"`
 	// Requester is who set it.
-	Requester access.Requester `json:"requester"`
+	Requester rights.Requester `json:"requester"`
 }
 
 // Handle implements admission.Handler.
@@ -47,7 +47,7 @@ func (m *experimentMutator) Handle(_ context.Context, req admission.Request) adm
 	if err != nil {
 		return admission.Allowed("")
 	}
-	user := access.FromUserInfo(req.UserInfo).Annotation()
+	user := rights.FromUserInfo(req.UserInfo).Annotation()
 	var oldAnn map[string]string
 	var want *string
 	switch req.Operation {
@@ -74,7 +74,7 @@ func (m *experimentMutator) Handle(_ context.Context, req admission.Request) adm
 		"records who last changed the spec")
 	wantRunNowBy := annotationValue(oldAnn, chaosv1alpha1.RunNowByAnnotation)
 	if token, ok := meta.Annotations[chaosv1alpha1.RunNowAnnotation]; ok && token != "" && token != oldAnn[chaosv1alpha1.RunNowAnnotation] {
-		v := runNowRecord(token, access.FromUserInfo(req.UserInfo))
+		v := runNowRecord(token, rights.FromUserInfo(req.UserInfo))
 		wantRunNowBy = &v
 	}
 	refuseHandWritten(&p, oldAnn, meta.Annotations, chaosv1alpha1.RunNowByAnnotation, wantRunNowBy,
@@ -89,7 +89,7 @@ func (m *experimentMutator) Handle(_ context.Context, req admission.Request) adm
 }
 
 // runNowRecord is the run-now-by value for token set by req.
-func runNowRecord(token string, req access.Requester) string {
+func runNowRecord(token string, req rights.Requester) string {
 	b, err := json.Marshal(RunNowRecord{Token: token, Requester: req})
 	if err != nil {
 		// Strings only: always marshals.
@@ -101,13 +101,13 @@ func runNowRecord(token string, req access.Requester) string {
 // RunNowRequester reads an Experiment's run-now-by record for token: the
 // user who set the run-now annotation to that value. ok is false when no
 // record of that token is there.
-func RunNowRequester(annotations map[string]string, token string) (access.Requester, bool) {
+func RunNowRequester(annotations map[string]string, token string) (rights.Requester, bool) {
 	var rec RunNowRecord
 	if err := json.Unmarshal([]byte(annotations[chaosv1alpha1.RunNowByAnnotation]), &rec); err != nil {
-		return access.Requester{}, false
+		return rights.Requester{}, false
 	}
 	if rec.Token == "" || rec.Token != token || rec.Requester.Username == "" {
-		return access.Requester{}, false
+		return rights.Requester{}, false
 	}
 	return rec.Requester, true
 }
@@ -159,7 +159,7 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 			}
 			want[chaosv1alpha1.RequestedByAnnotation] = recorded
 		} else {
-			v := access.FromUserInfo(req.UserInfo).Annotation()
+			v := rights.FromUserInfo(req.UserInfo).Annotation()
 			want[chaosv1alpha1.RequestedByAnnotation] = &v
 			var p problems
 			refuseHandWritten(&p, nil, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, &v, "records who asked for the run")
@@ -192,7 +192,7 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 			// approved-by holds the approver as a requester JSON (the
 			// format of requested-by), so the report can name them and
 			// their rights can be checked again from the run alone.
-			v := access.FromUserInfo(req.UserInfo).Annotation()
+			v := rights.FromUserInfo(req.UserInfo).Annotation()
 			want[chaosv1alpha1.ApprovedByAnnotation] = &v
 			// The approval is pinned to the spec the approver saw: the
 			// run's snapshot once it has one, else the Experiment now.
@@ -238,7 +238,7 @@ func (m *runMutator) experimentRequester(ctx context.Context, req admission.Requ
 		v := who.Annotation()
 		return &v, nil
 	}
-	if _, err := access.RequesterOf(exp); err != nil {
+	if _, err := rights.RequesterOf(exp); err != nil {
 		return nil, nil
 	}
 	return annotationValue(exp.GetAnnotations(), chaosv1alpha1.RequestedByAnnotation), nil

@@ -14,8 +14,9 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/experiments/rights"
+	"github.com/faultline-dev/faultline/internal/access"
 	"github.com/faultline-dev/faultline/internal/stored"
-	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // runValidator refuses ExperimentRuns that would act with rights their
@@ -73,11 +74,11 @@ func (v *runValidator) create(ctx context.Context, req admission.Request) admiss
 		// Copied from the Experiment by the mutating webhook; absent when
 		// the Experiment has no record, and the run then does not start.
 		if hasRecord {
-			if _, err := access.RequesterOf(&run.Metadata); err != nil {
+			if _, err := rights.RequesterOf(&run.Metadata); err != nil {
 				p.addf("metadata.annotations[%s]: %v", chaosv1alpha1.RequestedByAnnotation, err)
 			}
 		}
-	case recorded != access.FromUserInfo(req.UserInfo).Annotation():
+	case recorded != rights.FromUserInfo(req.UserInfo).Annotation():
 		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the requesting user and cannot be set by hand: remove it", chaosv1alpha1.RequestedByAnnotation)
 	}
 	if len(p) > 0 || operator || v.access == nil {
@@ -87,7 +88,7 @@ func (v *runValidator) create(ctx context.Context, req admission.Request) admiss
 	// A user who creates a run makes Faultline do what its Experiment says,
 	// with the user's rights: check them now, so the refusal reaches the
 	// user rather than a run status they may never read.
-	creator := access.FromUserInfo(req.UserInfo)
+	creator := rights.FromUserInfo(req.UserInfo)
 	exp, err := getExperiment(ctx, v.reader, client.ObjectKey{Namespace: req.Namespace, Name: run.Spec.ExperimentRef.Name})
 	var malformed *stored.MalformedError
 	switch {
@@ -160,7 +161,7 @@ func (v *runValidator) update(ctx context.Context, req admission.Request) admiss
 	}
 
 	// Newly approved.
-	approver := access.FromUserInfo(req.UserInfo)
+	approver := rights.FromUserInfo(req.UserInfo)
 	if approvedBy := annotationValue(ann, chaosv1alpha1.ApprovedByAnnotation); approvedBy == nil || *approvedBy != approver.Annotation() {
 		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the approving user and cannot be set by hand: remove it", chaosv1alpha1.ApprovedByAnnotation)
 	}
@@ -194,8 +195,8 @@ func (v *runValidator) update(ctx context.Context, req admission.Request) admiss
 // its requester, the author of the spec it took (or, before it took one,
 // of its Experiment's spec now), and the ChaosPolicy read live. err is a
 // transient failure to read them.
-func (v *runValidator) mayApprove(ctx context.Context, req admission.Request, old *runFields, approver access.Requester) (why string, err error) {
-	requester, err := access.RequesterOf(&old.Metadata)
+func (v *runValidator) mayApprove(ctx context.Context, req admission.Request, old *runFields, approver rights.Requester) (why string, err error) {
+	requester, err := rights.RequesterOf(&old.Metadata)
 	if err != nil {
 		return err.Error(), nil
 	}
@@ -204,7 +205,7 @@ func (v *runValidator) mayApprove(ctx context.Context, req admission.Request, ol
 		exp, err := getExperiment(ctx, v.reader, client.ObjectKey{Namespace: req.Namespace, Name: old.Spec.ExperimentRef.Name})
 		switch {
 		case err == nil:
-			if who, err := access.RequesterOf(exp); err == nil {
+			if who, err := rights.RequesterOf(exp); err == nil {
 				author = who.Username
 			}
 		case apierrors.IsNotFound(err), errors.As(err, new(*stored.MalformedError)):

@@ -14,7 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/internal/access"
 )
 
 // Experiments and runs fail closed (failurePolicy Fail): without the

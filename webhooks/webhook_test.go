@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
 // newExperiment is a valid Experiment in the test namespace.
@@ -51,7 +51,7 @@ func requesterOf(t *testing.T, obj client.Object) string {
 	if err := admin.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
 		t.Fatal(err)
 	}
-	r, err := access.RequesterOf(obj)
+	r, err := rights.RequesterOf(obj)
 	if err != nil {
 		t.Fatalf("%s: %v", obj.GetName(), err)
 	}
@@ -75,7 +75,7 @@ func annotate(ctx context.Context, c client.Client, obj client.Object, kv map[st
 func TestRequestedByIsRecordedAndCannotBeForged(t *testing.T) {
 	apiServer(t)
 	ctx := context.Background()
-	forged := access.Requester{Username: "system:admin", Groups: []string{"system:masters"}}.Annotation()
+	forged := rights.Requester{Username: "system:admin", Groups: []string{"system:masters"}}.Annotation()
 
 	exp := newExperiment("requested-by")
 	exp.Annotations = map[string]string{chaosv1alpha1.RequestedByAnnotation: forged}
@@ -250,7 +250,7 @@ func TestApproval(t *testing.T) {
 			approver: bob,
 		},
 		"another user approving with a forged approver record still records them": {
-			approver: bob, extra: map[string]string{chaosv1alpha1.ApprovedByAnnotation: access.Requester{Username: "carol"}.Annotation()},
+			approver: bob, extra: map[string]string{chaosv1alpha1.ApprovedByAnnotation: rights.Requester{Username: "carol"}.Annotation()},
 		},
 		"approving a run that has started is refused": {
 			approver: bob, startPhase: chaosv1alpha1.PhaseObserving, wantErr: "an approval can only be given or withdrawn while the run is Pending",
@@ -297,7 +297,7 @@ func TestApproval(t *testing.T) {
 			if err := admin.Get(ctx, client.ObjectKeyFromObject(run), stored); err != nil {
 				t.Fatal(err)
 			}
-			var approver access.Requester
+			var approver rights.Requester
 			byJSON := stored.Annotations[chaosv1alpha1.ApprovedByAnnotation]
 			if err := json.Unmarshal([]byte(byJSON), &approver); err != nil || approver.Username != tc.approver {
 				t.Fatalf("approved-by %q, want user %q", byJSON, tc.approver)
@@ -307,7 +307,7 @@ func TestApproval(t *testing.T) {
 			}
 
 			// The record cannot be rewritten afterwards.
-			if err := annotate(ctx, users[tc.approver], stored, map[string]string{chaosv1alpha1.ApprovedByAnnotation: access.Requester{Username: "mallory"}.Annotation()}); err != nil {
+			if err := annotate(ctx, users[tc.approver], stored, map[string]string{chaosv1alpha1.ApprovedByAnnotation: rights.Requester{Username: "mallory"}.Annotation()}); err != nil {
 				t.Fatalf("metadata update refused: %v", err)
 			}
 			if err := admin.Get(ctx, client.ObjectKeyFromObject(run), stored); err != nil {

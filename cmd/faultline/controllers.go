@@ -16,7 +16,7 @@ import (
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 	"github.com/faultline-dev/faultline/controllers/reaper"
 	"github.com/faultline-dev/faultline/experiments/faults"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/internal/access"
 )
 
 // operatorLabels identify the operator's own pods, which are never targets.

@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/faultline-dev/faultline/internal/access"
 	"github.com/faultline-dev/faultline/webhooks"
-	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // The operator's own rights beyond what its controllers use, which

@@ -15,8 +15,8 @@ import (
 	"github.com/faultline-dev/faultline/controllers/chaospolicy"
 	"github.com/faultline-dev/faultline/experiments/engine"
 	"github.com/faultline-dev/faultline/experiments/policy"
+	"github.com/faultline-dev/faultline/experiments/rights"
 	"github.com/faultline-dev/faultline/internal/stored"
-	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // policyRecheck is how often a run held in Pending looks again at the policy
@@ -28,10 +28,10 @@ const policyRecheck = 10 * time.Second
 // the operator's; rights can be revoked between a run's creation (or its
 // Experiment's) and its start, so they are asked again when it starts.
 type RightsChecker interface {
-	CheckExperiment(ctx context.Context, req access.Requester, ns string, spec *chaosv1alpha1.ExperimentSpec) error
+	CheckExperiment(ctx context.Context, req rights.Requester, ns string, spec *chaosv1alpha1.ExperimentSpec) error
 	// CheckStartRun is the right to start a run at all: create on
 	// experimentruns in ns, whatever path (a schedule, run-now) asked.
-	CheckStartRun(ctx context.Context, req access.Requester, ns string) error
+	CheckStartRun(ctx context.Context, req rights.Requester, ns string) error
 }
 
 // reconcilePolicy applies the ChaosPolicy and approval. The kill switch and
@@ -138,7 +138,7 @@ func (r *Reconciler) checkRequester(ctx context.Context, s *scope, p *chaosv1alp
 		return true, nil
 	}
 	run := s.run
-	req, err := access.RequesterOf(run)
+	req, err := rights.RequesterOf(run)
 	if err != nil {
 		r.refuse(s, chaosv1alpha1.ReasonForbidden, err.Error(), now)
 		return false, nil
@@ -149,7 +149,7 @@ func (r *Reconciler) checkRequester(ctx context.Context, s *scope, p *chaosv1alp
 		err = r.Access.CheckExperiment(ctx, req, run.Namespace, run.Status.Experiment)
 	}
 	if err != nil {
-		var denied *access.Denied
+		var denied *rights.Denied
 		if !errors.As(err, &denied) {
 			return false, fmt.Errorf("checking the rights of %q: %w", req.Username, err)
 		}

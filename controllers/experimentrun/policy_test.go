@@ -19,22 +19,22 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experimentrun"
 	"github.com/faultline-dev/faultline/experiments/faults"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
-// rights is a RightsChecker that denies what deny names, as the API
+// fakeRights is a RightsChecker that denies what deny names, as the API
 // server's SubjectAccessReviews would for a user whose rights were revoked.
 // It records whom it was asked about.
-type rights struct {
-	deny *access.Denied
+type fakeRights struct {
+	deny *rights.Denied
 	// denyStart, when set, is the refusal of the right to start runs.
-	denyStart *access.Denied
+	denyStart *rights.Denied
 	mu        sync.Mutex
 	// asked lists the usernames checked, in order.
 	asked []string
 }
 
-func (r *rights) CheckExperiment(_ context.Context, req access.Requester, _ string, _ *chaosv1alpha1.ExperimentSpec) error {
+func (r *fakeRights) CheckExperiment(_ context.Context, req rights.Requester, _ string, _ *chaosv1alpha1.ExperimentSpec) error {
 	r.mu.Lock()
 	r.asked = append(r.asked, req.Username)
 	r.mu.Unlock()
@@ -44,7 +44,7 @@ func (r *rights) CheckExperiment(_ context.Context, req access.Requester, _ stri
 	return nil
 }
 
-func (r *rights) CheckStartRun(_ context.Context, _ access.Requester, _ string) error {
+func (r *fakeRights) CheckStartRun(_ context.Context, _ rights.Requester, _ string) error {
 	if r.denyStart != nil {
 		return fmt.Errorf("checking rights: %w", r.denyStart)
 	}
@@ -83,16 +83,16 @@ func (e *env) createAnnotatedRun(experiment string, annotations map[string]strin
 
 const prometheusAddress = "http://prometheus.monitoring:9090"
 
-var alice = access.Requester{Username: "alice", Groups: []string{"shop-devs"}}
+var alice = rights.Requester{Username: "alice", Groups: []string{"shop-devs"}}
 
 // TestStartChecks: when a run starts, its requester's rights and its
 // provider are checked again; a refusal ends it with verdict Error, Stalled,
 // and nothing touched.
 func TestStartChecks(t *testing.T) {
-	revoked := &access.Denied{User: "alice", Verb: "delete", Resource: "pods", Namespace: "shop"}
+	revoked := &rights.Denied{User: "alice", Verb: "delete", Resource: "pods", Namespace: "shop"}
 	tests := map[string]struct {
-		requester   *access.Requester
-		deny        *access.Denied
+		requester   *rights.Requester
+		deny        *rights.Denied
 		allowed     []string
 		address     string // the Experiment's provider address; prometheusAddress when empty
 		wantVerdict chaosv1alpha1.Verdict
@@ -105,7 +105,7 @@ func TestStartChecks(t *testing.T) {
 		},
 		"no recorded requester, it ends Error saying so": {
 			allowed:     []string{prometheusAddress},
-			wantVerdict: chaosv1alpha1.VerdictError, wantReason: chaosv1alpha1.ReasonForbidden, wantInMsg: access.ErrNoRequester.Error(),
+			wantVerdict: chaosv1alpha1.VerdictError, wantReason: chaosv1alpha1.ReasonForbidden, wantInMsg: rights.ErrNoRequester.Error(),
 		},
 		"a provider the policy does not list, it ends Error ProviderNotAllowed": {
 			requester: &alice, allowed: []string{"http://prometheus.other:9090"},
@@ -130,7 +130,7 @@ func TestStartChecks(t *testing.T) {
 			}
 			exp := e.createExperiment(spec)
 			e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: tc.allowed})
-			checker := &rights{deny: tc.deny}
+			checker := &fakeRights{deny: tc.deny}
 			e.r.Access = checker
 			var annotations map[string]string
 			if tc.requester != nil {
@@ -195,7 +195,7 @@ func TestApproval(t *testing.T) {
 		e.createWeb()
 		exp := e.createExperiment(spec())
 		e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: []string{prometheusAddress}})
-		e.r.Access = &rights{}
+		e.r.Access = &fakeRights{}
 		key := e.createAnnotatedRun(exp.Name, map[string]string{chaosv1alpha1.RequestedByAnnotation: alice.Annotation()})
 
 		e.drive(key, pendingWith("waiting for approval"))
@@ -204,7 +204,7 @@ func TestApproval(t *testing.T) {
 
 		// The webhook pins an approval to the snapshot the run took.
 		approve(e, key, map[string]string{
-			chaosv1alpha1.ApprovedByAnnotation:   access.Requester{Username: "bob"}.Annotation(),
+			chaosv1alpha1.ApprovedByAnnotation:   rights.Requester{Username: "bob"}.Annotation(),
 			chaosv1alpha1.ApprovedSpecAnnotation: e.getRun(key).Annotations[chaosv1alpha1.SpecHashAnnotation],
 		})
 		approvedAt := e.clock.Now()

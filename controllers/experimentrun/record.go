@@ -13,7 +13,7 @@ import (
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/engine"
 	"github.com/faultline-dev/faultline/experiments/policy"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
 // A run's status is written through the status subresource, which most
@@ -29,7 +29,7 @@ import (
 // snapshot itself is written to status.
 func snapshotRecord(exp *chaosv1alpha1.Experiment) map[string]string {
 	rec := map[string]string{chaosv1alpha1.SpecHashAnnotation: policy.SpecHash(&exp.Spec)}
-	if who, err := access.RequesterOf(exp); err == nil {
+	if who, err := rights.RequesterOf(exp); err == nil {
 		rec[chaosv1alpha1.SpecAuthorAnnotation] = who.Username
 	}
 	return rec
@@ -127,13 +127,13 @@ func approvalOf(run *chaosv1alpha1.ExperimentRun, requireApprover bool) policy.A
 		SnapshotHash:    run.Annotations[chaosv1alpha1.SpecHashAnnotation],
 	}
 	by := run.Annotations[chaosv1alpha1.ApprovedByAnnotation]
-	var who access.Requester
+	var who rights.Requester
 	if err := json.Unmarshal([]byte(by), &who); err == nil {
 		by = who.Username
 	}
 	a.ApprovedBy = by
 	a.Parties.Approver = policy.Person{Username: by, Groups: who.Groups}
-	if req, err := access.RequesterOf(run); err == nil {
+	if req, err := rights.RequesterOf(run); err == nil {
 		a.Parties.Requester = req.Username
 	}
 	a.Parties.SpecAuthor = run.Annotations[chaosv1alpha1.SpecAuthorAnnotation]

@@ -11,7 +11,7 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/policy"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
 // These tests run without the admission webhook, as a cluster would where
@@ -49,7 +49,7 @@ func TestAForgedStatusDoesNotStartAnUnapprovedRun(t *testing.T) {
 		pods := e.createWeb()
 		exp := e.createExperiment(gatedSpec())
 		e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: []string{prometheusAddress}})
-		e.r.Access = &rights{}
+		e.r.Access = &fakeRights{}
 		key := e.createAnnotatedRun(exp.Name, map[string]string{chaosv1alpha1.RequestedByAnnotation: alice.Annotation()})
 		e.drive(key, pendingWith("waiting for approval"))
 
@@ -73,7 +73,7 @@ func TestAForgedStatusDoesNotStartAnUnapprovedRun(t *testing.T) {
 		pods := e.createWeb()
 		exp := e.createExperiment(gatedSpec())
 		e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: []string{prometheusAddress}})
-		e.r.Access = &rights{}
+		e.r.Access = &fakeRights{}
 		key := e.createAnnotatedRun(exp.Name, map[string]string{chaosv1alpha1.RequestedByAnnotation: alice.Annotation()})
 		e.drive(key, pendingWith("waiting for approval"))
 
@@ -100,7 +100,7 @@ func TestAnApprovalIsPinnedToTheSpecItApproved(t *testing.T) {
 	e.createWeb()
 	exp := e.createExperiment(gatedSpec())
 	e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: []string{prometheusAddress}})
-	e.r.Access = &rights{}
+	e.r.Access = &fakeRights{}
 	key := e.createAnnotatedRun(exp.Name, map[string]string{chaosv1alpha1.RequestedByAnnotation: alice.Annotation()})
 	e.drive(key, pendingWith("waiting for approval"))
 
@@ -111,7 +111,7 @@ func TestAnApprovalIsPinnedToTheSpecItApproved(t *testing.T) {
 	run := e.getRun(key)
 	before := run.DeepCopy()
 	metav1.SetMetaDataAnnotation(&run.ObjectMeta, chaosv1alpha1.ApprovedAnnotation, "true")
-	metav1.SetMetaDataAnnotation(&run.ObjectMeta, chaosv1alpha1.ApprovedByAnnotation, access.Requester{Username: "bob"}.Annotation())
+	metav1.SetMetaDataAnnotation(&run.ObjectMeta, chaosv1alpha1.ApprovedByAnnotation, rights.Requester{Username: "bob"}.Annotation())
 	metav1.SetMetaDataAnnotation(&run.ObjectMeta, chaosv1alpha1.ApprovedSpecAnnotation, policy.SpecHash(&other))
 	if err := e.c.Patch(t.Context(), run, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestStartingARunNeedsTheRightToCreateRuns(t *testing.T) {
 	e.createWeb()
 	exp := e.createExperiment(experimentSpec())
 	e.createPolicy(chaosv1alpha1.ChaosPolicySpec{AllowedProviderAddresses: []string{prometheusAddress}})
-	e.r.Access = &rights{denyStart: &access.Denied{User: "alice", Verb: "create", Group: "chaos.faultline.dev", Resource: "experimentruns", Namespace: e.ns}}
+	e.r.Access = &fakeRights{denyStart: &rights.Denied{User: "alice", Verb: "create", Group: "chaos.faultline.dev", Resource: "experimentruns", Namespace: e.ns}}
 	key := e.createAnnotatedRun(exp.Name, map[string]string{chaosv1alpha1.RequestedByAnnotation: alice.Annotation()})
 
 	run := e.drive(key, released)

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
 // The cluster every test here shares: namespaces a and b opted in, a
@@ -258,7 +258,7 @@ func refused(t *testing.T, err error, fragments ...string) {
 // requesterOf reads the recorded requester of a stored object.
 func requesterOf(t *testing.T, obj metav1.Object) string {
 	t.Helper()
-	r, err := access.RequesterOf(obj)
+	r, err := rights.RequesterOf(obj)
 	if err != nil {
 		t.Fatalf("stored %s: %v", obj.GetName(), err)
 	}
@@ -452,7 +452,7 @@ func TestApprovalComesFromAnotherUserWithTheApproveVerb(t *testing.T) {
 	if got := stored.Annotations[chaosv1alpha1.ApprovedAnnotation]; got != "true" {
 		t.Errorf("run annotation %s = %q, want \"true\"", chaosv1alpha1.ApprovedAnnotation, got)
 	}
-	approver, err := access.RequesterOf(&metav1.ObjectMeta{Annotations: map[string]string{
+	approver, err := rights.RequesterOf(&metav1.ObjectMeta{Annotations: map[string]string{
 		chaosv1alpha1.RequestedByAnnotation: stored.Annotations[chaosv1alpha1.ApprovedByAnnotation],
 	}})
 	if err != nil || approver.Username != "bob" {

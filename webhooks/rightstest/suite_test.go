@@ -22,9 +22,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/faultline-dev/faultline/internal/access"
 	"github.com/faultline-dev/faultline/internal/testenv"
 	"github.com/faultline-dev/faultline/webhooks"
-	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // operatorUsername is the operator's account in these tests; no test user

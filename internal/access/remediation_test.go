@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
 func withMatchers(spec *chaosv1alpha1.ExperimentSpec, ms ...chaosv1alpha1.RemediationMatcher) *chaosv1alpha1.ExperimentSpec {
@@ -43,7 +43,7 @@ func TestRequiredForRemediationMatchers(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			var got []string
-			for _, c := range access.Required("shop", tc.spec) {
+			for _, c := range rights.Required("shop", tc.spec) {
 				got = append(got, right(c))
 			}
 			if !slices.Equal(got, tc.want) {

@@ -1,4 +1,4 @@
-package access
+package rights
 
 import (
 	"fmt"
@@ -35,8 +35,8 @@ func (c Check) key() checkKey {
 	return checkKey{c.Verb, c.Group, c.Resource, c.Subresource, c.Namespace, c.Name}
 }
 
-// denied is the refusal of c for user.
-func (c Check) denied(user string) *Denied {
+// Denial is the refusal of c for user.
+func (c Check) Denial(user string) *Denied {
 	return &Denied{
 		User:        user,
 		Verb:        c.Verb,
@@ -49,9 +49,9 @@ func (c Check) denied(user string) *Denied {
 	}
 }
 
-// describe renders c for an error message, as Denied does.
-func (c Check) describe() string {
-	d := c.denied("")
+// Describe renders c for an error message, as Denied does.
+func (c Check) Describe() string {
+	d := c.Denial("")
 	res := d.Resource
 	if d.Subresource != "" {
 		res += "/" + d.Subresource
@@ -259,4 +259,28 @@ func sloCheck(ns string, ref chaosv1alpha1.SLORef, what string) Check {
 			Why: what + " reads the OpenSLO document in the ConfigMap"}
 	}
 	return Check{}
+}
+
+// StartRunCheck is the right to start a run in ns: create on experimentruns.
+func StartRunCheck(ns string) Check {
+	return Check{
+		Verb:      "create",
+		Group:     chaosv1alpha1.GroupVersion.Group,
+		Resource:  "experimentruns",
+		Namespace: ns,
+		Why:       "starting a run, by any path, needs the right to create ExperimentRuns",
+	}
+}
+
+// ApproveCheck is the right to approve the run ns/name: the approve verb on
+// experimentruns (see access.Checker.CheckApprove for how it is granted).
+func ApproveCheck(ns, name string) Check {
+	return Check{
+		Verb:      "approve",
+		Group:     chaosv1alpha1.GroupVersion.Group,
+		Resource:  "experimentruns",
+		Namespace: ns,
+		Name:      name,
+		Why:       "approving a run lets its fault be injected",
+	}
 }

@@ -11,7 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
+	"github.com/faultline-dev/faultline/internal/access"
 )
 
 // withSLOs adds a probe on a Sloth SLO in the Experiment's namespace, a
@@ -36,7 +37,7 @@ func withSLOs(spec *chaosv1alpha1.ExperimentSpec) *chaosv1alpha1.ExperimentSpec 
 // be able to get the very object by hand.
 func TestRequiredForSLOReferences(t *testing.T) {
 	var got []string
-	for _, c := range access.Required("shop", withSLOs(podKill(""))) {
+	for _, c := range rights.Required("shop", withSLOs(podKill(""))) {
 		got = append(got, right(c))
 	}
 	want := []string{"delete pods @shop", "list pods @shop",
@@ -58,7 +59,7 @@ func TestSLOReferencesAgainstRBAC(t *testing.T) {
 		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "delete"}},
 		rbacv1.PolicyRule{APIGroups: []string{"sloth.slok.dev"}, Resources: []string{"prometheusservicelevels"}, Verbs: []string{"get"}},
 	)...)
-	erin := access.Requester{Username: "erin", Groups: []string{"system:authenticated"}}
+	erin := rights.Requester{Username: "erin", Groups: []string{"system:authenticated"}}
 
 	sloth := podKill("", "slo-team")
 	sloth.SteadyState.Probes = append(sloth.SteadyState.Probes, chaosv1alpha1.Probe{Name: "availability",
@@ -68,7 +69,7 @@ func TestSLOReferencesAgainstRBAC(t *testing.T) {
 	})
 
 	err := checker.CheckExperiment(t.Context(), erin, "slo-team", withSLOs(podKill("", "slo-team")))
-	if !access.IsDenied(err) {
+	if !rights.IsDenied(err) {
 		t.Fatalf("CheckExperiment = %v; want the ConfigMap and the Pyrra SLO refused", err)
 	}
 	for _, want := range []string{

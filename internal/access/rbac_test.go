@@ -13,8 +13,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/rights"
+	"github.com/faultline-dev/faultline/internal/access"
 	"github.com/faultline-dev/faultline/internal/testenv"
-	"github.com/faultline-dev/faultline/webhooks/access"
 )
 
 // adminClient talks to the package's envtest API server (a real etcd and
@@ -114,10 +115,10 @@ func TestRightsAgainstRBAC(t *testing.T) {
 		rbacv1.PolicyRule{APIGroups: []string{chaosv1alpha1.GroupVersion.Group}, Resources: []string{"experimentruns"}, Verbs: []string{"approve"}, ResourceNames: []string{"nightly-1"}},
 	)...)
 
-	alice := access.Requester{Username: "alice", Groups: []string{"team-a", "system:authenticated"}}
-	carol := access.Requester{Username: "carol", Groups: []string{"system:authenticated"}}
-	bob := access.Requester{Username: "bob", Groups: []string{"system:authenticated"}}
-	dave := access.Requester{Username: "dave", Groups: []string{"system:authenticated"}}
+	alice := rights.Requester{Username: "alice", Groups: []string{"team-a", "system:authenticated"}}
+	carol := rights.Requester{Username: "carol", Groups: []string{"system:authenticated"}}
+	bob := rights.Requester{Username: "bob", Groups: []string{"system:authenticated"}}
+	dave := rights.Requester{Username: "dave", Groups: []string{"system:authenticated"}}
 
 	inA := withProbes(podKill("", "a"), workloadProbe("ready", chaosv1alpha1.WorkloadDeployment, "checkout", ""))
 	// Wait until every binding counts before asserting any denial: a denial
@@ -212,7 +213,7 @@ func TestRightsAgainstRBAC(t *testing.T) {
 				}
 				return
 			}
-			if !access.IsDenied(err) {
+			if !rights.IsDenied(err) {
 				t.Fatalf("got %v, want a denial", err)
 			}
 			lines := strings.Split(err.Error(), "\n")

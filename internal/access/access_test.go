@@ -17,7 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
-	"github.com/faultline-dev/faultline/webhooks/access"
+	"github.com/faultline-dev/faultline/experiments/rights"
+	"github.com/faultline-dev/faultline/internal/access"
 )
 
 // podKill is a minimal Experiment spec whose run kills pods in namespaces
@@ -61,7 +62,7 @@ func withAuthSecret(spec *chaosv1alpha1.ExperimentSpec, secret string) *chaosv1a
 }
 
 // right renders a check without its reason, for comparing lists.
-func right(c access.Check) string {
+func right(c rights.Check) string {
 	res := c.Resource
 	if c.Subresource != "" {
 		res += "/" + c.Subresource
@@ -150,7 +151,7 @@ func TestRequired(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			checks := access.Required("shop", tc.spec)
+			checks := rights.Required("shop", tc.spec)
 			var got []string
 			for _, c := range checks {
 				got = append(got, right(c))
@@ -195,13 +196,13 @@ func (r *reviewer) client(t *testing.T) client.Client {
 				return r.fail
 			}
 			a := sar.Spec.ResourceAttributes
-			sar.Status.Allowed = r.granted[right(access.Check{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Namespace: a.Namespace, Name: a.Name})]
+			sar.Status.Allowed = r.granted[right(rights.Check{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Namespace: a.Namespace, Name: a.Name})]
 			return nil
 		},
 	}).Build()
 }
 
-var alice = access.Requester{
+var alice = rights.Requester{
 	Username: "alice",
 	UID:      "u-1",
 	Groups:   []string{"team-a", "system:authenticated"},
@@ -240,7 +241,7 @@ func TestCheckExperimentDenialsNameEveryMissingRightInOrder(t *testing.T) {
 	spec := withAuthSecret(podKill("", "a", "b"), "token")
 
 	err := c.CheckExperiment(t.Context(), alice, "a", spec)
-	if !access.IsDenied(err) {
+	if !rights.IsDenied(err) {
 		t.Fatalf("CheckExperiment() = %v, want a denial", err)
 	}
 	lines := strings.Split(err.Error(), "\n")
@@ -256,7 +257,7 @@ func TestCheckExperimentDenialsNameEveryMissingRightInOrder(t *testing.T) {
 			t.Errorf("line %d = %q, want it to start with %q", i, lines[i], want[i])
 		}
 	}
-	var denied *access.Denied
+	var denied *rights.Denied
 	if !errors.As(err, &denied) || denied.Verb != "delete" || denied.Resource != "pods" || denied.Namespace != "b" || denied.User != "alice" {
 		t.Errorf("first *Denied = %+v, want delete pods in b for alice", denied)
 	}
@@ -268,7 +269,7 @@ func TestCheckExperimentAPIServerFailureIsTransientNotDenied(t *testing.T) {
 	c := &access.Checker{Client: r.client(t)}
 
 	err := c.CheckExperiment(t.Context(), alice, "a", podKill(""))
-	if err == nil || access.IsDenied(err) {
+	if err == nil || rights.IsDenied(err) {
 		t.Fatalf("CheckExperiment() = %v, want a transient error that is no denial", err)
 	}
 	if !errors.Is(err, unavailable) {
@@ -282,8 +283,8 @@ func TestCheckExperimentAPIServerFailureIsTransientNotDenied(t *testing.T) {
 func TestCheckExperimentWithoutRequesterAsksNothing(t *testing.T) {
 	r := &reviewer{}
 	c := &access.Checker{Client: r.client(t)}
-	err := c.CheckExperiment(t.Context(), access.Requester{}, "a", podKill(""))
-	if !errors.Is(err, access.ErrNoRequester) {
+	err := c.CheckExperiment(t.Context(), rights.Requester{}, "a", podKill(""))
+	if !errors.Is(err, rights.ErrNoRequester) {
 		t.Errorf("CheckExperiment() = %v, want ErrNoRequester", err)
 	}
 	if len(r.asked) != 0 {
@@ -295,11 +296,11 @@ func TestCheckExperimentRefusesSpecsNeedingTooManyReviews(t *testing.T) {
 	r := &reviewer{}
 	c := &access.Checker{Client: r.client(t)}
 	var namespaces []string
-	for i := range access.MaxChecks {
+	for i := range rights.MaxChecks {
 		namespaces = append(namespaces, fmt.Sprintf("ns-%d", i))
 	}
 	err := c.CheckExperiment(t.Context(), alice, "a", podKill("", namespaces...))
-	if !errors.Is(err, access.ErrTooManyChecks) || access.IsDenied(err) {
+	if !errors.Is(err, rights.ErrTooManyChecks) || rights.IsDenied(err) {
 		t.Errorf("CheckExperiment() = %v, want ErrTooManyChecks", err)
 	}
 	if len(r.asked) != 0 {
@@ -369,11 +370,11 @@ func TestCheckApproveAsksTheApproveVerbOnTheRun(t *testing.T) {
 	r := &reviewer{granted: map[string]bool{"approve experimentruns.chaos.faultline.dev nightly-1 @shop": true}}
 	c := &access.Checker{Client: r.client(t)}
 
-	if err := c.CheckApprove(t.Context(), access.Requester{Username: "bob"}, "shop", "nightly-1"); err != nil {
+	if err := c.CheckApprove(t.Context(), rights.Requester{Username: "bob"}, "shop", "nightly-1"); err != nil {
 		t.Errorf("CheckApprove(nightly-1) = %v, want nil", err)
 	}
-	err := c.CheckApprove(t.Context(), access.Requester{Username: "bob"}, "shop", "nightly-2")
-	var denied *access.Denied
+	err := c.CheckApprove(t.Context(), rights.Requester{Username: "bob"}, "shop", "nightly-2")
+	var denied *rights.Denied
 	if !errors.As(err, &denied) {
 		t.Fatalf("CheckApprove(nightly-2) = %v, want a *Denied", err)
 	}
