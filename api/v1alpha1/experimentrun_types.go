@@ -1,9 +1,6 @@
 package v1alpha1
 
 import (
-	"fmt"
-	"time"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -77,32 +74,6 @@ const (
 	// the run, so the run is ended rather than carried on from it.
 	AbortStatusTampered AbortReason = "StatusTampered"
 )
-
-// Trigger says in words what made the run abort for reason r, for reports
-// that say how long after it the fault was reverted: "reverted 16ms after
-// the kill switch was seen". Only a guard's abort followed a bad sample, so
-// only its trigger mentions one.
-func (r AbortReason) Trigger() string {
-	switch r {
-	case AbortSLOBreached:
-		return "the guard's breach outlasted its window"
-	case AbortProbeUnavailable:
-		return "the run gave up on probes that did not answer"
-	case AbortKillSwitch:
-		return "the kill switch was seen"
-	case AbortDeleted:
-		return "the run's deletion was seen"
-	case AbortReplaced:
-		return "a newer run replaced this one"
-	case AbortManual:
-		return "the abort was requested"
-	case AbortInjectionFailed:
-		return "the injection failed"
-	case AbortStatusTampered:
-		return "a status written by someone else was seen"
-	}
-	return "the decision to abort"
-}
 
 // TargetPhase is the state of one target.
 // +kubebuilder:validation:Enum=Selected;Injected;Reverted;Failed;Conflict
@@ -954,47 +925,4 @@ type ExperimentRunList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ExperimentRun `json:"items"`
-}
-
-// Describe says how precisely a figure or instant is known, for reports,
-// with instants as offsets from origin (the injection): "±1s: probe
-// interval", "event-driven: from a watch event", or "±15.2s: the operator
-// was not sampling from +3.1s to +18.3s".
-func (r Resolution) Describe(origin time.Time) string {
-	within := r.Within.Round(time.Millisecond)
-	switch r.Source {
-	case ResolutionEvent:
-		if within > 0 {
-			// An object's timestamps (creationTimestamp, a condition's
-			// lastTransitionTime) keep whole seconds.
-			return fmt.Sprintf("±%s: the API server's timestamp dated it, in whole seconds", within)
-		}
-		return "event-driven: the API server's watch event dated it"
-	case ResolutionAlert:
-		if within <= 0 {
-			return "Prometheus' alert state dated it; the rule evaluation interval is unknown"
-		}
-		return fmt.Sprintf("±%s: Prometheus' alert state dated it (rule evaluation interval)", within)
-	case ResolutionRangeQuery:
-		return fmt.Sprintf("±%s: a range query re-evaluated the probes at that step", within)
-	case ResolutionWebhook:
-		return "when Alertmanager's webhook request reached the operator"
-	case ResolutionGap:
-		if r.Gap == nil {
-			return fmt.Sprintf("±%s: the operator saw nothing for that long", within)
-		}
-		what := "the operator was not sampling"
-		if r.Gap.Cause == GapProbeErrors {
-			what = "the probes did not answer"
-		}
-		offset := func(t metav1.MicroTime) string {
-			d := t.Sub(origin).Round(time.Millisecond)
-			if d < 0 {
-				return d.String()
-			}
-			return "+" + d.String()
-		}
-		return fmt.Sprintf("±%s: %s from %s to %s", within, what, offset(r.Gap.From), offset(r.Gap.To))
-	}
-	return fmt.Sprintf("±%s: probe interval", within)
 }

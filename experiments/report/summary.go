@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/engine"
 )
 
 // SchemaVersion names the schema of the JSON report. It changes only when a
@@ -337,9 +338,9 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 				out.Gap = &g
 			}
 			if originTime != nil {
-				out.Text = fr.Describe(*originTime)
+				out.Text = engine.DescribeResolution(fr.Resolution, *originTime)
 			} else {
-				out.Text = fr.Describe(time.Time{})
+				out.Text = engine.DescribeResolution(fr.Resolution, time.Time{})
 			}
 			s.Result.Resolutions = append(s.Result.Resolutions, out)
 		}
@@ -424,7 +425,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 			FirstBreach: instant(a.FirstBreachAt, originTime),
 			FirstError:  instant(a.FirstErrorAt, originTime),
 			Decided:     instant(decided, originTime),
-			Trigger:     a.Reason.Trigger(),
+			Trigger:     engine.AbortTrigger(a.Reason),
 			Message:     a.Message,
 		}
 		if rev := st.Timeline.RevertedAt; rev != nil && decided != nil && !rev.Before(decided) {
