@@ -833,11 +833,8 @@ type ExperimentStatus struct {
 	// +listType=atomic
 	Active []string `json:"active,omitempty"`
 
-	// lastRun is the newest finished run.
-	// +optional
-	LastRun *RunSummary `json:"lastRun,omitempty"`
-
-	// recent finished runs, newest first, for trends.
+	// recent finished runs, newest first, for trends; recent[0] is the
+	// newest finished run, which `kubectl get experiments` shows.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
@@ -857,8 +854,8 @@ type ExperimentStatus struct {
 // +kubebuilder:resource:shortName=exp;chaosexp,categories=chaos
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
-// +kubebuilder:printcolumn:name="Last Verdict",type=string,JSONPath=`.status.lastRun.verdict`
-// +kubebuilder:printcolumn:name="Last Recover",type=string,JSONPath=`.status.lastRun.timeToRecover`
+// +kubebuilder:printcolumn:name="Last Verdict",type=string,JSONPath=`.status.recent[0].verdict`
+// +kubebuilder:printcolumn:name="Last Recover",type=string,JSONPath=`.status.recent[0].timeToRecover`
 // +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextScheduleTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Experiment struct {

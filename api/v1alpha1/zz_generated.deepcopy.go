@@ -750,11 +750,6 @@ func (in *ExperimentStatus) DeepCopyInto(out *ExperimentStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
-	if in.LastRun != nil {
-		in, out := &in.LastRun, &out.LastRun
-		*out = new(RunSummary)
-		(*in).DeepCopyInto(*out)
-	}
 	if in.Recent != nil {
 		in, out := &in.Recent, &out.Recent
 		*out = make([]RunSummary, len(*in))
