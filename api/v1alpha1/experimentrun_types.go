@@ -313,9 +313,6 @@ type Timeline struct {
 	// delivery, by Alertmanager's retry. notification says more.
 	// +optional
 	NotifiedAt *metav1.MicroTime `json:"notifiedAt,omitempty"`
-	// abortedAt is when the run decided to abort (abort.decidedAt).
-	// +optional
-	AbortedAt *metav1.MicroTime `json:"abortedAt,omitempty"`
 	// revertedAt is when the fault was undone on every target.
 	// +optional
 	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
@@ -761,7 +758,9 @@ type AbortStatus struct {
 	// decidedAt is when the run decided to abort: the sample that saw a
 	// guard breached for its whole window, the probe error threshold
 	// reached, or the reconcile that saw the kill switch, the request or
-	// the deletion. The same instant as timeline.abortedAt.
+	// the deletion. A run aborted before decidedAt was recorded has its
+	// Aborted condition's lastTransitionTime, the same decision to the
+	// second (engine.AbortDecidedAt).
 	// +optional
 	DecidedAt *metav1.MicroTime `json:"decidedAt,omitempty"`
 	// message in words.

@@ -1921,10 +1921,6 @@ func (in *Timeline) DeepCopyInto(out *Timeline) {
 		in, out := &in.NotifiedAt, &out.NotifiedAt
 		*out = (*in).DeepCopy()
 	}
-	if in.AbortedAt != nil {
-		in, out := &in.AbortedAt, &out.AbortedAt
-		*out = (*in).DeepCopy()
-	}
 	if in.RevertedAt != nil {
 		in, out := &in.RevertedAt, &out.RevertedAt
 		*out = (*in).DeepCopy()

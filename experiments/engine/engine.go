@@ -611,7 +611,6 @@ func (r Run) abort(now time.Time, a chaosv1alpha1.AbortStatus) []Event {
 	}
 	a.DecidedAt = micro(now)
 	st.Abort = &a
-	st.Timeline.AbortedAt = micro(now)
 	// A retry pending before the abort is moot: what follows is the
 	// revert, which must not wait for it, and the verdict is the abort's.
 	st.Progress.ConfigErrorAttempts, st.Progress.LastConfigErrorAt, st.Progress.ConfigError = 0, nil, ""

@@ -206,8 +206,8 @@ type Timeline struct {
 // Event is one named instant of the timeline.
 type Event struct {
 	// Name is the ExperimentRun's timeline field: startedAt,
-	// baselineVerifiedAt, injectedAt, deviatedAt, alertedAt, abortedAt,
-	// revertedAt, recoveredAt or finishedAt.
+	// baselineVerifiedAt, injectedAt, deviatedAt, alertedAt, revertedAt,
+	// recoveredAt or finishedAt; or abortedAt, the run's abort.decidedAt.
 	Name string `json:"name"`
 	Instant
 }
@@ -317,7 +317,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	}
 
 	origin, originTime := timelineOrigin(st.Timeline)
-	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st.Timeline, originTime), GapsOmitted: st.Timeline.GapsOmitted}
+	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st, originTime), GapsOmitted: st.Timeline.GapsOmitted}
 	for _, g := range st.Timeline.Gaps {
 		s.Timeline.Gaps = append(s.Timeline.Gaps, gapOf(g, originTime))
 	}
@@ -414,10 +414,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	s.Comparison = comparisonOf(st)
 
 	if a := st.Abort; a != nil {
-		decided := a.DecidedAt
-		if decided == nil {
-			decided = st.Timeline.AbortedAt // recorded before decidedAt existed
-		}
+		decided := engine.AbortDecidedAt(st)
 		s.Abort = &Abort{
 			Reason:      string(a.Reason),
 			Guard:       a.Guard,
@@ -477,9 +474,11 @@ func timelineOrigin(tl chaosv1alpha1.Timeline) (string, *time.Time) {
 }
 
 // timelineEvents lists the recorded instants earliest first. Ties keep the
-// API's field order, which is the usual order of a run, so that two instants
-// taken from the same sample (a deviation and an alert) read naturally.
-func timelineEvents(tl chaosv1alpha1.Timeline, origin *time.Time) []Event {
+// API's field order, which is the usual order of a run (the decision to
+// abort where timeline.abortedAt stood), so that two instants taken from the
+// same sample (a deviation and an alert) read naturally.
+func timelineEvents(st *chaosv1alpha1.ExperimentRunStatus, origin *time.Time) []Event {
+	tl := st.Timeline
 	fields := []struct {
 		name string
 		at   *metav1.MicroTime
@@ -491,7 +490,7 @@ func timelineEvents(tl chaosv1alpha1.Timeline, origin *time.Time) []Event {
 		{"alertedAt", tl.AlertedAt},
 		{"notifiedAt", tl.NotifiedAt},
 		{"remediationStartedAt", tl.RemediationStartedAt},
-		{"abortedAt", tl.AbortedAt},
+		{"abortedAt", engine.AbortDecidedAt(st)},
 		{"revertedAt", tl.RevertedAt},
 		{"recoveredAt", tl.RecoveredAt},
 		{"finishedAt", tl.FinishedAt},
