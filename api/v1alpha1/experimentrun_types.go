@@ -542,14 +542,10 @@ type RunResult struct {
 	// automatic remediation took to begin.
 	// +optional
 	TimeToRemediate *metav1.Duration `json:"timeToRemediate,omitempty"`
-	// resolution of the figures: the probe interval. A crossing happened at
-	// most this long before the sample that saw it, unless resolutions
-	// says otherwise for a figure.
-	// +optional
-	Resolution *metav1.Duration `json:"resolution,omitempty"`
 	// resolutions say, figure by figure, how precisely each is known: to
-	// the probe interval, to the length of a gap it fell in, or exactly from
-	// a watch event.
+	// the probe interval, to the length of a gap it fell in, exactly from a
+	// watch event, and so on. Each of timeToDetect, timeToRecover and
+	// breachToDecision the run measured has one.
 	// +optional
 	// +listType=map
 	// +listMapKey=figure

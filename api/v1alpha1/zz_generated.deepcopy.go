@@ -1578,11 +1578,6 @@ func (in *RunResult) DeepCopyInto(out *RunResult) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
-	if in.Resolution != nil {
-		in, out := &in.Resolution, &out.Resolution
-		*out = new(v1.Duration)
-		**out = **in
-	}
 	if in.Resolutions != nil {
 		in, out := &in.Resolutions, &out.Resolutions
 		*out = make([]FigureResolution, len(*in))

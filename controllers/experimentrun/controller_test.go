@@ -164,8 +164,11 @@ func assertPassedPodKill(t *testing.T, e *env, run *chaosv1alpha1.ExperimentRun,
 	if res.DetectedBy != chaosv1alpha1.DetectedByProbe {
 		t.Errorf("detectedBy = %q, want Probe", res.DetectedBy)
 	}
-	if res.Resolution == nil || res.Resolution.Duration != interval {
-		t.Errorf("resolution = %v, want the probe interval %s", res.Resolution, interval)
+	for _, figure := range []string{"timeToDetect", "timeToRecover"} {
+		i := slices.IndexFunc(res.Resolutions, func(fr chaosv1alpha1.FigureResolution) bool { return fr.Figure == figure })
+		if i < 0 || res.Resolutions[i].Source != chaosv1alpha1.ResolutionProbeInterval || res.Resolutions[i].Within.Duration > interval {
+			t.Errorf("resolutions = %+v, want %s known to the probe interval %s", res.Resolutions, figure, interval)
+		}
 	}
 	for _, o := range res.Objectives {
 		if o.Status != chaosv1alpha1.ObjectiveMet {

@@ -666,9 +666,8 @@ func runCases() map[string]runCase {
 						t.Errorf("checkout-ready summary = baseline %q worst %q last %q failures %d, want 100, 40, 100, 5",
 							ps.Baseline, ps.Worst, ps.Last, ps.Failures)
 					}
-					if got := st.Result.Resolution; got == nil || got.Duration != sec {
-						t.Errorf("resolution = %v, want the 1s interval", got)
-					}
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionProbeInterval, sec, nil)(t, d, st)
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil)(t, d, st)
 				},
 			},
 		},

@@ -16,7 +16,7 @@ import (
 func (r Run) measure(deviated, absorbed bool) *chaosv1alpha1.RunResult {
 	st := r.Status
 	tl := st.Timeline
-	res := &chaosv1alpha1.RunResult{Resolution: &metav1.Duration{Duration: r.interval()}}
+	res := &chaosv1alpha1.RunResult{}
 	st.Result = res
 
 	// Time to detect: the team's alert when they declared one, else the probes.

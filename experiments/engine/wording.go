@@ -46,7 +46,7 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 		if c := st.Comparison; c != nil && c.Message != "" {
 			parts = append(parts, "comparison: "+c.Message)
 		}
-		parts = append(parts, fmt.Sprintf("resolution %s", res.Resolution.Duration))
+		parts = append(parts, fmt.Sprintf("resolution %s", r.interval()))
 	}
 	return string(v) + ": " + strings.Join(parts, "; ")
 }

@@ -328,7 +328,8 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 		s.Result.TimeToNotify = span(r.TimeToNotify)
 		s.Result.TimeToRecover = span(r.TimeToRecover)
 		s.Result.TimeToRemediate = span(r.TimeToRemediate)
-		s.Result.Resolution = span(r.Resolution)
+		// The probe interval, from the run's snapshot of its spec.
+		s.Result.Resolution = span(&metav1.Duration{Duration: engine.ProbeInterval(st.Experiment)})
 		s.Result.AbortLatency = span(r.AbortLatency)
 		s.Result.BreachToDecision = span(r.BreachToDecision)
 		for _, fr := range r.Resolutions {
