@@ -715,8 +715,9 @@ type ExperimentSpec struct {
 	// +kubebuilder:default=Forbid
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
 
-	// startingDeadlineSeconds: a scheduled run that could not start within this
-	// many seconds of its time is skipped and counted as missed. 0 to 86400.
+	// startingDeadlineSeconds is how late a scheduled run may start: one
+	// that could not start within this many seconds of its time is skipped
+	// and counted as missed. 0 to 86400.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=86400
@@ -816,6 +817,12 @@ type RunSummary struct {
 
 // ExperimentStatus is what the scheduler and the runs report about an Experiment.
 type ExperimentStatus struct {
+	// conditions are Ready and Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// observedGeneration is the generation last fully reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -839,12 +846,6 @@ type ExperimentStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
 	Recent []RunSummary `json:"recent,omitempty"`
-
-	// conditions: Ready, Stalled.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // Experiment declares a chaos experiment as a hypothesis test.
@@ -860,6 +861,7 @@ type ExperimentStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Experiment struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's standard metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 

@@ -590,7 +590,7 @@ type ProbeStatus struct {
 	// name of the probe, guard or alert.
 	// +required
 	Name string `json:"name"`
-	// kind: Probe, Guard or Alert.
+	// kind is Probe, Guard or Alert.
 	// +required
 	Kind ProbeKind `json:"kind"`
 	// baseline is the last value seen during the baseline.
@@ -605,10 +605,10 @@ type ProbeStatus struct {
 	// samples taken.
 	// +optional
 	Samples int32 `json:"samples,omitempty"`
-	// failures: samples where the condition did not hold.
+	// failures counts the samples where the condition did not hold.
 	// +optional
 	Failures int32 `json:"failures,omitempty"`
-	// errors: samples that could not be taken.
+	// errors counts the samples that could not be taken.
 	// +optional
 	Errors int32 `json:"errors,omitempty"`
 	// lastError is the latest error.
@@ -777,6 +777,14 @@ type ApprovalStatus struct {
 
 // ExperimentRunStatus is the report of one run.
 type ExperimentRunStatus struct {
+	// conditions are Injected, Detected, Recovered, Aborted, Completed,
+	// and Reconciling, Ready and Stalled, which follow the kstatus
+	// convention.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// observedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -785,7 +793,7 @@ type ExperimentRunStatus struct {
 	// +optional
 	Phase RunPhase `json:"phase,omitempty"`
 
-	// verdict, once the run is Completed.
+	// verdict of the run, once it is Completed.
 	// +optional
 	Verdict Verdict `json:"verdict,omitempty"`
 
@@ -867,13 +875,6 @@ type ExperimentRunStatus struct {
 	// progress is the state machine's memory between samples.
 	// +optional
 	Progress Progress `json:"progress,omitempty"`
-
-	// conditions: Injected, Detected, Recovered, Aborted, Completed, and
-	// Reconciling, Ready and Stalled, which follow the kstatus convention.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // ExperimentName is the Experiment run belongs to: spec.experimentRef.name,
@@ -897,6 +898,7 @@ func (r *ExperimentRun) ExperimentName() string { return r.Spec.ExperimentRef.Na
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 type ExperimentRun struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's standard metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
@@ -909,7 +911,7 @@ type ExperimentRun struct {
 	// as in progress rather than as current.
 	// +optional
 	// +kubebuilder:default={observedGeneration: 0}
-	Status ExperimentRunStatus `json:"status,omitempty"`
+	Status ExperimentRunStatus `json:"status,omitzero"`
 }
 
 // ExperimentRunList is a list of ExperimentRuns.
