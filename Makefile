@@ -19,6 +19,8 @@ export KUBE_VERSION
 
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# golangci-lint with kube-api-linter built in; .custom-gcl.yml pins both.
+GOLANGCI_LINT_KAL := $(BIN)/golangci-lint-kube-api-linter
 
 ##@ General
 
@@ -51,8 +53,14 @@ verify: manifests generate ## Regenerate and fail if anything generated is out o
 	$(GO) mod tidy -diff
 
 .PHONY: lint
-lint: lint-shell $(GOLANGCI_LINT) ## Run golangci-lint and shellcheck.
+lint: lint-shell lint-api $(GOLANGCI_LINT) ## Run golangci-lint, kube-api-linter and shellcheck.
 	$(GOLANGCI_LINT) run ./...
+
+# The API conventions (docs: sigs.k8s.io/kube-api-linter), over api/ only, with
+# the rules and the reasons for each exception in .golangci-kal.yml.
+.PHONY: lint-api
+lint-api: $(GOLANGCI_LINT_KAL) ## Run kube-api-linter over api/.
+	$(GOLANGCI_LINT_KAL) run --config .golangci-kal.yml ./api/...
 
 # Every tracked shell script: *.sh, .ci/run, and whatever under hack/ starts with a
 # shell's #! line (a script there need not end in .sh). -x follows the scripts'
@@ -165,6 +173,16 @@ $(CONTROLLER_GEN):
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(BIN)/controller-gen $@
 	ln -sf $(notdir $@) $(BIN)/controller-gen
+
+# `golangci-lint custom` builds the golangci-lint of .custom-gcl.yml with its
+# plugins into bin/. It clones golangci-lint with git; hack/custom-gcl/git
+# serves that clone from the Go module proxy instead, the one source this
+# build may reach. The version there must be the one pinned here.
+$(GOLANGCI_LINT_KAL): .custom-gcl.yml hack/custom-gcl/git | $(GOLANGCI_LINT)
+	@want="$$(sed -n 's/^version: *//p' .custom-gcl.yml)"; if [ "$$want" != "$(GOLANGCI_LINT_VERSION)" ]; then \
+		echo ".custom-gcl.yml builds golangci-lint $$want, the Makefile pins $(GOLANGCI_LINT_VERSION): make them agree"; exit 1; fi
+	PATH="$(CURDIR)/hack/custom-gcl:$$PATH" $(GOLANGCI_LINT) custom
+	@touch $@
 
 $(GOLANGCI_LINT):
 	@mkdir -p $(BIN)

@@ -109,10 +109,10 @@ func TestScheduledExperimentRunsOnTimeAndKeepsItsHistory(t *testing.T) {
 	if skipped == 0 {
 		t.Error("no Skipped event: Forbid never skipped a due time although every run outlasted the period")
 	}
-	if got.Status.LastRun == nil || got.Status.LastScheduleTime == nil || got.Status.NextScheduleTime == nil {
-		t.Fatalf("status lacks lastRun/lastScheduleTime/nextScheduleTime: %+v", got.Status)
+	if len(got.Status.Recent) == 0 || got.Status.LastScheduleTime == nil || got.Status.NextScheduleTime == nil {
+		t.Fatalf("status lacks recent/lastScheduleTime/nextScheduleTime: %+v", got.Status)
 	}
-	t.Logf("recent: %d runs, last verdict %s, last recover %v", len(got.Status.Recent), got.Status.LastRun.Verdict, got.Status.LastRun.TimeToRecover)
+	t.Logf("recent: %d runs, last verdict %s, last recover %v", len(got.Status.Recent), got.Status.Recent[0].Verdict, got.Status.Recent[0].TimeToRecover)
 
 	// History: at most runHistoryLimit finished runs are kept.
 	waitFor(t, 30*time.Second, "history pruned to 2 finished runs", func(ctx context.Context) (bool, error) {

@@ -164,6 +164,12 @@ type Approvers struct {
 
 // ChaosPolicyStatus reports the policy's effect.
 type ChaosPolicyStatus struct {
+	// conditions are Ready and Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// observedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -175,12 +181,6 @@ type ChaosPolicyStatus struct {
 	// killSwitch reports the effect of spec.paused.
 	// +optional
 	KillSwitch *KillSwitchStatus `json:"killSwitch,omitempty"`
-
-	// conditions: Ready, Stalled.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // KillSwitchStatus confirms the kill switch: when it was engaged, and when
@@ -212,6 +212,7 @@ type KillSwitchStatus struct {
 // +kubebuilder:validation:XValidation:rule="self.metadata.name == 'default'",message="there is one ChaosPolicy and it must be named default"
 type ChaosPolicy struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's standard metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 

@@ -715,8 +715,9 @@ type ExperimentSpec struct {
 	// +kubebuilder:default=Forbid
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
 
-	// startingDeadlineSeconds: a scheduled run that could not start within this
-	// many seconds of its time is skipped and counted as missed. 0 to 86400.
+	// startingDeadlineSeconds is how late a scheduled run may start: one
+	// that could not start within this many seconds of its time is skipped
+	// and counted as missed. 0 to 86400.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=86400
@@ -816,6 +817,12 @@ type RunSummary struct {
 
 // ExperimentStatus is what the scheduler and the runs report about an Experiment.
 type ExperimentStatus struct {
+	// conditions are Ready and Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// observedGeneration is the generation last fully reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -833,21 +840,12 @@ type ExperimentStatus struct {
 	// +listType=atomic
 	Active []string `json:"active,omitempty"`
 
-	// lastRun is the newest finished run.
-	// +optional
-	LastRun *RunSummary `json:"lastRun,omitempty"`
-
-	// recent finished runs, newest first, for trends.
+	// recent finished runs, newest first, for trends; recent[0] is the
+	// newest finished run, which `kubectl get experiments` shows.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
 	Recent []RunSummary `json:"recent,omitempty"`
-
-	// conditions: Ready, Stalled.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // Experiment declares a chaos experiment as a hypothesis test.
@@ -857,12 +855,13 @@ type ExperimentStatus struct {
 // +kubebuilder:resource:shortName=exp;chaosexp,categories=chaos
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
-// +kubebuilder:printcolumn:name="Last Verdict",type=string,JSONPath=`.status.lastRun.verdict`
-// +kubebuilder:printcolumn:name="Last Recover",type=string,JSONPath=`.status.lastRun.timeToRecover`
+// +kubebuilder:printcolumn:name="Last Verdict",type=string,JSONPath=`.status.recent[0].verdict`
+// +kubebuilder:printcolumn:name="Last Recover",type=string,JSONPath=`.status.recent[0].timeToRecover`
 // +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextScheduleTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Experiment struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's standard metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 

@@ -1,9 +1,6 @@
 package v1alpha1
 
 import (
-	"fmt"
-	"time"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -77,32 +74,6 @@ const (
 	// the run, so the run is ended rather than carried on from it.
 	AbortStatusTampered AbortReason = "StatusTampered"
 )
-
-// Trigger says in words what made the run abort for reason r, for reports
-// that say how long after it the fault was reverted: "reverted 16ms after
-// the kill switch was seen". Only a guard's abort followed a bad sample, so
-// only its trigger mentions one.
-func (r AbortReason) Trigger() string {
-	switch r {
-	case AbortSLOBreached:
-		return "the guard's breach outlasted its window"
-	case AbortProbeUnavailable:
-		return "the run gave up on probes that did not answer"
-	case AbortKillSwitch:
-		return "the kill switch was seen"
-	case AbortDeleted:
-		return "the run's deletion was seen"
-	case AbortReplaced:
-		return "a newer run replaced this one"
-	case AbortManual:
-		return "the abort was requested"
-	case AbortInjectionFailed:
-		return "the injection failed"
-	case AbortStatusTampered:
-		return "a status written by someone else was seen"
-	}
-	return "the decision to abort"
-}
 
 // TargetPhase is the state of one target.
 // +kubebuilder:validation:Enum=Selected;Injected;Reverted;Failed;Conflict
@@ -342,9 +313,6 @@ type Timeline struct {
 	// delivery, by Alertmanager's retry. notification says more.
 	// +optional
 	NotifiedAt *metav1.MicroTime `json:"notifiedAt,omitempty"`
-	// abortedAt is when the run decided to abort (abort.decidedAt).
-	// +optional
-	AbortedAt *metav1.MicroTime `json:"abortedAt,omitempty"`
 	// revertedAt is when the fault was undone on every target.
 	// +optional
 	RevertedAt *metav1.MicroTime `json:"revertedAt,omitempty"`
@@ -574,14 +542,10 @@ type RunResult struct {
 	// automatic remediation took to begin.
 	// +optional
 	TimeToRemediate *metav1.Duration `json:"timeToRemediate,omitempty"`
-	// resolution of the figures: the probe interval. A crossing happened at
-	// most this long before the sample that saw it, unless resolutions
-	// says otherwise for a figure.
-	// +optional
-	Resolution *metav1.Duration `json:"resolution,omitempty"`
 	// resolutions say, figure by figure, how precisely each is known: to
-	// the probe interval, to the length of a gap it fell in, or exactly from
-	// a watch event.
+	// the probe interval, to the length of a gap it fell in, exactly from a
+	// watch event, and so on. Each of timeToDetect, timeToRecover and
+	// breachToDecision the run measured has one.
 	// +optional
 	// +listType=map
 	// +listMapKey=figure
@@ -626,7 +590,7 @@ type ProbeStatus struct {
 	// name of the probe, guard or alert.
 	// +required
 	Name string `json:"name"`
-	// kind: Probe, Guard or Alert.
+	// kind is Probe, Guard or Alert.
 	// +required
 	Kind ProbeKind `json:"kind"`
 	// baseline is the last value seen during the baseline.
@@ -641,10 +605,10 @@ type ProbeStatus struct {
 	// samples taken.
 	// +optional
 	Samples int32 `json:"samples,omitempty"`
-	// failures: samples where the condition did not hold.
+	// failures counts the samples where the condition did not hold.
 	// +optional
 	Failures int32 `json:"failures,omitempty"`
-	// errors: samples that could not be taken.
+	// errors counts the samples that could not be taken.
 	// +optional
 	Errors int32 `json:"errors,omitempty"`
 	// lastError is the latest error.
@@ -790,7 +754,9 @@ type AbortStatus struct {
 	// decidedAt is when the run decided to abort: the sample that saw a
 	// guard breached for its whole window, the probe error threshold
 	// reached, or the reconcile that saw the kill switch, the request or
-	// the deletion. The same instant as timeline.abortedAt.
+	// the deletion. A run aborted before decidedAt was recorded has its
+	// Aborted condition's lastTransitionTime, the same decision to the
+	// second (engine.AbortDecidedAt).
 	// +optional
 	DecidedAt *metav1.MicroTime `json:"decidedAt,omitempty"`
 	// message in words.
@@ -811,6 +777,14 @@ type ApprovalStatus struct {
 
 // ExperimentRunStatus is the report of one run.
 type ExperimentRunStatus struct {
+	// conditions are Injected, Detected, Recovered, Aborted, Completed,
+	// and Reconciling, Ready and Stalled, which follow the kstatus
+	// convention.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// observedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -819,7 +793,7 @@ type ExperimentRunStatus struct {
 	// +optional
 	Phase RunPhase `json:"phase,omitempty"`
 
-	// verdict, once the run is Completed.
+	// verdict of the run, once it is Completed.
 	// +optional
 	Verdict Verdict `json:"verdict,omitempty"`
 
@@ -901,13 +875,6 @@ type ExperimentRunStatus struct {
 	// progress is the state machine's memory between samples.
 	// +optional
 	Progress Progress `json:"progress,omitempty"`
-
-	// conditions: Injected, Detected, Recovered, Aborted, Completed, and
-	// Reconciling, Ready and Stalled, which follow the kstatus convention.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // ExperimentName is the Experiment run belongs to: spec.experimentRef.name,
@@ -931,6 +898,7 @@ func (r *ExperimentRun) ExperimentName() string { return r.Spec.ExperimentRef.Na
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 type ExperimentRun struct {
 	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's standard metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
@@ -943,7 +911,7 @@ type ExperimentRun struct {
 	// as in progress rather than as current.
 	// +optional
 	// +kubebuilder:default={observedGeneration: 0}
-	Status ExperimentRunStatus `json:"status,omitempty"`
+	Status ExperimentRunStatus `json:"status,omitzero"`
 }
 
 // ExperimentRunList is a list of ExperimentRuns.
@@ -954,47 +922,4 @@ type ExperimentRunList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ExperimentRun `json:"items"`
-}
-
-// Describe says how precisely a figure or instant is known, for reports,
-// with instants as offsets from origin (the injection): "±1s: probe
-// interval", "event-driven: from a watch event", or "±15.2s: the operator
-// was not sampling from +3.1s to +18.3s".
-func (r Resolution) Describe(origin time.Time) string {
-	within := r.Within.Round(time.Millisecond)
-	switch r.Source {
-	case ResolutionEvent:
-		if within > 0 {
-			// An object's timestamps (creationTimestamp, a condition's
-			// lastTransitionTime) keep whole seconds.
-			return fmt.Sprintf("±%s: the API server's timestamp dated it, in whole seconds", within)
-		}
-		return "event-driven: the API server's watch event dated it"
-	case ResolutionAlert:
-		if within <= 0 {
-			return "Prometheus' alert state dated it; the rule evaluation interval is unknown"
-		}
-		return fmt.Sprintf("±%s: Prometheus' alert state dated it (rule evaluation interval)", within)
-	case ResolutionRangeQuery:
-		return fmt.Sprintf("±%s: a range query re-evaluated the probes at that step", within)
-	case ResolutionWebhook:
-		return "when Alertmanager's webhook request reached the operator"
-	case ResolutionGap:
-		if r.Gap == nil {
-			return fmt.Sprintf("±%s: the operator saw nothing for that long", within)
-		}
-		what := "the operator was not sampling"
-		if r.Gap.Cause == GapProbeErrors {
-			what = "the probes did not answer"
-		}
-		offset := func(t metav1.MicroTime) string {
-			d := t.Sub(origin).Round(time.Millisecond)
-			if d < 0 {
-				return d.String()
-			}
-			return "+" + d.String()
-		}
-		return fmt.Sprintf("±%s: %s from %s to %s", within, what, offset(r.Gap.From), offset(r.Gap.To))
-	}
-	return fmt.Sprintf("±%s: probe interval", within)
 }

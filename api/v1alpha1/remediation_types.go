@@ -16,8 +16,8 @@ import (
 // namespaces of the run's targets (for nodeDrain, of the evicted pods),
 // where the run's requester was checked to act.
 type RemediationSpec struct {
-	// matchers: the first Event or object creation after the injection that
-	// matches any of them starts remediation. At most 8.
+	// matchers say what starts remediation: the first Event or object
+	// creation after the injection that matches any of them. At most 8.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8

@@ -420,7 +420,7 @@ func TestPrinterColumns(t *testing.T) {
 		resource string
 		want     []string
 	}{
-		"experiments show schedule and last results": {
+		"experiments show schedule and the newest run's results": {
 			resource: "experiments",
 			want:     []string{"Name", "Schedule", "Suspended", "Last Verdict", "Last Recover", "Next Run", "Age"},
 		},
@@ -457,6 +457,62 @@ func TestPrinterColumns(t *testing.T) {
 				t.Fatalf("columns:\n got %v\nwant %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestExperimentColumnsShowTheNewestRun: LAST VERDICT and LAST RECOVER are
+// the newest finished run's, status.recent[0], and blank before any run
+// finished.
+func TestExperimentColumnsShowTheNewestRun(t *testing.T) {
+	needAPIServer(t)
+	ctx := t.Context()
+	ensureNamespace(ctx, t, "columns")
+	exp := loadSample(t, "chaos_v1alpha1_experiment_podkill.yaml")
+	exp.SetNamespace("columns")
+	exp.SetName("newest-run")
+	if err := k8sClient.Create(ctx, exp); err != nil {
+		t.Fatal(err)
+	}
+	cells := func() map[string]any {
+		t.Helper()
+		cfg := rest.CopyConfig(restCfg)
+		cfg.GroupVersion = &schema.GroupVersion{Group: "chaos.faultline.dev", Version: "v1alpha1"}
+		cfg.APIPath = "/apis"
+		cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+		rc, err := rest.RESTClientFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := rc.Get().Namespace("columns").Resource("experiments").Name("newest-run").
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(body, &table); err != nil {
+			t.Fatal(err)
+		}
+		if len(table.Rows) != 1 {
+			t.Fatalf("rows = %d, want 1", len(table.Rows))
+		}
+		out := map[string]any{}
+		for i, c := range table.ColumnDefinitions {
+			out[c.Name] = table.Rows[0].Cells[i]
+		}
+		return out
+	}
+	if got := cells(); got["Last Verdict"] != nil || got["Last Recover"] != nil {
+		t.Errorf("before any run finished: Last Verdict %v, Last Recover %v; want both blank", got["Last Verdict"], got["Last Recover"])
+	}
+
+	patch := []byte(`{"status":{"recent":[
+		{"name":"tuesday","verdict":"Failed","timeToRecover":"3m0s"},
+		{"name":"monday","verdict":"Passed","timeToRecover":"40s"}]}}`)
+	if err := k8sClient.Status().Patch(ctx, exp, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+	if got := cells(); got["Last Verdict"] != "Failed" || got["Last Recover"] != "3m0s" {
+		t.Errorf("Last Verdict %v, Last Recover %v; want recent[0]'s, Failed and 3m0s", got["Last Verdict"], got["Last Recover"])
 	}
 }
 

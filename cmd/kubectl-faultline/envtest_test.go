@@ -122,7 +122,6 @@ func TestRunWaitAgainstAnAPIServer(t *testing.T) {
 				TimeToDetect:  &metav1.Duration{Duration: time.Second},
 				DetectedBy:    chaosv1alpha1.DetectedByProbe,
 				TimeToRecover: &metav1.Duration{Duration: 7500 * time.Millisecond},
-				Resolution:    &metav1.Duration{Duration: time.Second},
 				Objectives: []chaosv1alpha1.ObjectiveResult{
 					{Name: "detectWithin", Target: metav1.Duration{Duration: 10 * time.Second}, Measured: &metav1.Duration{Duration: time.Second}, Status: chaosv1alpha1.ObjectiveMet},
 					{Name: "recoverWithin", Target: metav1.Duration{Duration: 30 * time.Second}, Measured: &metav1.Duration{Duration: 7500 * time.Millisecond}, Status: chaosv1alpha1.ObjectiveMet},

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/engine"
 )
 
 // errPolicyGone ends a wait whose ChaosPolicy was deleted or resumed, since
@@ -214,8 +215,10 @@ func (a *app) reportKillSwitch(ctx context.Context, c client.Client, p *chaosv1a
 	}
 	for i := range list.Items {
 		r := &list.Items[i]
-		if ab := r.Status.Abort; ab != nil && ab.Reason == chaosv1alpha1.AbortKillSwitch &&
-			r.Status.Timeline.AbortedAt != nil && !r.Status.Timeline.AbortedAt.Before(ks.EngagedAt) {
+		if ab := r.Status.Abort; ab == nil || ab.Reason != chaosv1alpha1.AbortKillSwitch {
+			continue
+		}
+		if decided := engine.AbortDecidedAt(&r.Status); decided != nil && !decided.Before(ks.EngagedAt) {
 			if _, err := fmt.Fprintf(a.stdout, "  aborted %s\n", runName(r)); err != nil {
 				return err
 			}

@@ -29,12 +29,11 @@ func confirmedPolicy() *chaosv1alpha1.ChaosPolicy {
 	return p
 }
 
-// killSwitchRun is a run the kill switch aborted at abortedAt.
-func killSwitchRun(name string, abortedAt time.Time) *chaosv1alpha1.ExperimentRun {
+// killSwitchRun is a run the kill switch aborted at decidedAt.
+func killSwitchRun(name string, decidedAt time.Time) *chaosv1alpha1.ExperimentRun {
 	st := completed(chaosv1alpha1.VerdictAborted, "kill switch")
-	st.Abort = &chaosv1alpha1.AbortStatus{Reason: chaosv1alpha1.AbortKillSwitch}
-	st.Timeline.AbortedAt = micro(abortedAt)
-	return storedRun(name, "checkout-pod-kill", abortedAt, st)
+	st.Abort = &chaosv1alpha1.AbortStatus{Reason: chaosv1alpha1.AbortKillSwitch, DecidedAt: micro(decidedAt)}
+	return storedRun(name, "checkout-pod-kill", decidedAt, st)
 }
 
 // thePolicy reads the ChaosPolicy as it is now.

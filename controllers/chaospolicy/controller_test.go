@@ -169,8 +169,8 @@ func abort(t *testing.T, c client.Client, run *chaosv1alpha1.ExperimentRun, at t
 	m := metav1.NewMicroTime(at)
 	run.Status.Phase = chaosv1alpha1.PhaseCompleted
 	run.Status.Verdict = chaosv1alpha1.VerdictAborted
-	run.Status.Abort = &chaosv1alpha1.AbortStatus{Reason: chaosv1alpha1.AbortKillSwitch}
-	run.Status.Timeline.AbortedAt, run.Status.Timeline.RevertedAt = &m, &m
+	run.Status.Abort = &chaosv1alpha1.AbortStatus{Reason: chaosv1alpha1.AbortKillSwitch, DecidedAt: &m}
+	run.Status.Timeline.RevertedAt = &m
 	if err := c.Status().Update(t.Context(), run); err != nil {
 		t.Fatalf("aborting run %s: %v", run.Name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/engine"
 	"github.com/faultline-dev/faultline/experiments/policy"
 )
 
@@ -82,8 +83,10 @@ func setKillSwitch(p *chaosv1alpha1.ChaosPolicy, runs []chaosv1alpha1.Experiment
 	aborted := int32(0)
 	for i := range runs {
 		st := &runs[i].Status
-		if st.Abort != nil && st.Abort.Reason == chaosv1alpha1.AbortKillSwitch &&
-			st.Timeline.AbortedAt != nil && !st.Timeline.AbortedAt.Time.Before(since) {
+		if st.Abort == nil || st.Abort.Reason != chaosv1alpha1.AbortKillSwitch {
+			continue
+		}
+		if decided := engine.AbortDecidedAt(st); decided != nil && !decided.Time.Before(since) {
 			aborted++
 		}
 	}

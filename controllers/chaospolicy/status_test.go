@@ -20,8 +20,7 @@ func run(phase chaosv1alpha1.RunPhase) chaosv1alpha1.ExperimentRun {
 
 func abortedAt(reason chaosv1alpha1.AbortReason, at time.Time) chaosv1alpha1.ExperimentRun {
 	r := run(chaosv1alpha1.PhaseCompleted)
-	r.Status.Abort = &chaosv1alpha1.AbortStatus{Reason: reason}
-	r.Status.Timeline.AbortedAt = ptr.To(metav1.NewMicroTime(at))
+	r.Status.Abort = &chaosv1alpha1.AbortStatus{Reason: reason, DecidedAt: ptr.To(metav1.NewMicroTime(at))}
 	return r
 }
 

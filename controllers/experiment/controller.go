@@ -136,7 +136,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}()
 
 	for _, p := range []phase{
-		r.reconcileRuns,     // status.active, lastRun, recent
+		r.reconcileRuns,     // status.active, recent
 		r.reconcileHistory,  // prune beyond runHistoryLimit
 		r.reconcileRunNow,   // on demand, whatever the schedule says
 		r.reconcileSpec,     // an invalid schedule stalls what follows

@@ -417,7 +417,7 @@ func TestRunNowTokenCreatesExactlyOneRunPerNewToken(t *testing.T) {
 	}
 }
 
-func TestStatusShowsLastRunAndRecentFromFinishedRuns(t *testing.T) {
+func TestStatusShowsRecentFromFinishedRuns(t *testing.T) {
 	e := newEnv(t)
 	exp := e.createExperiment("checkout", func(s *chaosv1alpha1.ExperimentSpec) { s.Schedule = "" })
 	start := time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
@@ -431,11 +431,14 @@ func TestStatusShowsLastRunAndRecentFromFinishedRuns(t *testing.T) {
 	e.mustReconcile(exp)
 
 	got := e.get(exp)
-	last := got.Status.LastRun
-	if last == nil || last.Name != "tuesday" || last.Verdict != chaosv1alpha1.VerdictFailed ||
+	if len(got.Status.Recent) == 0 {
+		t.Fatalf("recent = %+v, want the finished runs", got.Status.Recent)
+	}
+	last := got.Status.Recent[0]
+	if last.Name != "tuesday" || last.Verdict != chaosv1alpha1.VerdictFailed ||
 		last.TimeToRecover == nil || last.TimeToRecover.Duration != 3*time.Minute ||
 		!same(last.FinishedAt, start.Add(24*time.Hour+5*time.Minute)) {
-		t.Errorf("lastRun = %+v, want tuesday, Failed, recovered in 3m, finished %s", last, start.Add(24*time.Hour+5*time.Minute))
+		t.Errorf("recent[0] = %+v, want tuesday, Failed, recovered in 3m, finished %s", last, start.Add(24*time.Hour+5*time.Minute))
 	}
 	if len(got.Status.Recent) != 2 || got.Status.Recent[0].Name != "tuesday" || got.Status.Recent[1].Name != "monday" ||
 		got.Status.Recent[1].TimeToDetect == nil || got.Status.Recent[1].TimeToDetect.Duration != 4*time.Second {

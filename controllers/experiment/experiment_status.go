@@ -143,18 +143,14 @@ func recentRuns(runs []chaosv1alpha1.ExperimentRun, previous []chaosv1alpha1.Run
 	return out
 }
 
-// setRunStatus sets status.active, status.recent and status.lastRun from the
-// Experiment's runs.
+// setRunStatus sets status.active and status.recent from the Experiment's
+// runs.
 func setRunStatus(status *chaosv1alpha1.ExperimentStatus, runs []chaosv1alpha1.ExperimentRun) {
 	status.Active = activeRuns(runs)
 	if len(status.Active) == 0 {
 		status.Active = nil
 	}
 	status.Recent = recentRuns(runs, status.Recent, MaxRecentRuns)
-	status.LastRun = nil
-	if len(status.Recent) > 0 {
-		status.LastRun = status.Recent[0].DeepCopy()
-	}
 }
 
 // runsToPrune returns the finished runs beyond the newest limit finished

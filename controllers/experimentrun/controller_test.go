@@ -164,8 +164,11 @@ func assertPassedPodKill(t *testing.T, e *env, run *chaosv1alpha1.ExperimentRun,
 	if res.DetectedBy != chaosv1alpha1.DetectedByProbe {
 		t.Errorf("detectedBy = %q, want Probe", res.DetectedBy)
 	}
-	if res.Resolution == nil || res.Resolution.Duration != interval {
-		t.Errorf("resolution = %v, want the probe interval %s", res.Resolution, interval)
+	for _, figure := range []string{"timeToDetect", "timeToRecover"} {
+		i := slices.IndexFunc(res.Resolutions, func(fr chaosv1alpha1.FigureResolution) bool { return fr.Figure == figure })
+		if i < 0 || res.Resolutions[i].Source != chaosv1alpha1.ResolutionProbeInterval || res.Resolutions[i].Within.Duration > interval {
+			t.Errorf("resolutions = %+v, want %s known to the probe interval %s", res.Resolutions, figure, interval)
+		}
 	}
 	for _, o := range res.Objectives {
 		if o.Status != chaosv1alpha1.ObjectiveMet {
@@ -305,8 +308,8 @@ func TestGuardBreachAborts(t *testing.T) {
 		t.Errorf("abort.firstBreachAt = %s, want the first sample after the kill, %s", at(a.FirstBreachAt), firstSample.Sub(t0))
 	}
 	tl := run.Status.Timeline
-	if tl.AbortedAt == nil || tl.RevertedAt == nil || tl.RevertedAt.Before(tl.AbortedAt) {
-		t.Errorf("timeline: aborted %s, reverted %s; want both, reverted not before aborted", at(tl.AbortedAt), at(tl.RevertedAt))
+	if a.DecidedAt == nil || tl.RevertedAt == nil || tl.RevertedAt.Before(a.DecidedAt) {
+		t.Errorf("abort decided %s, reverted %s; want both, reverted not before the decision", at(a.DecidedAt), at(tl.RevertedAt))
 	}
 	if res := run.Status.Result; res == nil || res.AbortLatency == nil || res.AbortLatency.Duration < 0 || res.AbortLatency.Duration > interval {
 		t.Errorf("result = %+v, want abortLatency set, within one interval", res)
@@ -367,8 +370,8 @@ func TestProbeErrorsAbortWithProbeUnavailable(t *testing.T) {
 	if a.FirstBreachAt != nil {
 		t.Errorf("abort.firstBreachAt = %s, want none: no guard fired", at(a.FirstBreachAt))
 	}
-	if want := e.kill().Add(2 * interval); run.Status.Timeline.AbortedAt == nil || !run.Status.Timeline.AbortedAt.Time.Equal(want) {
-		t.Errorf("timeline.abortedAt = %s, want the second erroring sample, %s", at(run.Status.Timeline.AbortedAt), want.Sub(t0))
+	if want := e.kill().Add(2 * interval); a.DecidedAt == nil || !a.DecidedAt.Time.Equal(want) {
+		t.Errorf("abort.decidedAt = %s, want the second erroring sample, %s", at(a.DecidedAt), want.Sub(t0))
 	}
 	if c := meta.FindStatusCondition(run.Status.Conditions, chaosv1alpha1.ConditionAborted); c == nil || c.Status != metav1.ConditionTrue || c.Reason != chaosv1alpha1.ReasonProbeUnavailable {
 		t.Errorf("Aborted condition = %+v, want True with reason %s", c, chaosv1alpha1.ReasonProbeUnavailable)

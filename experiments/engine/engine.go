@@ -611,7 +611,6 @@ func (r Run) abort(now time.Time, a chaosv1alpha1.AbortStatus) []Event {
 	}
 	a.DecidedAt = micro(now)
 	st.Abort = &a
-	st.Timeline.AbortedAt = micro(now)
 	// A retry pending before the abort is moot: what follows is the
 	// revert, which must not wait for it, and the verdict is the abort's.
 	st.Progress.ConfigErrorAttempts, st.Progress.LastConfigErrorAt, st.Progress.ConfigError = 0, nil, ""
@@ -639,9 +638,15 @@ func (r Run) Finished() bool { return r.Status.Phase == chaosv1alpha1.PhaseCompl
 // instant reports whether the fault is applied once rather than held.
 func (r Run) instant() bool { return r.Spec.Fault.PodKill != nil }
 
-func (r Run) interval() time.Duration {
-	if d := r.Spec.SteadyState.Interval.Duration; d > 0 {
-		return d
+func (r Run) interval() time.Duration { return ProbeInterval(r.Spec) }
+
+// ProbeInterval is how often a run of spec samples its probes: the
+// resolution of every figure a sample places, unless result.resolutions
+// says otherwise for it. The schema defaults steadyState.interval to 5s;
+// a spec read without that default (nil, or from before it) has it too.
+func ProbeInterval(spec *chaosv1alpha1.ExperimentSpec) time.Duration {
+	if spec != nil && spec.SteadyState.Interval.Duration > 0 {
+		return spec.SteadyState.Interval.Duration
 	}
 	return 5 * time.Second
 }

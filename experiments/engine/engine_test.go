@@ -666,9 +666,8 @@ func runCases() map[string]runCase {
 						t.Errorf("checkout-ready summary = baseline %q worst %q last %q failures %d, want 100, 40, 100, 5",
 							ps.Baseline, ps.Worst, ps.Last, ps.Failures)
 					}
-					if got := st.Result.Resolution; got == nil || got.Duration != sec {
-						t.Errorf("resolution = %v, want the 1s interval", got)
-					}
+					figureResolution("timeToDetect", chaosv1alpha1.ResolutionProbeInterval, sec, nil)(t, d, st)
+					figureResolution("timeToRecover", chaosv1alpha1.ResolutionProbeInterval, sec, nil)(t, d, st)
 				},
 			},
 		},
@@ -798,7 +797,7 @@ func runCases() map[string]runCase {
 				verdict: chaosv1alpha1.VerdictAborted, reason: chaosv1alpha1.ReasonAborted,
 				timeline: map[string]instant{
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
-					"abortedAt": inj(5 * sec), "revertedAt": inj(5250 * time.Millisecond), "finishedAt": inj(5250 * time.Millisecond),
+					"abort.decidedAt": inj(5 * sec), "revertedAt": inj(5250 * time.Millisecond), "finishedAt": inj(5250 * time.Millisecond),
 				},
 				// The decision came at +5s, when the breach from +2s had
 				// lasted the guard's 3s window; the revert took 250ms.
@@ -853,7 +852,7 @@ func runCases() map[string]runCase {
 				verdict: chaosv1alpha1.VerdictAborted, reason: chaosv1alpha1.ReasonAborted,
 				timeline: map[string]instant{
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
-					"abortedAt": inj(4 * sec), "revertedAt": inj(4 * sec), "finishedAt": inj(4 * sec),
+					"abort.decidedAt": inj(4 * sec), "revertedAt": inj(4 * sec), "finishedAt": inj(4 * sec),
 				},
 				figures:    map[string]time.Duration{"abortLatency": 0, "breachToDecision": 2 * sec},
 				objectives: notMeasured,
@@ -1376,7 +1375,7 @@ func runCases() map[string]runCase {
 				verdict: chaosv1alpha1.VerdictAborted, reason: chaosv1alpha1.ReasonAborted,
 				timeline: map[string]instant{
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec),
-					"abortedAt": inj(3500 * time.Millisecond), "revertedAt": inj(3600 * time.Millisecond), "finishedAt": inj(3600 * time.Millisecond),
+					"abort.decidedAt": inj(3500 * time.Millisecond), "revertedAt": inj(3600 * time.Millisecond), "finishedAt": inj(3600 * time.Millisecond),
 				},
 				figures:    map[string]time.Duration{"abortLatency": 100 * time.Millisecond},
 				objectives: notMeasured,
@@ -1391,7 +1390,7 @@ func runCases() map[string]runCase {
 			world: world{spec: podKill(), killSwitch: ptr(at(1500 * time.Millisecond))},
 			want: want{
 				verdict: chaosv1alpha1.VerdictAborted, reason: chaosv1alpha1.ReasonAborted,
-				timeline:   map[string]instant{"startedAt": at(0), "abortedAt": at(1500 * time.Millisecond), "finishedAt": at(1500 * time.Millisecond)},
+				timeline:   map[string]instant{"startedAt": at(0), "abort.decidedAt": at(1500 * time.Millisecond), "finishedAt": at(1500 * time.Millisecond)},
 				objectives: notMeasured,
 				conditions: map[string]string{"Completed": "True/Aborted", "Aborted": "True/KillSwitch", "Injected": "False/NotInjected"},
 				abort:      &wantAbort{reason: chaosv1alpha1.AbortKillSwitch},
@@ -1571,7 +1570,7 @@ func runCases() map[string]runCase {
 				verdict: chaosv1alpha1.VerdictAborted, reason: chaosv1alpha1.ReasonAborted,
 				timeline: map[string]instant{
 					"startedAt": at(0), "baselineVerifiedAt": at(3 * sec), "injectedAt": at(3 * sec), "deviatedAt": inj(1 * sec),
-					"revertedAt": inj(10 * sec), "abortedAt": rev(3 * sec), "finishedAt": rev(3 * sec),
+					"revertedAt": inj(10 * sec), "abort.decidedAt": rev(3 * sec), "finishedAt": rev(3 * sec),
 				},
 				figures:    map[string]time.Duration{"timeToDetect": 1 * sec},
 				detectedBy: chaosv1alpha1.DetectedByProbe,
@@ -1833,7 +1832,7 @@ func checkTimeline(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, want map
 	tl := st.Timeline
 	got := map[string]*metav1.MicroTime{
 		"startedAt": tl.StartedAt, "baselineVerifiedAt": tl.BaselineVerifiedAt, "injectedAt": tl.InjectedAt,
-		"deviatedAt": tl.DeviatedAt, "alertedAt": tl.AlertedAt, "abortedAt": tl.AbortedAt,
+		"deviatedAt": tl.DeviatedAt, "alertedAt": tl.AlertedAt, "abort.decidedAt": engine.AbortDecidedAt(st),
 		"revertedAt": tl.RevertedAt, "recoveredAt": tl.RecoveredAt, "finishedAt": tl.FinishedAt,
 	}
 	for name := range want {
@@ -1843,17 +1842,21 @@ func checkTimeline(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, want map
 	}
 	for name, g := range got {
 		w, expected := want[name]
+		field := "timeline." + name
+		if strings.Contains(name, ".") {
+			field = name // abort.decidedAt
+		}
 		switch {
 		case !expected && g != nil:
-			t.Errorf("timeline.%s = start+%s, want unset", name, g.Sub(t0))
+			t.Errorf("%s = start+%s, want unset", field, g.Sub(t0))
 		case expected && g == nil:
-			t.Errorf("timeline.%s unset, want %s", name, w)
+			t.Errorf("%s unset, want %s", field, w)
 		case expected:
 			wt, ok := w.resolve(st)
 			if !ok {
-				t.Errorf("timeline.%s: the anchor of %s is unset", name, w)
+				t.Errorf("%s: the anchor of %s is unset", field, w)
 			} else if !g.Time.Equal(wt) {
-				t.Errorf("timeline.%s = start+%s, want %s = start+%s", name, g.Sub(t0), w, wt.Sub(t0))
+				t.Errorf("%s = start+%s, want %s = start+%s", field, g.Sub(t0), w, wt.Sub(t0))
 			}
 		}
 	}
@@ -1909,10 +1912,6 @@ func checkAbort(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, w *wantAbor
 	}
 	checkAbortInstant(t, st, "firstBreachAt", a.FirstBreachAt, w.firstBreachAt)
 	checkAbortInstant(t, st, "firstErrorAt", a.FirstErrorAt, w.firstErrorAt)
-	// The decision is the abort's own instant, recorded in both places.
-	if tl := st.Timeline; (tl.AbortedAt == nil) != (a.DecidedAt == nil) || (a.DecidedAt != nil && !a.DecidedAt.Equal(tl.AbortedAt)) {
-		t.Errorf("abort.decidedAt = %v, want timeline.abortedAt %v", a.DecidedAt, tl.AbortedAt)
-	}
 }
 
 func checkAbortInstant(t *testing.T, st *chaosv1alpha1.ExperimentRunStatus, name string, got *metav1.MicroTime, want *instant) {

@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -15,7 +16,7 @@ import (
 func (r Run) measure(deviated, absorbed bool) *chaosv1alpha1.RunResult {
 	st := r.Status
 	tl := st.Timeline
-	res := &chaosv1alpha1.RunResult{Resolution: &metav1.Duration{Duration: r.interval()}}
+	res := &chaosv1alpha1.RunResult{}
 	st.Result = res
 
 	// Time to detect: the team's alert when they declared one, else the probes.
@@ -37,10 +38,7 @@ func (r Run) measure(deviated, absorbed bool) *chaosv1alpha1.RunResult {
 		res.TimeToRecover = elapsed(tl.InjectedAt, tl.RecoveredAt)
 	}
 	if a := st.Abort; a != nil {
-		decided := a.DecidedAt
-		if decided == nil {
-			decided = tl.AbortedAt // recorded before decidedAt existed
-		}
+		decided := AbortDecidedAt(st)
 		// Only a revert the abort caused has an abort latency: a run
 		// aborted after its fault was already reverted would report a
 		// negative one.
@@ -56,6 +54,25 @@ func (r Run) measure(deviated, absorbed bool) *chaosv1alpha1.RunResult {
 	res.TimeToRemediate = elapsed(tl.InjectedAt, tl.RemediationStartedAt)
 	res.TimeToNotify = elapsed(tl.InjectedAt, tl.NotifiedAt)
 	return res
+}
+
+// AbortDecidedAt is when the run decided to abort, abort.decidedAt; nil
+// for a run that was not aborted. A run aborted before decidedAt was
+// recorded kept the decision in timeline.abortedAt, a field since removed
+// from the API: the API server prunes it from such a run when it reads it
+// from etcd, so no reader sees it again. The run's Aborted condition turned
+// True at the same decision and dates it to the second.
+func AbortDecidedAt(st *chaosv1alpha1.ExperimentRunStatus) *metav1.MicroTime {
+	if st.Abort == nil {
+		return nil
+	}
+	if st.Abort.DecidedAt != nil {
+		return st.Abort.DecidedAt
+	}
+	if c := meta.FindStatusCondition(st.Conditions, chaosv1alpha1.ConditionAborted); c != nil && c.Status == metav1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+		return micro(c.LastTransitionTime.Time)
+	}
+	return nil
 }
 
 // elapsed is the figure from one recorded instant to another; nil unless

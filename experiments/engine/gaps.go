@@ -257,20 +257,28 @@ func (r Run) figureResolutions(detectInstant string, absorbed bool) []chaosv1alp
 	st := r.Status
 	res := st.Result
 	var out []chaosv1alpha1.FigureResolution
+	// add records rs for figure, or the probe interval when nothing more
+	// precise or less is known (an instant recorded before instants had
+	// resolutions): every figure measured has one, so a reader never needs
+	// the spec to know it.
 	add := func(figure string, rs *chaosv1alpha1.Resolution) {
-		if rs != nil {
-			out = append(out, chaosv1alpha1.FigureResolution{Figure: figure, Resolution: *rs.DeepCopy()})
+		if rs == nil {
+			rs = &chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionProbeInterval, Within: metav1.Duration{Duration: r.interval()}}
 		}
+		out = append(out, chaosv1alpha1.FigureResolution{Figure: figure, Resolution: *rs.DeepCopy()})
 	}
 	if res.TimeToDetect != nil {
 		add("timeToDetect", instantResolution(st, detectInstant))
 	}
 	switch {
 	case res.TimeToRecover != nil && absorbed:
+		// A deviation shorter than the probe interval, or inside a gap,
+		// would have gone unseen.
+		var rs *chaosv1alpha1.Resolution
 		if g := r.longestGapAfterInjection(); g != nil {
-			add("timeToRecover", &chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionGap,
-				Within: *duration(g.To.Sub(g.From.Time)), Gap: g})
+			rs = &chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionGap, Within: *duration(g.To.Sub(g.From.Time)), Gap: g}
 		}
+		add("timeToRecover", rs)
 	case res.TimeToRecover != nil:
 		add("timeToRecover", instantResolution(st, "recoveredAt"))
 	}

@@ -173,7 +173,7 @@ func (r Run) finishWith(now time.Time, v chaosv1alpha1.Verdict, reason, message 
 	st.Message = message
 	st.Timeline.FinishedAt = micro(now)
 	if st.Result == nil {
-		st.Result = &chaosv1alpha1.RunResult{Resolution: &metav1.Duration{Duration: r.interval()}}
+		st.Result = &chaosv1alpha1.RunResult{}
 	}
 	setCondition(st, chaosv1alpha1.ConditionCompleted, metav1.ConditionTrue, reason, message, now)
 	if meta.FindStatusCondition(st.Conditions, chaosv1alpha1.ConditionInjected) == nil {

@@ -3,6 +3,9 @@ package engine
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/probes"
@@ -43,7 +46,7 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 		if c := st.Comparison; c != nil && c.Message != "" {
 			parts = append(parts, "comparison: "+c.Message)
 		}
-		parts = append(parts, fmt.Sprintf("resolution %s", res.Resolution.Duration))
+		parts = append(parts, fmt.Sprintf("resolution %s", r.interval()))
 	}
 	return string(v) + ": " + strings.Join(parts, "; ")
 }
@@ -54,7 +57,7 @@ func (r Run) summary(v chaosv1alpha1.Verdict) string {
 func abortTiming(a *chaosv1alpha1.AbortStatus, res *chaosv1alpha1.RunResult) string {
 	s := ""
 	if res.AbortLatency != nil {
-		s += fmt.Sprintf("; fault reverted %s after %s", res.AbortLatency.Duration, a.Reason.Trigger())
+		s += fmt.Sprintf("; fault reverted %s after %s", res.AbortLatency.Duration, AbortTrigger(a.Reason))
 	}
 	if res.BreachToDecision != nil {
 		what := "the first unanswered sample"
@@ -90,7 +93,7 @@ func (r Run) resolutionSuffix(figure string) string {
 	}
 	for _, fr := range st.Result.Resolutions {
 		if fr.Figure == figure && fr.Source != chaosv1alpha1.ResolutionProbeInterval {
-			return " (" + fr.Describe(st.Timeline.InjectedAt.Time) + ")"
+			return " (" + DescribeResolution(fr.Resolution, st.Timeline.InjectedAt.Time) + ")"
 		}
 	}
 	return ""
@@ -162,4 +165,74 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// AbortTrigger says in words what made a run abort for reason, for the
+// run's message and the reports that say how long after it the fault was
+// reverted: "reverted 16ms after the kill switch was seen". Only a guard's
+// abort followed a bad sample, so only its trigger mentions one.
+func AbortTrigger(reason chaosv1alpha1.AbortReason) string {
+	switch reason {
+	case chaosv1alpha1.AbortSLOBreached:
+		return "the guard's breach outlasted its window"
+	case chaosv1alpha1.AbortProbeUnavailable:
+		return "the run gave up on probes that did not answer"
+	case chaosv1alpha1.AbortKillSwitch:
+		return "the kill switch was seen"
+	case chaosv1alpha1.AbortDeleted:
+		return "the run's deletion was seen"
+	case chaosv1alpha1.AbortReplaced:
+		return "a newer run replaced this one"
+	case chaosv1alpha1.AbortManual:
+		return "the abort was requested"
+	case chaosv1alpha1.AbortInjectionFailed:
+		return "the injection failed"
+	case chaosv1alpha1.AbortStatusTampered:
+		return "a status written by someone else was seen"
+	}
+	return "the decision to abort"
+}
+
+// DescribeResolution says how precisely a figure or instant is known, for
+// the run's message and the reports, with instants as offsets from origin
+// (the injection): "±1s: probe interval", "event-driven: the API server's
+// watch event dated it", or "±15.2s: the operator was not sampling from
+// +3.1s to +18.3s".
+func DescribeResolution(r chaosv1alpha1.Resolution, origin time.Time) string {
+	within := r.Within.Round(time.Millisecond)
+	switch r.Source {
+	case chaosv1alpha1.ResolutionEvent:
+		if within > 0 {
+			// An object's timestamps (creationTimestamp, a condition's
+			// lastTransitionTime) keep whole seconds.
+			return fmt.Sprintf("±%s: the API server's timestamp dated it, in whole seconds", within)
+		}
+		return "event-driven: the API server's watch event dated it"
+	case chaosv1alpha1.ResolutionAlert:
+		if within <= 0 {
+			return "Prometheus' alert state dated it; the rule evaluation interval is unknown"
+		}
+		return fmt.Sprintf("±%s: Prometheus' alert state dated it (rule evaluation interval)", within)
+	case chaosv1alpha1.ResolutionRangeQuery:
+		return fmt.Sprintf("±%s: a range query re-evaluated the probes at that step", within)
+	case chaosv1alpha1.ResolutionWebhook:
+		return "when Alertmanager's webhook request reached the operator"
+	case chaosv1alpha1.ResolutionGap:
+		if r.Gap == nil {
+			return fmt.Sprintf("±%s: the operator saw nothing for that long", within)
+		}
+		what := "the operator was not sampling"
+		if r.Gap.Cause == chaosv1alpha1.GapProbeErrors {
+			what = "the probes did not answer"
+		}
+		offset := func(t metav1.MicroTime) string {
+			d := t.Sub(origin).Round(time.Millisecond)
+			if d < 0 {
+				return d.String()
+			}
+			return "+" + d.String()
+		}
+		return fmt.Sprintf("±%s: %s from %s to %s", within, what, offset(r.Gap.From), offset(r.Gap.To))
+	}
+	return fmt.Sprintf("±%s: probe interval", within)
 }

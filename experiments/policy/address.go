@@ -81,7 +81,7 @@ func NormalizeAddress(address string) (Address, error) {
 		if err != nil || n < 1 || n > 65535 {
 			return Address{}, fmt.Errorf("port %s is not between 1 and 65535: write the port the server listens on, such as %s", p, addressHint)
 		}
-		if !(u.Scheme == "http" && n == 80) && !(u.Scheme == "https" && n == 443) {
+		if defaultPort := (u.Scheme == "http" && n == 80) || (u.Scheme == "https" && n == 443); !defaultPort {
 			a.Port = strconv.Itoa(n)
 		}
 	}

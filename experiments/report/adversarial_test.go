@@ -101,7 +101,6 @@ func adversarialRun(h string) *chaosv1alpha1.ExperimentRun {
 	st.Timeline.AlertedAt = at(injected, 4*time.Second)
 	st.Timeline.NotifiedAt = at(injected, 9*time.Second)
 	st.Timeline.RemediationStartedAt = at(injected, time.Second)
-	st.Timeline.AbortedAt = at(injected, 20*time.Second)
 	st.Notification = &chaosv1alpha1.NotificationStatus{Alert: h, Receiver: h, Unobserved: h}
 	st.Remediation = &chaosv1alpha1.RemediationStatus{StartedBy: h, Rule: h}
 	st.Result.TimeToNotify = dur(9 * time.Second)

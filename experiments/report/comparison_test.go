@@ -93,7 +93,7 @@ func comparedRun() *chaosv1alpha1.ExperimentRun {
 			RevertedAt:         at(injected, reverted),
 			FinishedAt:         at(injected, reverted+15*time.Second),
 		},
-		Result: &chaosv1alpha1.RunResult{TimeToRecover: dur(0), Resolution: dur(5 * time.Second)},
+		Result: &chaosv1alpha1.RunResult{TimeToRecover: dur(0)},
 		Probes: []chaosv1alpha1.ProbeStatus{
 			{Name: "success-rate", Kind: chaosv1alpha1.ProbeKindSteadyState, Baseline: "0.9953", Worst: "0.9902", Last: "0.9948", Samples: 31,
 				BaselineMean: "0.9951", BaselineSamples: 7, Threshold: "0.975198"},

@@ -111,7 +111,6 @@ func passedRun() *chaosv1alpha1.ExperimentRun {
 			TimeToDetect:  dur(15*time.Second + 2*time.Millisecond),
 			DetectedBy:    chaosv1alpha1.DetectedByAlert,
 			TimeToRecover: dur(45*time.Second + 3*time.Millisecond),
-			Resolution:    dur(5 * time.Second),
 			Resolutions: []chaosv1alpha1.FigureResolution{
 				{Figure: "timeToDetect", Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionProbeInterval, Within: *dur(5 * time.Second)}},
 				{Figure: "timeToRecover", Resolution: chaosv1alpha1.Resolution{Source: chaosv1alpha1.ResolutionEvent}},
@@ -177,12 +176,10 @@ func abortedRun() *chaosv1alpha1.ExperimentRun {
 			BaselineVerifiedAt: at(started, 30*time.Second+4*time.Millisecond),
 			InjectedAt:         at(injected, 0),
 			DeviatedAt:         at(injected, 5*time.Second+1*time.Millisecond),
-			AbortedAt:          at(injected, 30*time.Second+2*time.Millisecond),
 			RevertedAt:         at(injected, 30*time.Second+500*time.Millisecond),
 			FinishedAt:         at(injected, 30*time.Second+501*time.Millisecond),
 		},
 		Result: &chaosv1alpha1.RunResult{
-			Resolution:       dur(5 * time.Second),
 			AbortLatency:     dur(498 * time.Millisecond),
 			BreachToDecision: dur(10*time.Second + 1*time.Millisecond),
 			Objectives: []chaosv1alpha1.ObjectiveResult{
@@ -226,12 +223,10 @@ func killSwitchRun() *chaosv1alpha1.ExperimentRun {
 			StartedAt:          at(started, 0),
 			BaselineVerifiedAt: at(started, 30*time.Second+4*time.Millisecond),
 			InjectedAt:         at(injected, 0),
-			AbortedAt:          at(injected, 4*time.Second),
 			RevertedAt:         at(injected, 4*time.Second+16*time.Millisecond),
 			FinishedAt:         at(injected, 4*time.Second+17*time.Millisecond),
 		},
 		Result: &chaosv1alpha1.RunResult{
-			Resolution:   dur(5 * time.Second),
 			AbortLatency: dur(16 * time.Millisecond),
 			Objectives: []chaosv1alpha1.ObjectiveResult{
 				{Name: "detectWithin", Target: metav1.Duration{Duration: time.Minute}, Status: chaosv1alpha1.ObjectiveNotMeasured},

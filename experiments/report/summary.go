@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/experiments/engine"
 )
 
 // SchemaVersion names the schema of the JSON report. It changes only when a
@@ -205,8 +206,8 @@ type Timeline struct {
 // Event is one named instant of the timeline.
 type Event struct {
 	// Name is the ExperimentRun's timeline field: startedAt,
-	// baselineVerifiedAt, injectedAt, deviatedAt, alertedAt, abortedAt,
-	// revertedAt, recoveredAt or finishedAt.
+	// baselineVerifiedAt, injectedAt, deviatedAt, alertedAt, revertedAt,
+	// recoveredAt or finishedAt; or abortedAt, the run's abort.decidedAt.
 	Name string `json:"name"`
 	Instant
 }
@@ -316,7 +317,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	}
 
 	origin, originTime := timelineOrigin(st.Timeline)
-	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st.Timeline, originTime), GapsOmitted: st.Timeline.GapsOmitted}
+	s.Timeline = Timeline{Origin: origin, Events: timelineEvents(st, originTime), GapsOmitted: st.Timeline.GapsOmitted}
 	for _, g := range st.Timeline.Gaps {
 		s.Timeline.Gaps = append(s.Timeline.Gaps, gapOf(g, originTime))
 	}
@@ -327,7 +328,8 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 		s.Result.TimeToNotify = span(r.TimeToNotify)
 		s.Result.TimeToRecover = span(r.TimeToRecover)
 		s.Result.TimeToRemediate = span(r.TimeToRemediate)
-		s.Result.Resolution = span(r.Resolution)
+		// The probe interval, from the run's snapshot of its spec.
+		s.Result.Resolution = span(&metav1.Duration{Duration: engine.ProbeInterval(st.Experiment)})
 		s.Result.AbortLatency = span(r.AbortLatency)
 		s.Result.BreachToDecision = span(r.BreachToDecision)
 		for _, fr := range r.Resolutions {
@@ -337,9 +339,9 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 				out.Gap = &g
 			}
 			if originTime != nil {
-				out.Text = fr.Describe(*originTime)
+				out.Text = engine.DescribeResolution(fr.Resolution, *originTime)
 			} else {
-				out.Text = fr.Describe(time.Time{})
+				out.Text = engine.DescribeResolution(fr.Resolution, time.Time{})
 			}
 			s.Result.Resolutions = append(s.Result.Resolutions, out)
 		}
@@ -413,10 +415,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 	s.Comparison = comparisonOf(st)
 
 	if a := st.Abort; a != nil {
-		decided := a.DecidedAt
-		if decided == nil {
-			decided = st.Timeline.AbortedAt // recorded before decidedAt existed
-		}
+		decided := engine.AbortDecidedAt(st)
 		s.Abort = &Abort{
 			Reason:      string(a.Reason),
 			Guard:       a.Guard,
@@ -424,7 +423,7 @@ func Summarize(run *chaosv1alpha1.ExperimentRun) Summary {
 			FirstBreach: instant(a.FirstBreachAt, originTime),
 			FirstError:  instant(a.FirstErrorAt, originTime),
 			Decided:     instant(decided, originTime),
-			Trigger:     a.Reason.Trigger(),
+			Trigger:     engine.AbortTrigger(a.Reason),
 			Message:     a.Message,
 		}
 		if rev := st.Timeline.RevertedAt; rev != nil && decided != nil && !rev.Before(decided) {
@@ -476,9 +475,11 @@ func timelineOrigin(tl chaosv1alpha1.Timeline) (string, *time.Time) {
 }
 
 // timelineEvents lists the recorded instants earliest first. Ties keep the
-// API's field order, which is the usual order of a run, so that two instants
-// taken from the same sample (a deviation and an alert) read naturally.
-func timelineEvents(tl chaosv1alpha1.Timeline, origin *time.Time) []Event {
+// API's field order, which is the usual order of a run (the decision to
+// abort where timeline.abortedAt stood), so that two instants taken from the
+// same sample (a deviation and an alert) read naturally.
+func timelineEvents(st *chaosv1alpha1.ExperimentRunStatus, origin *time.Time) []Event {
+	tl := st.Timeline
 	fields := []struct {
 		name string
 		at   *metav1.MicroTime
@@ -490,7 +491,7 @@ func timelineEvents(tl chaosv1alpha1.Timeline, origin *time.Time) []Event {
 		{"alertedAt", tl.AlertedAt},
 		{"notifiedAt", tl.NotifiedAt},
 		{"remediationStartedAt", tl.RemediationStartedAt},
-		{"abortedAt", tl.AbortedAt},
+		{"abortedAt", engine.AbortDecidedAt(st)},
 		{"revertedAt", tl.RevertedAt},
 		{"recoveredAt", tl.RecoveredAt},
 		{"finishedAt", tl.FinishedAt},

@@ -111,6 +111,11 @@ func TestDecodeRun(t *testing.T) {
 			},
 			wantField: "status.targets[1].injectedAt",
 		},
+		"a field the API no longer has (timeline.abortedAt of an older run) is ignored, not malformed": {
+			edit: func(u *unstructured.Unstructured) {
+				_ = unstructured.SetNestedField(u.Object, "2026-03-10T14:00:30.000002Z", "status", "timeline", "abortedAt")
+			},
+		},
 		"a bad duration in the Experiment snapshot names it": {
 			edit: func(u *unstructured.Unstructured) {
 				_ = unstructured.SetNestedField(u.Object, "1y", "status", "experiment", "duration")
