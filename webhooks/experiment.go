@@ -171,8 +171,8 @@ func (v *experimentValidator) checkProvider(ctx context.Context, p *problems, sp
 // windows, label selectors, names, PromQL and alert names. It reads no
 // cluster state.
 func validateExperimentSpec(p *problems, spec *chaosv1alpha1.ExperimentSpec, namespace string) {
-	for _, msg := range schedule.SpecProblems(spec) {
-		p.addf("%s", msg)
+	for _, e := range schedule.ValidateSpec(spec, field.NewPath("spec")) {
+		p.addf("%s", e.Error())
 	}
 	validateTarget(p, &spec.Target)
 	for i, probe := range spec.SteadyState.Probes {
