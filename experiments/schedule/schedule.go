@@ -239,7 +239,7 @@ func Parse(schedule string, timeZone *string) (Schedule, error) {
 	}
 	spec := strings.TrimSpace(schedule)
 	if spec == "" {
-		e := invalidValue(ErrInvalidSchedule, schedule, "is empty: "+scheduleHint, "schedule is empty: %s", scheduleHint)
+		e := invalidValue(ErrInvalidSchedule, schedule, scheduleHint, "schedule is empty: %s", scheduleHint)
 		e.typ = field.ErrorTypeRequired
 		return Schedule{}, e
 	}

@@ -40,7 +40,7 @@ func TestValidateSpec(t *testing.T) {
 		},
 		"a blank schedule is required": {
 			spec: chaosv1alpha1.ExperimentSpec{Schedule: " "},
-			want: []string{"spec.schedule: Required value: is empty: write five fields"},
+			want: []string{"spec.schedule: Required value: write five fields"},
 		},
 	}
 	for name, tc := range tests {
