@@ -140,10 +140,16 @@ func annotateObject(ctx context.Context, c client.Client, obj client.Object, kv 
 	return c.Patch(ctx, obj, client.MergeFrom(base))
 }
 
+// requireRefused asserts err refuses who asked: every refusal of this
+// test is over rights or the four-eyes rule, which the webhooks answer
+// Forbidden, as RBAC does.
 func requireRefused(t *testing.T, what string, err error, fragments ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("%s: accepted, want a refusal naming %q", what, fragments)
+	}
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("%s: refused as %s, want Forbidden: %v", what, apierrors.ReasonForError(err), err)
 	}
 	for _, f := range fragments {
 		if !strings.Contains(err.Error(), f) {

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
@@ -22,52 +24,52 @@ var runNowToken = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // runNowHint says what a run-now value looks like.
 const runNowHint = "write a token of at most 63 letters, digits, '.', '_' and '-', starting with a letter or digit, such as deploy-42 or 20260301.1"
 
-// runNowProblems checks the run-now annotation of an Experiment when it is
+// runNowErrors checks the run-now annotation of an Experiment when it is
 // new or changed in this request (oldAnn is nil on create). An unchanged
 // value is left alone, so an Experiment stored before the rule can still be
 // updated; an empty value asks for no run and is accepted.
-func runNowProblems(p *problems, oldAnn, newAnn map[string]string) {
+func runNowErrors(oldAnn, newAnn map[string]string) field.ErrorList {
 	key := chaosv1alpha1.RunNowAnnotation
 	v, ok := newAnn[key]
 	if !ok || v == "" {
-		return
+		return nil
 	}
 	if old, had := oldAnn[key]; had && old == v {
-		return
+		return nil
 	}
-	path := fmt.Sprintf("metadata.annotations[%s]", key)
-	if msg := controlProblem(path, v, false); msg != "" {
-		p.addf("%s", msg)
-		return
+	path := annotationsPath.Key(key)
+	if e := controlError(path, v, false, ""); e != nil {
+		return field.ErrorList{e}
 	}
 	switch {
 	case len(v) > maxRunNowToken:
-		p.addf("%s %s is %d characters long: %s", path, quote(v), len(v), runNowHint)
+		return field.ErrorList{field.Invalid(path, v, fmt.Sprintf("is %d characters long: %s", len(v), runNowHint))}
 	case !runNowToken.MatchString(v):
-		p.addf("%s %s is not a run-now token: %s", path, quote(v), runNowHint)
+		return field.ErrorList{field.Invalid(path, v, "is not a run-now token: "+runNowHint)}
 	}
+	return nil
 }
 
 // maxScheduledAt bounds the scheduled-at annotation: the longest RFC 3339
 // instant, with nanoseconds and a zone offset, has 35 characters.
 const maxScheduledAt = 64
 
-// scheduledAtProblems checks the scheduled-at annotation of a new
+// scheduledAtErrors checks the scheduled-at annotation of a new
 // ExperimentRun: when present it must be an RFC 3339 instant, as the
 // scheduler writes it. A run waits in Pending for that instant, so any
 // other text would be stored only to be ignored, or quoted back to whoever
 // reads the run.
-func scheduledAtProblems(p *problems, ann map[string]string) {
+func scheduledAtErrors(ann map[string]string) field.ErrorList {
 	key := chaosv1alpha1.ScheduledAtAnnotation
 	v, ok := ann[key]
 	if !ok {
-		return
+		return nil
 	}
-	path := fmt.Sprintf("metadata.annotations[%s]", key)
 	if len(v) <= maxScheduledAt {
 		if _, err := time.Parse(time.RFC3339, v); err == nil {
-			return
+			return nil
 		}
 	}
-	p.addf("%s %s is not an RFC 3339 instant: write one such as \"2026-03-01T14:00:00Z\", or leave the annotation out (Faultline sets it on the runs it schedules)", path, quote(v))
+	return field.ErrorList{field.Invalid(annotationsPath.Key(key), v,
+		`is not an RFC 3339 instant: write one such as "2026-03-01T14:00:00Z", or leave the annotation out (Faultline sets it on the runs it schedules)`)}
 }

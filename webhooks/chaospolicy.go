@@ -34,47 +34,46 @@ func (v *policyValidator) Handle(_ context.Context, req admission.Request) admis
 	default:
 		return admission.Allowed("")
 	}
-	var p problems
-	specControls(&p, req.Object.Raw)
-	if len(p) > 0 {
-		return p.response()
+	if errs := specControls(req.Object.Raw); len(errs) > 0 {
+		return invalid(req, errs)
 	}
 	pol := &chaosv1alpha1.ChaosPolicy{}
 	if err := json.Unmarshal(req.Object.Raw, pol); err != nil {
-		return admission.Denied(fmt.Sprintf("the ChaosPolicy cannot be read (%v): fix the field named and apply it again", err))
+		return badRequest(fmt.Sprintf("the ChaosPolicy cannot be read (%v): fix the field named and apply it again", err))
 	}
-	validatePolicySpec(&p, &pol.Spec)
-	return p.response()
+	return invalid(req, validatePolicySpec(&pol.Spec))
 }
 
-func validatePolicySpec(p *problems, spec *chaosv1alpha1.ChaosPolicySpec) {
+func validatePolicySpec(spec *chaosv1alpha1.ChaosPolicySpec) field.ErrorList {
+	specPath := field.NewPath("spec")
+	var errs field.ErrorList
 	if spec.NamespaceSelector != nil {
-		validateSelector(p, spec.NamespaceSelector, field.NewPath("spec", "namespaceSelector"))
+		errs = append(errs, validateSelector(spec.NamespaceSelector, specPath.Child("namespaceSelector"))...)
 	}
 	for i, ns := range spec.ProtectedNamespaces {
 		if why := dnsLabel(ns); why != "" {
-			p.addf("spec.protectedNamespaces[%d] %s is not a valid namespace name (%s): write a namespace such as kube-system", i, quote(ns), why)
+			errs = append(errs, field.Invalid(specPath.Child("protectedNamespaces").Index(i), ns,
+				fmt.Sprintf("is not a valid namespace name (%s): write a namespace such as kube-system", why)))
 		}
 	}
+	addresses := specPath.Child("allowedProviderAddresses")
 	seen := map[string]int{}
 	for i, a := range spec.AllowedProviderAddresses {
-		path := fmt.Sprintf("spec.allowedProviderAddresses[%d]", i)
+		path := addresses.Index(i)
 		if err := policy.ValidateAllowedAddress(a); err != nil {
-			p.addf("%s: %v", path, err)
+			errs = append(errs, field.Invalid(path, a, addressDetail(a, err)))
 			continue
 		}
 		key := addressKey(a)
 		if first, dup := seen[key]; dup {
-			p.addf("%s %s allows the same server and path as spec.allowedProviderAddresses[%d]: remove one of them", path, quote(a), first)
+			e := field.Duplicate(path, a)
+			e.Detail = fmt.Sprintf("allows the same server and path as %s: remove one of them", addresses.Index(first))
+			errs = append(errs, e)
 			continue
 		}
 		seen[key] = i
 	}
-	if err := schedule.ValidateBlackouts(spec.BlackoutWindows); err != nil {
-		for _, e := range splitJoined(err) {
-			p.addf("%s", e)
-		}
-	}
+	return append(errs, schedule.BlackoutErrors(spec.BlackoutWindows, specPath.Child("blackoutWindows"))...)
 }
 
 // addressKey is an allowed address reduced to what policy.ProviderAllowed

@@ -11,11 +11,16 @@ import (
 	"unicode/utf8"
 
 	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/rights"
 )
 
@@ -24,33 +29,123 @@ import (
 // before the first useful line.
 const maxProblems = 8
 
-// problems collects what is wrong with an object, in the order found, so a
-// refusal leads with the first problem and names the others.
-type problems []string
+// maxValueBytes bounds the value a field error quotes, so a 1 MiB field
+// does not become a 1 MiB refusal.
+const maxValueBytes = 80
 
-func (p *problems) addf(format string, args ...any) {
-	*p = append(*p, fmt.Sprintf(format, args...))
-}
-
-// response refuses the request when any problem was found.
-func (p problems) response() admission.Response {
-	if len(p) == 0 {
+// invalid refuses req over errs, the problems found in its object, the way
+// the API server's own validation refuses: a 422 Invalid status whose
+// causes name each field, which kubectl prints as
+//
+//	The Experiment "checkout" is invalid: spec.schedule: Invalid value: "0 14 * * TUES": ...
+//
+// and clients tell apart with apierrors.IsInvalid. No problems allows the
+// request. At most maxProblems are listed; the last one listed says how
+// many more there are.
+func invalid(req admission.Request, errs field.ErrorList) admission.Response {
+	if len(errs) == 0 {
 		return admission.Allowed("")
 	}
-	return admission.Denied(p.message())
+	shown := shortValues(errs[:min(len(errs), maxProblems)])
+	if extra := len(errs) - len(shown); extra > 0 {
+		last := shown[len(shown)-1]
+		if last.Detail != "" {
+			last.Detail += "; "
+		}
+		last.Detail += fmt.Sprintf("and %d more problems", extra)
+	}
+	kind := schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}
+	if kind.Group == "" {
+		kind.Group = chaosv1alpha1.GroupVersion.Group
+	}
+	return refusal(apierrors.NewInvalid(kind, objectName(req), shown))
 }
 
-func (p problems) message() string {
-	shown := p
-	if len(shown) > maxProblems {
-		shown = shown[:maxProblems]
+// forbidden refuses req over who makes it rather than over what it holds
+// (a right the user lacks, an approval they may not give): a 403 Forbidden
+// status, as RBAC's own refusals are, which kubectl prints as
+//
+//	Error from server (Forbidden): ... experiments.chaos.faultline.dev "checkout" is forbidden: user "alice" may not ...
+func forbidden(req admission.Request, msg string) admission.Response {
+	resource := schema.GroupResource{Group: req.Resource.Group, Resource: req.Resource.Resource}
+	if resource.Group == "" {
+		resource.Group = chaosv1alpha1.GroupVersion.Group
 	}
-	msg := strings.Join(shown, "; ")
-	if extra := len(p) - len(shown); extra > 0 {
-		msg += fmt.Sprintf("; and %d more problems", extra)
-	}
-	return msg
+	return refusal(apierrors.NewForbidden(resource, objectName(req), errors.New(msg)))
 }
+
+// unavailable refuses a request a check could not be made for (the API
+// server did not answer in time): a 503 whose message says to try again.
+func unavailable(msg string) admission.Response {
+	return refusal(apierrors.NewServiceUnavailable(msg))
+}
+
+// badRequest refuses an object that cannot be read at all, so no field of
+// it can be named.
+func badRequest(msg string) admission.Response {
+	return refusal(apierrors.NewBadRequest(msg))
+}
+
+// refusal is the admission response that hands err's status to the API
+// server, which passes it on to the client with its code, reason and
+// causes (admission.Denied would send a bare message, and kubectl would
+// print no field).
+func refusal(err *apierrors.StatusError) admission.Response {
+	status := err.Status()
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status}}
+}
+
+// objectName is the name of the object req is about: the request's, or on
+// a create the object's own (its generateName when it has no name yet).
+func objectName(req admission.Request) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	meta, err := decodeMeta(req.Object.Raw)
+	if err != nil {
+		return ""
+	}
+	if meta.Name != "" {
+		return meta.Name
+	}
+	return meta.GenerateName
+}
+
+// shortValues returns copies of errs whose string values are cut to
+// maxValueBytes, with the length they had: the error quotes its value
+// (escaped, so control characters cannot rewrite the user's terminal), and
+// a refusal must stay readable whatever was sent.
+func shortValues(errs field.ErrorList) field.ErrorList {
+	out := make(field.ErrorList, len(errs))
+	for i, e := range errs {
+		c := *e
+		if s, ok := c.BadValue.(string); ok && len(s) > maxValueBytes {
+			cut := maxValueBytes
+			for cut > 0 && !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+			c.BadValue = fmt.Sprintf("%s...(%d bytes)", s[:cut], len(s))
+		}
+		out[i] = &c
+	}
+	return out
+}
+
+// invalidNoValue is an Invalid field error that does not quote the value:
+// the value is a whole object, or the problem is in how it combines with
+// another field.
+func invalidNoValue(path *field.Path, detail string) *field.Error {
+	return field.Invalid(path, field.OmitValueType{}, detail)
+}
+
+// notSupported is a NotSupported field error with our own detail, which
+// says what to write; field.NotSupported would replace it by a bare list.
+func notSupported(path *field.Path, value, detail string) *field.Error {
+	return &field.Error{Type: field.ErrorTypeNotSupported, Field: path.String(), BadValue: value, Detail: detail}
+}
+
+// annotationsPath is where every annotation Faultline reads lives.
+var annotationsPath = field.NewPath("metadata", "annotations")
 
 // quote renders a user-supplied value for a message: escaped, so control
 // characters cannot rewrite the user's terminal, and cut short, so a 1 MiB
@@ -212,25 +307,35 @@ func ptrEqual(a, b *string) bool {
 	return *a == *b
 }
 
-// rightsProblem turns the result of an access check into a problem: a
-// denial is the user's problem and is shown as it is; anything else is the
-// API server's, and the user is told to try again rather than that they
-// lack a right they may well hold.
-func rightsProblem(err error, user, what string) string {
+// rightsProblem turns the result of an access check into the message of a
+// refusal: a denial is the user's and is shown as it is; anything else is
+// the API server's (transient), and the user is told to try again rather
+// than that they lack a right they may well hold. "" means no refusal.
+func rightsProblem(err error, user, what string) (msg string, transient bool) {
 	if err == nil {
-		return ""
+		return "", false
 	}
 	if rights.IsDenied(err) {
-		return strings.ReplaceAll(err.Error(), "\n", "; ")
+		return strings.ReplaceAll(err.Error(), "\n", "; "), false
 	}
 	if errors.Is(err, rights.ErrTooManyChecks) || errors.Is(err, rights.ErrNoRequester) {
 		// Trying again cannot help: the message says what to change.
-		return err.Error()
+		return err.Error(), false
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return fmt.Sprintf("could not check the rights of user %q to %s in time: try again", user, what)
+		return fmt.Sprintf("could not check the rights of user %q to %s in time: try again", user, what), true
 	}
-	return fmt.Sprintf("could not check the rights of user %q to %s (%v): try again", user, what, err)
+	return fmt.Sprintf("could not check the rights of user %q to %s (%v): try again", user, what, err), true
+}
+
+// rightsRefusal refuses req with the message of rightsProblem: Forbidden
+// when the user is refused, unavailable when the check could not be made.
+// Every refusal over rights takes this one form.
+func rightsRefusal(req admission.Request, msg string, transient bool) admission.Response {
+	if transient {
+		return unavailable(msg)
+	}
+	return forbidden(req, msg)
 }
 
 // dnsLabel returns why s is not a DNS-1123 label (a namespace name), or "".

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Control, bidirectional-formatting and other invisible format characters
@@ -68,42 +69,46 @@ var invisibleNames = map[rune]string{
 	0xfeff: "ZERO WIDTH NO-BREAK SPACE (byte order mark)",
 }
 
-// controlProblem returns the problem with value at path, or "".
-func controlProblem(path, value string, layout bool) string {
+// controlError returns the problem with value at path, or nil. what is
+// the thing checked, "" for the value itself or "key " for a map key
+// (which Kubernetes names by the map's path, as it does label keys).
+func controlError(path *field.Path, value string, layout bool, what string) *field.Error {
 	for i, r := range value {
-		if what := forbiddenRune(r, layout); what != "" {
-			return fmt.Sprintf("%s %s contains %s at byte %d: remove it; Faultline accepts only plain printable text here", path, quote(value), what, i)
+		if forbidden := forbiddenRune(r, layout); forbidden != "" {
+			return field.Invalid(path, value, fmt.Sprintf("%scontains %s at byte %d: remove it; Faultline accepts only plain printable text here", what, forbidden, i))
 		}
 	}
-	return ""
+	return nil
 }
 
 // isQueryPath reports whether a field path holds PromQL, where tabs and
 // newlines are layout.
-func isQueryPath(path string) bool {
-	return strings.HasSuffix(path, ".prometheus.query")
+func isQueryPath(path *field.Path) bool {
+	return strings.HasSuffix(path.String(), ".prometheus.query")
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // childPath is path extended by a map key, in the notation of field paths
-// in API server messages: .name for identifiers, [key] otherwise.
-func childPath(path, key string) string {
+// in API server messages: .name for identifiers, [key] otherwise. The key
+// is one controlError found clean, so the path prints as it reads.
+func childPath(path *field.Path, key string) *field.Path {
 	if identifier.MatchString(key) {
-		return path + "." + key
+		return path.Child(key)
 	}
-	return path + "[" + strconv.Quote(key) + "]"
+	return path.Key(key)
 }
 
-// walkControls appends a problem for every string (map keys included) in v,
-// a value decoded from JSON, that holds a forbidden character. Walking the
-// decoded JSON rather than the Go types means a field added to the API
+// walkControls returns a problem for every string (map keys included) in
+// v, a value decoded from JSON, that holds a forbidden character. Walking
+// the decoded JSON rather than the Go types means a field added to the API
 // later is covered without anyone remembering to add it here.
-func walkControls(p *problems, path string, v any) {
+func walkControls(path *field.Path, v any) field.ErrorList {
+	var errs field.ErrorList
 	switch t := v.(type) {
 	case string:
-		if msg := controlProblem(path, t, isQueryPath(path)); msg != "" {
-			p.addf("%s", msg)
+		if e := controlError(path, t, isQueryPath(path), ""); e != nil {
+			errs = append(errs, e)
 		}
 	case map[string]any:
 		keys := make([]string, 0, len(t))
@@ -112,36 +117,41 @@ func walkControls(p *problems, path string, v any) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if msg := controlProblem(path+" key", k, false); msg != "" {
-				p.addf("%s", msg)
+			if e := controlError(path, k, false, "key "); e != nil {
+				// The key would print as it is in the paths below it; the
+				// refusal stands on the key alone.
+				errs = append(errs, e)
+				continue
 			}
-			walkControls(p, childPath(path, k), t[k])
+			errs = append(errs, walkControls(childPath(path, k), t[k])...)
 		}
 	case []any:
 		for i, e := range t {
-			walkControls(p, fmt.Sprintf("%s[%d]", path, i), e)
+			errs = append(errs, walkControls(path.Index(i), e)...)
 		}
 	}
+	return errs
 }
 
 // specControls checks every string of a raw object's spec.
-func specControls(p *problems, raw []byte) {
+func specControls(raw []byte) field.ErrorList {
 	spec, err := rawSpec(raw)
 	if err != nil || len(spec) == 0 {
-		return
+		return nil
 	}
 	v, err := decodeGeneric(spec)
 	if err != nil {
-		return
+		return nil
 	}
-	walkControls(p, "spec", v)
+	return walkControls(field.NewPath("spec"), v)
 }
 
 // annotationControls checks the values of the annotations Faultline reads
 // that changed in this request (all of them on create). Unchanged values are
 // left alone so that an object stored before this check can still be
 // updated.
-func annotationControls(p *problems, oldAnn, newAnn map[string]string, keys ...string) {
+func annotationControls(oldAnn, newAnn map[string]string, keys ...string) field.ErrorList {
+	var errs field.ErrorList
 	for _, k := range keys {
 		v, ok := newAnn[k]
 		if !ok {
@@ -150,8 +160,9 @@ func annotationControls(p *problems, oldAnn, newAnn map[string]string, keys ...s
 		if old, had := oldAnn[k]; had && old == v {
 			continue
 		}
-		if msg := controlProblem(fmt.Sprintf("metadata.annotations[%s]", k), v, false); msg != "" {
-			p.addf("%s", msg)
+		if e := controlError(annotationsPath.Key(k), v, false, ""); e != nil {
+			errs = append(errs, e)
 		}
 	}
+	return errs
 }

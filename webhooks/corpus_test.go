@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,11 +30,15 @@ const minCorpusRefusals = 100
 type corpusCase struct {
 	file string
 	want string
-	obj  *unstructured.Unstructured
+	// wantPath is the field the refusal's cause names; every webhook-*
+	// file has one, as the API server's own schema-* refusals name theirs.
+	wantPath string
+	obj      *unstructured.Unstructured
 }
 
 // readCorpus reads every testdata/corpus/*.yaml. Each starts with
-// "# want: <substring of the refusal>" and "# why: <what is wrong>".
+// "# want: <substring of the refusal>" and "# why: <what is wrong>", and
+// may name the field of the refusal's cause with "# want-path: <path>".
 func readCorpus(t *testing.T) []corpusCase {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "corpus", "*.yaml"))
@@ -46,7 +51,7 @@ func readCorpus(t *testing.T) []corpusCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want, why string
+		var want, why, wantPath string
 		for _, line := range strings.Split(string(data), "\n") {
 			if !strings.HasPrefix(line, "#") {
 				break
@@ -57,10 +62,16 @@ func readCorpus(t *testing.T) []corpusCase {
 			if v, ok := strings.CutPrefix(line, "# why:"); ok {
 				why = strings.TrimSpace(v)
 			}
+			if v, ok := strings.CutPrefix(line, "# want-path:"); ok {
+				wantPath = strings.TrimSpace(v)
+			}
 		}
 		if want == "" || why == "" {
 			t.Errorf("%s: starts without both a '# want: ...' and a '# why: ...' line", f)
 			continue
+		}
+		if wantPath == "" && strings.HasPrefix(filepath.Base(f), "webhook-") {
+			t.Errorf("%s: a webhook refusal names its field: add a '# want-path: ...' line", f)
 		}
 		obj := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal(data, &obj.Object); err != nil {
@@ -70,14 +81,15 @@ func readCorpus(t *testing.T) []corpusCase {
 		if obj.GetKind() != "ChaosPolicy" && obj.GetNamespace() == "" {
 			obj.SetNamespace(corpusNamespace)
 		}
-		cases = append(cases, corpusCase{file: filepath.Base(f), want: want, obj: obj})
+		cases = append(cases, corpusCase{file: filepath.Base(f), want: want, wantPath: wantPath, obj: obj})
 	}
 	return cases
 }
 
 // TestCorpusIsRefused sends every malformed manifest of the corpus to the
 // API server, with the CRD schema and the webhooks in place, and asserts
-// each is refused with the message its file names. The requests are dry
+// each is refused as Invalid with the message its file names, and with a
+// cause on the field its want-path names, as kubectl prints it. The requests are dry
 // runs: nothing is stored, so files may share names, and a manifest that is
 // wrongly accepted fails its case rather than leaking into the next.
 func TestCorpusIsRefused(t *testing.T) {
@@ -99,6 +111,21 @@ func TestCorpusIsRefused(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("refused with\n  %v\nwant a message containing\n  %q", err, c.want)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("refused as %s, want Invalid: %v", apierrors.ReasonForError(err), err)
+			}
+			if c.wantPath != "" {
+				var status apierrors.APIStatus
+				var fields []string
+				if errors.As(err, &status) && status.Status().Details != nil {
+					for _, cause := range status.Status().Details.Causes {
+						fields = append(fields, cause.Field)
+					}
+				}
+				if !slices.Contains(fields, c.wantPath) {
+					t.Fatalf("refused with causes on %q, want one on %s:\n  %v", fields, c.wantPath, err)
+				}
 			}
 			t.Logf("refused: %v", err)
 			refused++

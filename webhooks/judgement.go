@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/experiments/compare"
 	"github.com/faultline-dev/faultline/experiments/engine"
@@ -13,46 +15,55 @@ import (
 // validateJudgement checks what the schema cannot of how a run is judged:
 // relative conditions, and the comparison of the faulted slice with the
 // rest.
-func validateJudgement(p *problems, spec *chaosv1alpha1.ExperimentSpec) {
+func validateJudgement(spec *chaosv1alpha1.ExperimentSpec, specPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
 	for i, probe := range spec.SteadyState.Probes {
 		c := probe.Condition
 		if c == nil || !engine.IsRelative(c.Value) {
 			continue
 		}
-		path := fmt.Sprintf("spec.steadyState.probes[%d].condition", i)
+		path := specPath.Child("steadyState", "probes").Index(i).Child("condition")
 		if _, ok := engine.ParseRelative(c.Value); !ok {
-			p.addf("%s.value %s is not a percentage of the baseline: write one such as \"+10%%\" or \"-5%%\"", path, quote(c.Value))
+			errs = append(errs, field.Invalid(path.Child("value"), c.Value, `is not a percentage of the baseline: write one such as "+10%" or "-5%"`))
 			continue
 		}
 		if !slices.Contains([]chaosv1alpha1.ConditionOperator{chaosv1alpha1.OpLess, chaosv1alpha1.OpLessEqual, chaosv1alpha1.OpGreater, chaosv1alpha1.OpGreaterEqual}, c.Op) {
-			p.addf("%s: a value relative to the baseline (%s) needs op <, <=, > or >=, not %s: equality with a measured mean would almost never hold", path, c.Value, c.Op)
+			errs = append(errs, notSupported(path.Child("op"), string(c.Op),
+				fmt.Sprintf("a value relative to the baseline (%s) needs op <, <=, > or >=: equality with a measured mean would almost never hold", c.Value)))
 		}
 	}
 	cmp := spec.Comparison
 	if cmp == nil {
-		return
+		return errs
 	}
+	cmpPath := specPath.Child("comparison")
 	if f := spec.Fault.Istio; f != nil && !slicedTraffic(f) {
-		p.addf("spec.comparison needs a slice of traffic to compare with the rest, but spec.fault.istio hurts all of it: scope the fault with match.headers (such as {x-canary: \"true\"}) or a delay/abort percent below 100")
+		errs = append(errs, invalidNoValue(cmpPath, `needs a slice of traffic to compare with the rest, but spec.fault.istio hurts all of it: scope the fault with match.headers (such as {x-canary: "true"}) or a delay/abort percent below 100`))
 	}
 	for _, probe := range spec.SteadyState.Probes {
 		if probe.Name != cmp.Probe {
 			continue
 		}
 		if c := probe.Condition; c != nil && (c.Op == chaosv1alpha1.OpEqual || c.Op == chaosv1alpha1.OpNotEqual) {
-			p.addf("spec.comparison.probe %s has condition op %s, which says neither higher nor lower is worse: compare a probe whose condition uses <, <=, > or >=", cmp.Probe, c.Op)
+			errs = append(errs, field.Invalid(cmpPath.Child("probe"), cmp.Probe,
+				fmt.Sprintf("has condition op %s, which says neither higher nor lower is worse: compare a probe whose condition uses <, <=, > or >=", c.Op)))
 		}
 		if probe.Prometheus != nil {
-			for name, m := range map[string]map[string]string{"experiment": cmp.Experiment, "control": cmp.Control} {
-				if _, err := compare.SplitQuery(probe.Prometheus.Query, m, spec.SteadyState.Interval.Duration); err != nil {
-					p.addf("spec.comparison.%s: the query of probe %s cannot be split into groups: %v", name, cmp.Probe, err)
+			for _, group := range []struct {
+				name   string
+				labels map[string]string
+			}{{"experiment", cmp.Experiment}, {"control", cmp.Control}} {
+				if _, err := compare.SplitQuery(probe.Prometheus.Query, group.labels, spec.SteadyState.Interval.Duration); err != nil {
+					errs = append(errs, invalidNoValue(cmpPath.Child(group.name),
+						fmt.Sprintf("the query of probe %s cannot be split into groups: %v", cmp.Probe, err)))
 				}
 			}
 		}
 	}
 	if cmp.Tolerance != "" && !strings.HasSuffix(cmp.Tolerance, "%") {
-		p.addf("spec.comparison.tolerance %s must be a percentage, such as \"2%%\"", quote(cmp.Tolerance))
+		errs = append(errs, field.Invalid(cmpPath.Child("tolerance"), cmp.Tolerance, `must be a percentage, such as "2%"`))
 	}
+	return errs
 }
 
 // slicedTraffic says whether an istio fault leaves some traffic unhurt: it

@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -69,18 +70,17 @@ func (m *experimentMutator) Handle(_ context.Context, req admission.Request) adm
 	default:
 		return admission.Allowed("")
 	}
-	var p problems
-	refuseHandWritten(&p, oldAnn, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, want,
+	errs := refuseHandWritten(oldAnn, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, want,
 		"records who last changed the spec")
 	wantRunNowBy := annotationValue(oldAnn, chaosv1alpha1.RunNowByAnnotation)
 	if token, ok := meta.Annotations[chaosv1alpha1.RunNowAnnotation]; ok && token != "" && token != oldAnn[chaosv1alpha1.RunNowAnnotation] {
 		v := runNowRecord(token, rights.FromUserInfo(req.UserInfo))
 		wantRunNowBy = &v
 	}
-	refuseHandWritten(&p, oldAnn, meta.Annotations, chaosv1alpha1.RunNowByAnnotation, wantRunNowBy,
-		"records who asked for a run with "+chaosv1alpha1.RunNowAnnotation)
-	if len(p) > 0 {
-		return p.response()
+	errs = append(errs, refuseHandWritten(oldAnn, meta.Annotations, chaosv1alpha1.RunNowByAnnotation, wantRunNowBy,
+		"records who asked for a run with "+chaosv1alpha1.RunNowAnnotation)...)
+	if len(errs) > 0 {
+		return invalid(req, errs)
 	}
 	return patched(annotationPatch(meta.Annotations, map[string]*string{
 		chaosv1alpha1.RequestedByAnnotation: want,
@@ -112,17 +112,18 @@ func RunNowRequester(annotations map[string]string, token string) (rights.Reques
 	return rec.Requester, true
 }
 
-// refuseHandWritten adds a problem when the request changed a webhook-only
-// annotation to something other than what the webhook writes. A request
-// that leaves the stored value as it is (kubectl apply of an exported
-// manifest), or that already carries the webhook's own value (a
+// refuseHandWritten returns a problem when the request changed a
+// webhook-only annotation to something other than what the webhook writes.
+// A request that leaves the stored value as it is (kubectl apply of an
+// exported manifest), or that already carries the webhook's own value (a
 // reinvocation), is not refused.
-func refuseHandWritten(p *problems, oldAnn, newAnn map[string]string, key string, want *string, what string) {
+func refuseHandWritten(oldAnn, newAnn map[string]string, key string, want *string, what string) field.ErrorList {
 	got := annotationValue(newAnn, key)
 	if got == nil || ptrEqual(got, want) || ptrEqual(got, annotationValue(oldAnn, key)) {
-		return
+		return nil
 	}
-	p.addf("metadata.annotations[%s] %s and is written only by Faultline's admission webhook, from the API server's account of the requesting user: remove it from the object you send", key, what)
+	return field.ErrorList{field.Forbidden(annotationsPath.Key(key),
+		what+" and is written only by Faultline's admission webhook, from the API server's account of the requesting user: remove it from the object you send")}
 }
 
 // runMutator records who asked for an ExperimentRun and who approved it.
@@ -161,10 +162,8 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 		} else {
 			v := rights.FromUserInfo(req.UserInfo).Annotation()
 			want[chaosv1alpha1.RequestedByAnnotation] = &v
-			var p problems
-			refuseHandWritten(&p, nil, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, &v, "records who asked for the run")
-			if len(p) > 0 {
-				return p.response()
+			if errs := refuseHandWritten(nil, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, &v, "records who asked for the run"); len(errs) > 0 {
+				return invalid(req, errs)
 			}
 		}
 		// An approval at creation is refused by the validating webhook;
@@ -175,10 +174,8 @@ func (m *runMutator) Handle(ctx context.Context, req admission.Request) admissio
 			return admission.Allowed("")
 		}
 		want[chaosv1alpha1.RequestedByAnnotation] = annotationValue(oldMeta.Annotations, chaosv1alpha1.RequestedByAnnotation)
-		var p problems
-		refuseHandWritten(&p, oldMeta.Annotations, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, want[chaosv1alpha1.RequestedByAnnotation], "records who asked for the run")
-		if len(p) > 0 {
-			return p.response()
+		if errs := refuseHandWritten(oldMeta.Annotations, meta.Annotations, chaosv1alpha1.RequestedByAnnotation, want[chaosv1alpha1.RequestedByAnnotation], "records who asked for the run"); len(errs) > 0 {
+			return invalid(req, errs)
 		}
 		if isOperator(req, m.operatorUsername) {
 			// The operator voids an approval for another spec by removing

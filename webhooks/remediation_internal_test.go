@@ -20,7 +20,7 @@ func TestRemediationSelectorsAreChecked(t *testing.T) {
 		"an expression passes": {selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"checkout"}}}}},
 		"a key with a space is refused": {selector: metav1.LabelSelector{MatchLabels: map[string]string{"my app": "checkout"}},
-			want: "spec.remediation.matchers[1].created.selector"},
+			want: "spec.remediation.matchers[1].created.selector.matchLabels: Invalid value: \"my app\""},
 		"an unknown operator is refused": {selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "app", Operator: "Matches", Values: []string{"checkout"}}}},
 			want: "write matchLabels such as {app: checkout}"},
@@ -31,12 +31,10 @@ func TestRemediationSelectorsAreChecked(t *testing.T) {
 				{Event: &chaosv1alpha1.RemediationEvent{Reason: "SuccessfulCreate"}},
 				{Created: &chaosv1alpha1.RemediationCreated{Kind: chaosv1alpha1.RemediationCreatedJob, Selector: tc.selector}},
 			}}}
-			var p problems
-			validateExperimentSpec(&p, spec, "shop")
 			var mine []string
-			for _, msg := range p {
-				if strings.Contains(msg, "remediation") {
-					mine = append(mine, msg)
+			for _, e := range validateExperimentSpec(spec, "shop") {
+				if strings.HasPrefix(e.Field, "spec.remediation.") {
+					mine = append(mine, e.Error())
 				}
 			}
 			switch {

@@ -9,6 +9,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -61,12 +62,13 @@ func (v *runValidator) Handle(ctx context.Context, req admission.Request) admiss
 func (v *runValidator) create(ctx context.Context, req admission.Request) admission.Response {
 	var run runFields
 	if err := json.Unmarshal(req.Object.Raw, &run); err != nil {
-		return admission.Denied(fmt.Sprintf("the ExperimentRun cannot be read (%v): fix the field named and apply it again", err))
+		return badRequest(fmt.Sprintf("the ExperimentRun cannot be read (%v): fix the field named and apply it again", err))
 	}
-	p := newRunProblems(req.Object.Raw, &run, req.Namespace)
+	errs := newRunErrors(req.Object.Raw, &run, req.Namespace)
 	ann := run.Metadata.Annotations
-	scheduledAtProblems(&p, ann)
+	errs = append(errs, scheduledAtErrors(ann)...)
 
+	requestedBy := annotationsPath.Key(chaosv1alpha1.RequestedByAnnotation)
 	operator := isOperator(req, v.operatorUsername)
 	recorded, hasRecord := ann[chaosv1alpha1.RequestedByAnnotation]
 	switch {
@@ -75,14 +77,14 @@ func (v *runValidator) create(ctx context.Context, req admission.Request) admiss
 		// the Experiment has no record, and the run then does not start.
 		if hasRecord {
 			if _, err := rights.RequesterOf(&run.Metadata); err != nil {
-				p.addf("metadata.annotations[%s]: %v", chaosv1alpha1.RequestedByAnnotation, err)
+				errs = append(errs, field.Invalid(requestedBy, recorded, err.Error()))
 			}
 		}
 	case recorded != rights.FromUserInfo(req.UserInfo).Annotation():
-		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the requesting user and cannot be set by hand: remove it", chaosv1alpha1.RequestedByAnnotation)
+		errs = append(errs, field.Forbidden(requestedBy, "is written by Faultline's admission webhook from the API server's account of the requesting user and cannot be set by hand: remove it"))
 	}
-	if len(p) > 0 || operator || v.access == nil {
-		return p.response()
+	if len(errs) > 0 || operator || v.access == nil {
+		return invalid(req, errs)
 	}
 
 	// A user who creates a run makes Faultline do what its Experiment says,
@@ -97,31 +99,29 @@ func (v *runValidator) create(ctx context.Context, req admission.Request) admiss
 		// here would only hide that message.
 		return admission.Allowed("")
 	case err != nil:
-		p.addf("could not read Experiment %q to check the rights of user %q (%v): try again", run.Spec.ExperimentRef.Name, creator.Username, err)
-		return p.response()
+		return unavailable(fmt.Sprintf("could not read Experiment %q to check the rights of user %q (%v): try again", run.Spec.ExperimentRef.Name, creator.Username, err))
 	}
-	if msg := rightsProblem(v.access.CheckExperiment(ctx, creator, req.Namespace, &exp.Spec), creator.Username, "run Experiment "+exp.Name); msg != "" {
-		p.addf("%s", msg)
+	if msg, transient := rightsProblem(v.access.CheckExperiment(ctx, creator, req.Namespace, &exp.Spec), creator.Username, "run Experiment "+exp.Name); msg != "" {
+		return rightsRefusal(req, msg, transient)
 	}
-	return p.response()
+	return admission.Allowed("")
 }
 
 func (v *runValidator) update(ctx context.Context, req admission.Request) admission.Response {
 	var run, old runFields
 	if err := json.Unmarshal(req.Object.Raw, &run); err != nil {
-		return admission.Denied(fmt.Sprintf("the ExperimentRun cannot be read (%v): fix the field named and apply it again", err))
+		return badRequest(fmt.Sprintf("the ExperimentRun cannot be read (%v): fix the field named and apply it again", err))
 	}
 	if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
 		// The stored run cannot be compared with; let the schema decide, so
 		// the operator can still remove its finalizer.
 		return admission.Allowed("")
 	}
-	var p problems
 	ann, oldAnn := run.Metadata.Annotations, old.Metadata.Annotations
-	annotationControls(&p, oldAnn, ann, chaosv1alpha1.AbortAnnotation)
+	errs := annotationControls(oldAnn, ann, chaosv1alpha1.AbortAnnotation)
 	unchanged := func(key, what string) {
 		if !ptrEqual(annotationValue(oldAnn, key), annotationValue(ann, key)) {
-			p.addf("metadata.annotations[%s] %s and cannot be changed: leave it as it is", key, what)
+			errs = append(errs, field.Forbidden(annotationsPath.Key(key), what+" and cannot be changed: leave it as it is"))
 		}
 	}
 	unchanged(chaosv1alpha1.RequestedByAnnotation, "records who asked for the run")
@@ -137,17 +137,18 @@ func (v *runValidator) update(ctx context.Context, req admission.Request) admiss
 	if ptrEqual(oldApproved, newApproved) {
 		unchanged(chaosv1alpha1.ApprovedByAnnotation, "records who approved the run")
 		unchanged(chaosv1alpha1.ApprovedSpecAnnotation, "records the spec the approval is for")
-		return p.response()
+		return invalid(req, errs)
 	}
 
 	// The approval changes.
+	approved := annotationsPath.Key(chaosv1alpha1.ApprovedAnnotation)
 	if phase := old.Status.Phase; phase != "" && phase != chaosv1alpha1.PhasePending {
-		p.addf("metadata.annotations[%s]: run %s has started (phase %s); an approval can only be given or withdrawn while the run is Pending", chaosv1alpha1.ApprovedAnnotation, req.Name, phase)
-		return p.response()
+		errs = append(errs, field.Forbidden(approved, fmt.Sprintf("run %s has started (phase %s); an approval can only be given or withdrawn while the run is Pending", req.Name, phase)))
+		return invalid(req, errs)
 	}
 	if newApproved != nil && *newApproved != "true" {
-		p.addf("metadata.annotations[%s] %s: write \"true\" to approve, or remove the annotation to withdraw an approval", chaosv1alpha1.ApprovedAnnotation, quote(*newApproved))
-		return p.response()
+		errs = append(errs, field.Invalid(approved, *newApproved, `write "true" to approve, or remove the annotation to withdraw an approval`))
+		return invalid(req, errs)
 	}
 	if newApproved == nil || (oldApproved != nil && *oldApproved == "true") {
 		// Withdrawn before the run started. The record of who approved
@@ -157,38 +158,36 @@ func (v *runValidator) update(ctx context.Context, req admission.Request) admiss
 			unchanged(chaosv1alpha1.ApprovedByAnnotation, "records who approved the run")
 			unchanged(chaosv1alpha1.ApprovedSpecAnnotation, "records the spec the approval is for")
 		}
-		return p.response()
+		return invalid(req, errs)
 	}
 
-	// Newly approved.
+	// Newly approved. Who may approve is decided first, and refused as
+	// Forbidden, as a missing right is: the operator's account never
+	// carries an approved-by record to check.
+	if operator {
+		return forbidden(req, "Faultline's own account cannot approve runs; "+approveHint)
+	}
 	approver := rights.FromUserInfo(req.UserInfo)
 	if approvedBy := annotationValue(ann, chaosv1alpha1.ApprovedByAnnotation); approvedBy == nil || *approvedBy != approver.Annotation() {
-		p.addf("metadata.annotations[%s] is written by Faultline's admission webhook from the API server's account of the approving user and cannot be set by hand: remove it", chaosv1alpha1.ApprovedByAnnotation)
+		errs = append(errs, field.Forbidden(annotationsPath.Key(chaosv1alpha1.ApprovedByAnnotation), "is written by Faultline's admission webhook from the API server's account of the approving user and cannot be set by hand: remove it"))
 	}
-	if operator {
-		p.addf("metadata.annotations[%s]: Faultline's own account cannot approve runs; %s", chaosv1alpha1.ApprovedAnnotation, approveHint)
-		return p.response()
-	}
-	if len(p) > 0 {
-		return p.response()
+	if len(errs) > 0 {
+		return invalid(req, errs)
 	}
 	if why, err := v.mayApprove(ctx, req, &old, approver); err != nil {
-		p.addf("run %s cannot be approved now: %v; try again", req.Name, err)
-		return p.response()
+		return unavailable(fmt.Sprintf("run %s cannot be approved now: %v; try again", req.Name, err))
 	} else if why != "" {
 		v.approvals.refused(req, approver.Username, why)
-		p.addf("run %s cannot be approved: %s; %s", req.Name, why, approveHint)
-		return p.response()
+		return forbidden(req, fmt.Sprintf("run %s cannot be approved: %s; %s", req.Name, why, approveHint))
 	}
 	if v.access != nil {
-		if msg := rightsProblem(v.access.CheckApprove(ctx, approver, req.Namespace, req.Name), approver.Username, "approve run "+req.Name); msg != "" {
+		if msg, transient := rightsProblem(v.access.CheckApprove(ctx, approver, req.Namespace, req.Name), approver.Username, "approve run "+req.Name); msg != "" {
 			v.approvals.refused(req, approver.Username, msg)
-			p.addf("%s", msg)
-			return p.response()
+			return rightsRefusal(req, msg, transient)
 		}
 	}
 	v.approvals.approved(req, approver.Username, annotationValue(ann, chaosv1alpha1.ApprovedSpecAnnotation))
-	return p.response()
+	return admission.Allowed("")
 }
 
 // mayApprove asks policy.MayApprove about approver and the run as stored:

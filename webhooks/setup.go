@@ -5,7 +5,11 @@
 // check (cron, time zones, windows, PromQL, label selectors, provider
 // addresses and the allow-list, control characters), approvals given at
 // creation or by the requester, and what the requester may not do. Every
-// refusal leads with the problem and says what to write instead.
+// refusal leads with the problem and says what to write instead: a problem
+// of the object is a field error on its path in a 422 Invalid status (as
+// the API server's own validation answers, so kubectl prints
+// "spec.schedule: Invalid value: ..."), and a refusal over who asks is a
+// 403 Forbidden, as RBAC's.
 package webhooks
 
 import (

@@ -25,6 +25,8 @@ func (v *statusValidator) Handle(_ context.Context, req admission.Request) admis
 	if req.SubResource != "status" || isOperator(req, v.operatorUsername) {
 		return admission.Allowed("")
 	}
-	return admission.Denied(fmt.Sprintf("the status of %s %s is written only by the Faultline operator (%s), which records there what a run did and what it must revert; user %q may not write it: change the spec or annotations instead (kubectl faultline abort, approve)",
+	// Refused over who writes, whatever is written: Forbidden, as RBAC
+	// would if it could tell the operator apart.
+	return forbidden(req, fmt.Sprintf("the status of %s %s is written only by the Faultline operator (%s), which records there what a run did and what it must revert; user %q may not write it: change the spec or annotations instead (kubectl faultline abort, approve)",
 		req.Kind.Kind, req.Name, v.operatorUsername, req.UserInfo.Username))
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -212,25 +213,30 @@ func lintDocument(doc []byte, n int, now time.Time) []lintFinding {
 		// field, and the rest still deserves checking.
 		return findings
 	}
-	var problems []string
+	// The webhook's problems are field errors, printed as the API server
+	// would: "spec.schedule: Invalid value: ...: what to write".
+	var problems field.ErrorList
 	switch meta.Kind {
 	case "Experiment":
 		namespace := meta.Metadata.Namespace
 		if namespace == "" {
 			namespace = "of the Experiment"
 		}
-		problems = webhooks.CheckExperimentOffline(raw, namespace, now)
+		problems, err = webhooks.CheckExperimentOffline(raw, namespace, now)
 	case "ExperimentRun":
 		namespace := meta.Metadata.Namespace
 		if namespace == "" {
 			namespace = "of the run"
 		}
-		problems = webhooks.CheckRunOffline(raw, namespace)
+		problems, err = webhooks.CheckRunOffline(raw, namespace)
 	case "ChaosPolicy":
-		problems = webhooks.CheckChaosPolicyOffline(raw)
+		problems, err = webhooks.CheckChaosPolicyOffline(raw)
 	}
-	for _, msg := range problems {
-		add(&findings, "%s", msg)
+	if err != nil {
+		add(&findings, "%v", err)
+	}
+	for _, e := range problems {
+		add(&findings, "%s", e.Error())
 	}
 	return findings
 }

@@ -53,11 +53,11 @@ func TestLintReportsEachMistakeByFileObjectAndField(t *testing.T) {
 	// what to write instead.
 	for _, want := range []string{
 		file + ": Experiment/checkout-pod-kill: spec.target.selectr: unknown field: remove it",
-		file + ": Experiment/checkout-pod-kill: spec.schedule \"0 14 * * TUESDAY\"",
+		file + ": Experiment/checkout-pod-kill: spec.schedule: Invalid value: \"0 14 * * TUESDAY\": ",
 		file + ": Experiment/checkout-pod-kill: spec.target.selector.matchExpressions[0].key: Invalid value: \"app/\"",
-		file + ": Experiment/checkout-pod-kill: spec.steadyState.probes[0].prometheus.query \"sum(rate(http_requests_total[1m])\" does not parse",
+		file + ": Experiment/checkout-pod-kill: spec.steadyState.probes[0].prometheus.query: Invalid value: \"sum(rate(http_requests_total[1m])\": does not parse",
 		file + ": Experiment/checkout-istio: spec: Invalid value: fault.istio needs target.kind VirtualService",
-		file + ": Experiment/checkout-nightly: spec.timeZone: unknown time zone \"Asia/Seol\": use an IANA name such as Europe/Berlin",
+		file + ": Experiment/checkout-nightly: spec.timeZone: Invalid value: \"Asia/Seol\": unknown time zone: use an IANA name such as Europe/Berlin",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
@@ -90,7 +90,8 @@ func TestLintReadsStandardInputAndRefusesUnreadableFiles(t *testing.T) {
 
 // TestLintCatchesTheAdmissionCorpus: every malformed manifest the CRD schema
 // or the admission webhook refuses is reported by lint with the same
-// message, but those whose refusal depends on the cluster's ChaosPolicy.
+// message, on the field the refusal names (want-path), but those whose
+// refusal depends on the cluster's ChaosPolicy.
 func TestLintCatchesTheAdmissionCorpus(t *testing.T) {
 	needsCluster := map[string]bool{
 		// The provider address is well formed; only the ChaosPolicy's
@@ -118,11 +119,16 @@ func TestLintCatchesTheAdmissionCorpus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := ""
+		want, wantPath := "", ""
 		for line := range strings.Lines(string(data)) {
+			if !strings.HasPrefix(line, "#") {
+				break
+			}
 			if v, ok := strings.CutPrefix(line, "# want:"); ok {
 				want = strings.TrimSpace(v)
-				break
+			}
+			if v, ok := strings.CutPrefix(line, "# want-path:"); ok {
+				wantPath = strings.TrimSpace(v)
 			}
 		}
 		findings, err := lintManifests(data, time.Date(2026, time.March, 10, 9, 0, 0, 0, time.UTC))
@@ -131,8 +137,10 @@ func TestLintCatchesTheAdmissionCorpus(t *testing.T) {
 			continue
 		}
 		var messages []string
+		onPath := wantPath == ""
 		for _, f := range findings {
 			messages = append(messages, f.message)
+			onPath = onPath || strings.HasPrefix(f.message, wantPath+": ")
 		}
 		all := strings.Join(messages, "\n")
 		switch {
@@ -142,6 +150,8 @@ func TestLintCatchesTheAdmissionCorpus(t *testing.T) {
 			}
 		case !strings.Contains(all, want):
 			t.Errorf("%s: lint reported\n  %s\nwant a message containing\n  %q", name, all, want)
+		case !onPath:
+			t.Errorf("%s: lint reported\n  %s\nwant a message on %s", name, all, wantPath)
 		default:
 			caught++
 		}

@@ -229,7 +229,7 @@ func TestInvalidTimeZoneStallsWithAMessage(t *testing.T) {
 
 	got := e.get(exp)
 	stalled := condition(t, got, chaosv1alpha1.ConditionStalled)
-	if stalled.Status != metav1.ConditionTrue || stalled.Reason != chaosv1alpha1.ReasonInvalidSpec || !strings.Contains(stalled.Message, `unknown time zone "Mars/Olympus_Mons"`) {
+	if stalled.Status != metav1.ConditionTrue || stalled.Reason != chaosv1alpha1.ReasonInvalidSpec || !strings.Contains(stalled.Message, `spec.timeZone: Invalid value: "Mars/Olympus_Mons": unknown time zone`) {
 		t.Errorf("Stalled = %+v, want True, InvalidSpec, with the parser's message", stalled)
 	}
 	if ready := condition(t, got, chaosv1alpha1.ConditionReady); ready.Status != metav1.ConditionFalse || ready.Reason != chaosv1alpha1.ReasonInvalidSpec {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -124,7 +125,11 @@ func (r *Reconciler) reconcileSpec(_ context.Context, s *scope) (ctrl.Result, er
 // validateSpec returns what is wrong with the spec's schedule, time zone
 // and windows, by the rule admission refuses by, joined.
 func validateSpec(spec *chaosv1alpha1.ExperimentSpec) error {
-	if msgs := schedule.SpecProblems(spec); len(msgs) > 0 {
+	if errs := schedule.ValidateSpec(spec, field.NewPath("spec")); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
 		return errors.New(strings.Join(msgs, "; "))
 	}
 	return nil

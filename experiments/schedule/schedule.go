@@ -58,6 +58,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // ErrInvalidSchedule is wrapped by every error about spec.schedule. The
@@ -129,13 +130,68 @@ func (s Schedule) Location() *time.Location {
 type invalidError struct {
 	kind error
 	msg  string
+	// The same message for a field error (see fieldError), when detail is
+	// set: the value refused, what is wrong with it and what to write
+	// instead (without the value, which the field error shows), the error
+	// type, and the part of the field checked that the value is, such as
+	// a window's "start" or days[1] ("" and -1: the field itself).
+	value  string
+	detail string
+	typ    field.ErrorType
+	child  string
+	index  int
 }
 
 func (e *invalidError) Error() string { return e.msg }
 func (e *invalidError) Unwrap() error { return e.kind }
 
 func invalid(kind error, format string, args ...any) error {
-	return &invalidError{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return &invalidError{kind: kind, msg: fmt.Sprintf(format, args...), index: -1}
+}
+
+// invalidValue is invalid with the parts of a field error: value is
+// refused for detail.
+func invalidValue(kind error, value, detail, format string, args ...any) *invalidError {
+	return &invalidError{kind: kind, msg: fmt.Sprintf(format, args...), value: value, detail: detail, typ: field.ErrorTypeInvalid, index: -1}
+}
+
+// within returns err, an error about part child (index: item of a list,
+// -1: none) of the field checked, with its message prefixed "child: ".
+func within(child string, index int, err error) error {
+	var ie *invalidError
+	if !errors.As(err, &ie) {
+		return fmt.Errorf("%s: %w", child, err)
+	}
+	out := *ie
+	out.msg = child + ": " + ie.msg
+	out.child, out.index = child, index
+	return &out
+}
+
+// fieldError returns err, from this package, as a field error on path,
+// the field whose value was value: on the part of path it is about, with
+// the value and what to write. An error without those parts is Invalid on
+// path, its message the detail.
+func fieldError(path *field.Path, value string, err error) *field.Error {
+	var ie *invalidError
+	if !errors.As(err, &ie) || ie.detail == "" {
+		return field.Invalid(path, value, err.Error())
+	}
+	if ie.child != "" {
+		path = path.Child(ie.child)
+		if ie.index >= 0 {
+			path = path.Index(ie.index)
+		}
+	}
+	switch ie.typ {
+	case field.ErrorTypeRequired:
+		return field.Required(path, ie.detail)
+	case field.ErrorTypeNotSupported:
+		// field.NotSupported would replace the detail by a list of the
+		// values, which the detail already names.
+		return &field.Error{Type: field.ErrorTypeNotSupported, Field: path.String(), BadValue: ie.value, Detail: ie.detail}
+	}
+	return field.Invalid(path, ie.value, ie.detail)
 }
 
 // locations caches loaded zones by name: time.LoadLocation reads and parses
@@ -160,11 +216,13 @@ func LoadLocation(timeZone *string) (*time.Location, error) {
 	if name == "Local" {
 		// time.LoadLocation accepts "Local" and returns the operator host's
 		// zone, which would move the schedule with the Pod's image.
-		return nil, invalid(ErrInvalidTimeZone, "time zone %q is the operator host's zone, not a fixed one: use an IANA name such as Europe/Berlin", name)
+		return nil, invalidValue(ErrInvalidTimeZone, name, "is the operator host's zone, not a fixed one: use an IANA name such as Europe/Berlin",
+			"time zone %q is the operator host's zone, not a fixed one: use an IANA name such as Europe/Berlin", name)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, invalid(ErrInvalidTimeZone, "unknown time zone %q: use an IANA name such as Europe/Berlin", name)
+		return nil, invalidValue(ErrInvalidTimeZone, name, "unknown time zone: use an IANA name such as Europe/Berlin",
+			"unknown time zone %q: use an IANA name such as Europe/Berlin", name)
 	}
 	locations.Store(name, loc)
 	return loc, nil
@@ -181,30 +239,34 @@ func Parse(schedule string, timeZone *string) (Schedule, error) {
 	}
 	spec := strings.TrimSpace(schedule)
 	if spec == "" {
-		return Schedule{}, invalid(ErrInvalidSchedule, "schedule is empty: %s", scheduleHint)
+		e := invalidValue(ErrInvalidSchedule, schedule, scheduleHint, "schedule is empty: %s", scheduleHint)
+		e.typ = field.ErrorTypeRequired
+		return Schedule{}, e
 	}
 	upper := strings.ToUpper(spec)
 	if strings.HasPrefix(upper, "TZ=") || strings.HasPrefix(upper, "CRON_TZ=") {
 		// Two places for one setting disagree sooner or later; CronJob
 		// rejects the prefix for the same reason.
-		return Schedule{}, invalid(ErrInvalidSchedule, "schedule %q sets its time zone with TZ= or CRON_TZ=: remove the prefix and set spec.timeZone instead", schedule)
+		return Schedule{}, invalidValue(ErrInvalidSchedule, schedule, "sets its time zone with TZ= or CRON_TZ=: remove the prefix and set spec.timeZone instead",
+			"schedule %q sets its time zone with TZ= or CRON_TZ=: remove the prefix and set spec.timeZone instead", schedule)
 	}
 	if spec == "@every" || strings.HasPrefix(spec, "@every ") {
 		// Read here rather than by robfig, which rounds and truncates the
 		// duration without a word (see parseEvery).
 		every, err := parseEvery(spec)
 		if err != nil {
-			return Schedule{}, invalid(ErrInvalidSchedule, "schedule %q: %v", schedule, err)
+			return Schedule{}, invalidValue(ErrInvalidSchedule, schedule, err.Error(), "schedule %q: %v", schedule, err)
 		}
 		return Schedule{spec: schedule, loc: loc, every: every}, nil
 	}
 	parsed, err := parseCron(spec)
 	if err != nil {
-		return Schedule{}, invalid(ErrInvalidSchedule, "schedule %q: %v: %s", schedule, err, scheduleHint)
+		return Schedule{}, invalidValue(ErrInvalidSchedule, schedule, err.Error()+": "+scheduleHint, "schedule %q: %v: %s", schedule, err, scheduleHint)
 	}
 	fields, ok := parsed.(*cron.SpecSchedule)
 	if !ok {
-		return Schedule{}, invalid(ErrInvalidSchedule, "schedule %q: unsupported kind %T: %s", schedule, parsed, scheduleHint)
+		return Schedule{}, invalidValue(ErrInvalidSchedule, schedule, fmt.Sprintf("unsupported kind %T: %s", parsed, scheduleHint),
+			"schedule %q: unsupported kind %T: %s", schedule, parsed, scheduleHint)
 	}
 	// robfig sets time.Local, which it reads as "the zone of the time passed
 	// to Next". Binding the zone here means no caller can forget to convert,
@@ -212,7 +274,8 @@ func Parse(schedule string, timeZone *string) (Schedule, error) {
 	bound := *fields
 	bound.Location = loc
 	if bound.Next(neverFiresReference).IsZero() {
-		return Schedule{}, invalid(ErrInvalidSchedule, "schedule %q never fires: no date matches its day-of-month and month (such as 30 February)", schedule)
+		return Schedule{}, invalidValue(ErrInvalidSchedule, schedule, "never fires: no date matches its day-of-month and month (such as 30 February)",
+			"schedule %q never fires: no date matches its day-of-month and month (such as 30 February)", schedule)
 	}
 	return Schedule{spec: schedule, loc: loc, cron: &bound}, nil
 }

@@ -1,43 +1,28 @@
 package schedule
 
 import (
-	"errors"
-	"strings"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
-// SpecProblems lists what is wrong with an Experiment's schedule, time zone
-// and windows, each message starting with the field it is about. It is the
+// ValidateSpec returns what is wrong with an Experiment's schedule, time
+// zone and windows, as field errors below specPath (the Experiment's
+// spec), each with the value refused and what to write instead. It is the
 // one rule the admission webhook refuses by and the Experiment controller
 // marks a stored Experiment Stalled by, so the two never disagree about a
 // schedule or word it differently.
-func SpecProblems(spec *chaosv1alpha1.ExperimentSpec) []string {
-	var out []string
+func ValidateSpec(spec *chaosv1alpha1.ExperimentSpec, specPath *field.Path) field.ErrorList {
 	if _, err := LoadLocation(spec.TimeZone); err != nil {
 		// The schedule and the windows are read in it: nothing more can
 		// be said of them.
-		return []string{"spec.timeZone: " + err.Error()}
+		return field.ErrorList{fieldError(specPath.Child("timeZone"), *spec.TimeZone, err)}
 	}
+	var errs field.ErrorList
 	if spec.Schedule != "" {
 		if _, err := Parse(spec.Schedule, spec.TimeZone); err != nil {
-			msg := err.Error()
-			if strings.HasPrefix(msg, "schedule ") {
-				out = append(out, "spec."+msg)
-			} else {
-				out = append(out, "spec.schedule: "+msg)
-			}
+			errs = append(errs, fieldError(specPath.Child("schedule"), spec.Schedule, err))
 		}
 	}
-	if err := ValidateWindows(spec.Windows); err != nil {
-		var joined interface{ Unwrap() []error }
-		if errors.As(err, &joined) {
-			for _, e := range joined.Unwrap() {
-				out = append(out, e.Error())
-			}
-		} else {
-			out = append(out, err.Error())
-		}
-	}
-	return out
+	return append(errs, windowErrors(spec.Windows, specPath.Child("windows"))...)
 }

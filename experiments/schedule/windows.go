@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
@@ -38,21 +40,26 @@ func compileWindow(w chaosv1alpha1.TimeWindow) (window, error) {
 	var out window
 	var err error
 	if out.start, err = parseClock(w.Start); err != nil {
-		return window{}, fmt.Errorf("start: %w", err)
+		return window{}, within("start", -1, err)
 	}
 	if out.end, err = parseClock(w.End); err != nil {
-		return window{}, fmt.Errorf("end: %w", err)
+		return window{}, within("end", -1, err)
 	}
 	if out.start == out.end {
-		return window{}, invalid(ErrInvalidWindow, `start and end are both %q: they must differ; to allow the whole day, use start "00:00" and end "23:59"`, w.Start)
+		e := invalidValue(ErrInvalidWindow, w.End, `start and end are the same: they must differ; to allow the whole day, use start "00:00" and end "23:59"`,
+			`start and end are both %q: they must differ; to allow the whole day, use start "00:00" and end "23:59"`, w.Start)
+		e.child = "end"
+		return window{}, e
 	}
 	if len(w.Days) == 0 {
 		out.days = [7]bool{true, true, true, true, true, true, true}
 	}
-	for _, day := range w.Days {
+	for i, day := range w.Days {
 		weekday, ok := weekdays[strings.ToLower(string(day))]
 		if !ok {
-			return window{}, invalid(ErrInvalidWindow, "unknown day %q: use Mon, Tue, Wed, Thu, Fri, Sat or Sun", day)
+			e := invalidValue(ErrInvalidWindow, string(day), "use Mon, Tue, Wed, Thu, Fri, Sat or Sun", "unknown day %q: use Mon, Tue, Wed, Thu, Fri, Sat or Sun", day)
+			e.typ, e.child, e.index = field.ErrorTypeNotSupported, "days", i
+			return window{}, e
 		}
 		out.days[weekday] = true
 	}
@@ -62,15 +69,16 @@ func compileWindow(w chaosv1alpha1.TimeWindow) (window, error) {
 // parseClock reads "HH:MM" (24-hour) into minutes since midnight.
 func parseClock(s string) (int, error) {
 	if len(s) != 5 || s[2] != ':' || !isDigits(s[:2]) || !isDigits(s[3:]) {
-		return 0, invalid(ErrInvalidWindow, `%q is not a time of day: write "HH:MM" on the 24-hour clock, such as "09:30"`, s)
+		return 0, invalidValue(ErrInvalidWindow, s, `is not a time of day: write "HH:MM" on the 24-hour clock, such as "09:30"`,
+			`%q is not a time of day: write "HH:MM" on the 24-hour clock, such as "09:30"`, s)
 	}
 	hour := int(s[0]-'0')*10 + int(s[1]-'0')
 	minute := int(s[3]-'0')*10 + int(s[4]-'0')
 	if hour > 23 {
-		return 0, invalid(ErrInvalidWindow, `%q: the hour must be 00 to 23; midnight is "00:00"`, s)
+		return 0, invalidValue(ErrInvalidWindow, s, `the hour must be 00 to 23; midnight is "00:00"`, `%q: the hour must be 00 to 23; midnight is "00:00"`, s)
 	}
 	if minute > 59 {
-		return 0, invalid(ErrInvalidWindow, `%q: the minutes must be 00 to 59`, s)
+		return 0, invalidValue(ErrInvalidWindow, s, `the minutes must be 00 to 59`, `%q: the minutes must be 00 to 59`, s)
 	}
 	return hour*60 + minute, nil
 }
@@ -206,6 +214,33 @@ func ValidateBlackouts(windows []chaosv1alpha1.BlackoutWindow) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// BlackoutErrors is ValidateBlackouts as field errors on path (the
+// ChaosPolicy's spec.blackoutWindows), for admission: each names the part
+// of its window it is about, the value, and what to write instead.
+func BlackoutErrors(windows []chaosv1alpha1.BlackoutWindow, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, b := range windows {
+		if _, err := LoadLocation(b.TimeZone); err != nil {
+			errs = append(errs, fieldError(path.Index(i).Child("timeZone"), *b.TimeZone, err))
+		}
+		if _, err := compileWindow(b.TimeWindow); err != nil {
+			errs = append(errs, fieldError(path.Index(i), "", err))
+		}
+	}
+	return errs
+}
+
+// windowErrors is ValidateWindows as field errors on path (spec.windows).
+func windowErrors(windows []chaosv1alpha1.TimeWindow, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, w := range windows {
+		if _, err := compileWindow(w); err != nil {
+			errs = append(errs, fieldError(path.Index(i), "", err))
+		}
+	}
+	return errs
 }
 
 // NextBlackoutEnd returns the earliest instant at or after t outside every

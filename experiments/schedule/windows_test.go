@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 )
 
@@ -306,5 +308,28 @@ func TestValidateBlackouts(t *testing.T) {
 	}
 	if err := ValidateBlackouts([]chaosv1alpha1.BlackoutWindow{{TimeWindow: fridayNight, TimeZone: ptr("Asia/Seoul")}}); err != nil {
 		t.Errorf("ValidateBlackouts(valid) = %v, want nil", err)
+	}
+}
+
+func TestBlackoutErrorsNameTheFieldOfEachWindow(t *testing.T) {
+	errs := BlackoutErrors([]chaosv1alpha1.BlackoutWindow{
+		{TimeWindow: fridayNight},
+		{TimeWindow: fridayNight, TimeZone: ptr("Mars/Base")},
+		{TimeWindow: chaosv1alpha1.TimeWindow{Start: "22:00", End: "2:00"}},
+	}, field.NewPath("spec", "blackoutWindows"))
+	want := []string{
+		`spec.blackoutWindows[1].timeZone: Invalid value: "Mars/Base": unknown time zone: use an IANA name such as Europe/Berlin`,
+		`spec.blackoutWindows[2].end: Invalid value: "2:00": is not a time of day: write "HH:MM"`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("BlackoutErrors = %q, want %d errors", errs, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %q, want it to start %q", i, errs[i].Error(), w)
+		}
+	}
+	if errs := BlackoutErrors([]chaosv1alpha1.BlackoutWindow{{TimeWindow: fridayNight, TimeZone: ptr("Asia/Seoul")}}, field.NewPath("spec", "blackoutWindows")); len(errs) > 0 {
+		t.Errorf("BlackoutErrors(valid) = %v, want none", errs)
 	}
 }

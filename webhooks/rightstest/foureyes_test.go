@@ -119,7 +119,10 @@ func TestFourEyesHold(t *testing.T) {
 		name, user string
 		do         func(context.Context) error
 		refusal    []string
-		after      func(t *testing.T)
+		// invalidAt is the field an Invalid refusal names; "" means a
+		// refusal over who asks (Forbidden).
+		invalidAt string
+		after     func(t *testing.T)
 	}{
 		{
 			name:    "erin, who may kill pods but not create runs, asking for a run with run-now, is refused",
@@ -139,7 +142,8 @@ func TestFourEyesHold(t *testing.T) {
 				e.Annotations[chaosv1alpha1.RunNowByAnnotation] = `{"token":"x","requester":{"username":"carol"}}`
 				return erin.Patch(ctx, e, client.MergeFrom(before))
 			},
-			refusal: []string{chaosv1alpha1.RunNowByAnnotation, "remove it"},
+			refusal:   []string{chaosv1alpha1.RunNowByAnnotation, "remove it"},
+			invalidAt: "metadata.annotations[" + chaosv1alpha1.RunNowByAnnotation + "]",
 		},
 		{
 			name: "carol asking alice's Experiment to run now, is stored, and the run records carol as its requester",
@@ -209,7 +213,8 @@ func TestFourEyesHold(t *testing.T) {
 				run.Annotations[chaosv1alpha1.SpecHashAnnotation] = "sha256:forged"
 				return frank.Patch(ctx, run, client.MergeFrom(before))
 			},
-			refusal: []string{chaosv1alpha1.SpecHashAnnotation, "cannot be changed"},
+			refusal:   []string{chaosv1alpha1.SpecHashAnnotation, "cannot be changed"},
+			invalidAt: "metadata.annotations[" + chaosv1alpha1.SpecHashAnnotation + "]",
 		},
 		{
 			name: "bob approving while the ChaosPolicy names only release-managers, is refused",
@@ -244,7 +249,7 @@ func TestFourEyesHold(t *testing.T) {
 			err := s.do(t.Context())
 			table.add(s.name, s.user, err)
 			if s.refusal != nil {
-				refused(t, err, s.refusal...)
+				refused(t, err, s.invalidAt, s.refusal...)
 				return
 			}
 			if err != nil {

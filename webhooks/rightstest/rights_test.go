@@ -236,14 +236,31 @@ func (o *outcomes) log(t *testing.T) {
 }
 
 // refused asserts err is the API server passing on a webhook's refusal and
-// that its message holds every fragment.
-func refused(t *testing.T, err error, fragments ...string) {
+// that its message holds every fragment. A refusal over who asks (a right
+// the user lacks, an approval they may not give) is Forbidden; one over
+// what the object holds is Invalid, with a cause on the field invalidAt
+// names. invalidAt is "" for the first kind.
+func refused(t *testing.T, err error, invalidAt string, fragments ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("stored, want a refusal naming %q", fragments)
 	}
-	if !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
-		t.Fatalf("got %v, want a webhook refusal (Forbidden)", err)
+	switch {
+	case invalidAt == "" && !apierrors.IsForbidden(err):
+		t.Fatalf("got %v (%s), want a webhook refusal over rights (Forbidden)", err, apierrors.ReasonForError(err))
+	case invalidAt != "" && !apierrors.IsInvalid(err):
+		t.Fatalf("got %v (%s), want a webhook refusal of %s (Invalid)", err, apierrors.ReasonForError(err), invalidAt)
+	case invalidAt != "":
+		var status apierrors.APIStatus
+		var fields []string
+		if errors.As(err, &status) && status.Status().Details != nil {
+			for _, c := range status.Status().Details.Causes {
+				fields = append(fields, c.Field)
+			}
+		}
+		if !slices.Contains(fields, invalidAt) {
+			t.Errorf("refusal names %q, want %s: %v", fields, invalidAt, err)
+		}
 	}
 	if !strings.Contains(err.Error(), "admission webhook") {
 		t.Errorf("refusal %q does not come from an admission webhook: RBAC, not Faultline, refused it", err)
@@ -279,8 +296,10 @@ func TestNamespaceUserCannotReachFurtherThanTheirRights(t *testing.T) {
 		as   client.Client
 		exp  *chaosv1alpha1.Experiment
 		// refusal holds the fragments the refusal must contain; nil
-		// means the Experiment is stored.
-		refusal []string
+		// means the Experiment is stored. invalidAt is the field an
+		// Invalid refusal names; "" means a refusal over rights.
+		refusal   []string
+		invalidAt string
 	}{
 		{
 			name: "alice targeting her own namespace, is stored",
@@ -314,8 +333,9 @@ func TestNamespaceUserCannotReachFurtherThanTheirRights(t *testing.T) {
 		{
 			name: "alice pointing the provider outside the policy, is told the allowed addresses",
 			user: "alice", as: u.alice,
-			exp:     experiment("alice-attacker", atProvider("http://attacker.example:80")),
-			refusal: []string{`"http://attacker.example:80" is not allowed`, allowedProvider},
+			exp:       experiment("alice-attacker", atProvider("http://attacker.example:80")),
+			refusal:   []string{`Unsupported value: "http://attacker.example:80": is not allowed`, allowedProvider},
+			invalidAt: "spec.provider.prometheus.address",
 		},
 		{
 			name: "carol the cluster admin targeting namespace b, is stored",
@@ -338,7 +358,7 @@ func TestNamespaceUserCannotReachFurtherThanTheirRights(t *testing.T) {
 			err := tc.as.Create(t.Context(), tc.exp.DeepCopy())
 			table.add(tc.name, tc.user, err)
 			if tc.refusal != nil {
-				refused(t, err, tc.refusal...)
+				refused(t, err, tc.invalidAt, tc.refusal...)
 				stored := &chaosv1alpha1.Experiment{}
 				if err := admin.Get(t.Context(), client.ObjectKeyFromObject(tc.exp), stored); !apierrors.IsNotFound(err) {
 					t.Errorf("refused Experiment is in the cluster anyway (get: %v)", err)
@@ -389,10 +409,11 @@ func TestApprovalComesFromAnotherUserWithTheApproveVerb(t *testing.T) {
 	}
 
 	steps := []struct {
-		name    string
-		user    string
-		do      func(context.Context) error
-		refusal []string
+		name      string
+		user      string
+		do        func(context.Context) error
+		refusal   []string
+		invalidAt string
 	}{
 		{
 			name: "alice creating a run already approved, is refused",
@@ -404,7 +425,8 @@ func TestApprovalComesFromAnotherUserWithTheApproveVerb(t *testing.T) {
 				}
 				return u.alice.Create(ctx, pre)
 			},
-			refusal: []string{chaosv1alpha1.ApprovedAnnotation, "cannot be given when the run is created"},
+			refusal:   []string{chaosv1alpha1.ApprovedAnnotation, "cannot be given when the run is created"},
+			invalidAt: "metadata.annotations[" + chaosv1alpha1.ApprovedAnnotation + "]",
 		},
 		{
 			name:    "alice approving her own run, is refused",
@@ -429,7 +451,7 @@ func TestApprovalComesFromAnotherUserWithTheApproveVerb(t *testing.T) {
 			err := s.do(t.Context())
 			table.add(s.name, s.user, err)
 			if s.refusal != nil {
-				refused(t, err, s.refusal...)
+				refused(t, err, s.invalidAt, s.refusal...)
 				return
 			}
 			if err != nil {
@@ -572,7 +594,7 @@ func TestNamespaceUserCannotBorrowAnotherUsersExperiment(t *testing.T) {
 			err := s.do(t.Context())
 			table.add(s.name, s.user, err)
 			if s.refusal != nil {
-				refused(t, err, s.refusal...)
+				refused(t, err, "", s.refusal...)
 				return
 			}
 			if err != nil {
