@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // Helpers of the testbed benchmarks (bench_*_test.go): extra kwok nodes,
@@ -142,7 +143,7 @@ func (n *benchNodes) ensureCapacity(b testing.TB, pods int) {
 		n.names = append(n.names, node.Name)
 		added = append(added, node.Name)
 	}
-	waitFor(b, 5*time.Minute, fmt.Sprintf("%d kwok nodes to be Ready", len(added)), func(ctx context.Context) (bool, error) {
+	harness.WaitFor(b, 5*time.Minute, fmt.Sprintf("%d kwok nodes to be Ready", len(added)), func(ctx context.Context) (bool, error) {
 		for _, name := range added {
 			node := &corev1.Node{}
 			if err := tb.Client.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
@@ -226,9 +227,9 @@ func deleteNamespace(b testing.TB, name string) {
 		b.Errorf("deleting namespace %s: %v", name, err)
 		return
 	}
-	err := poll(ctx, 15*time.Minute, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(ctx, 15*time.Minute, func(ctx context.Context) (bool, error) {
 		err := tb.Client.Get(ctx, client.ObjectKey{Name: name}, &corev1.Namespace{})
-		if isNotFound(err) {
+		if harness.IsNotFound(err) {
 			return true, nil
 		}
 		return false, err
@@ -250,7 +251,7 @@ func benchDeployment(namespace, name string, replicas int32, readyDelay time.Dur
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      labels,
-					Annotations: map[string]string{readyDelayAnnotation: readyDelay.String()},
+					Annotations: map[string]string{harness.ReadyDelayAnnotation: readyDelay.String()},
 				},
 				Spec: corev1.PodSpec{
 					NodeSelector:                 map[string]string{"type": benchNodeType},
@@ -274,7 +275,7 @@ func waitDeploymentsReady(b testing.TB, deployments []*appsv1.Deployment) time.D
 		total += *d.Spec.Replicas
 	}
 	timeout := 2*time.Minute + time.Duration(total)*100*time.Millisecond
-	return waitFor(b, timeout, fmt.Sprintf("%d pods of %d Deployments to be Ready", total, len(deployments)), func(ctx context.Context) (bool, error) {
+	return harness.WaitFor(b, timeout, fmt.Sprintf("%d pods of %d Deployments to be Ready", total, len(deployments)), func(ctx context.Context) (bool, error) {
 		var ready int32
 		var notReady []string
 		for _, d := range deployments {
@@ -452,7 +453,7 @@ func (w *deletionWatch) Wait(timeout time.Duration) (last time.Time, deleted int
 // operatorPID is the PID of the running operator.
 func operatorPID(b testing.TB) int {
 	b.Helper()
-	pid, err := readPID(tb.Operator.PIDPath)
+	pid, err := harness.ReadPID(tb.Operator.PIDPath)
 	if err != nil {
 		b.Fatalf("the operator's PID: %v", err)
 	}
@@ -605,7 +606,7 @@ func percentOfCore(share float64) string { return fmt.Sprintf("%.2f%% of a core"
 func waitOperatorQuiet(b testing.TB, timeout time.Duration) {
 	b.Helper()
 	start, quiet := time.Now(), 0
-	err := poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
 		depth, err := workQueueDepth(ctx)
 		if err != nil {
 			return false, err

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/internal/benchtable"
 )
 
@@ -56,7 +57,7 @@ const (
 // move the cluster's pods, so the Istio fault is what keeps a run active
 // without disturbing what is measured. Memory and CPU are read again.
 func BenchmarkOperatorMemoryBesideBigCluster(b *testing.B) {
-	tb.requireOperator(b)
+	tb.RequireOperator(b)
 	podLevels := envInts(b, "FAULTLINE_BENCH_MEM_PODS", defaultMemPods...)
 	nExperiments := envInt(b, "FAULTLINE_BENCH_MEM_EXPERIMENTS", defaultMemExperiments)
 	nRuns := envInt(b, "FAULTLINE_BENCH_MEM_RUNS", defaultMemRuns)
@@ -164,7 +165,7 @@ func createScheduledExperiments(b *testing.B, namespace string, n int) {
 				SteadyState: chaosv1alpha1.SteadyStateSpec{
 					Probes: []chaosv1alpha1.Probe{
 						{Name: "ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: fmt.Sprintf("app-%d", i%20)}},
-						{Name: "success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("checkout", "1m")},
+						{Name: "success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("checkout", "1m")},
 							Condition: &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.99"}},
 					},
 				},
@@ -321,7 +322,7 @@ func benchVirtualService(namespace, name string) *unstructured.Unstructured {
 			}},
 		},
 	}}
-	vs.SetGroupVersionKind(virtualServiceGVK)
+	vs.SetGroupVersionKind(harness.VirtualServiceGVK)
 	return vs
 }
 
@@ -420,7 +421,7 @@ func startRuns(b *testing.B, ctx context.Context, exps []client.Object) []*chaos
 func waitRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun, timeout time.Duration, what string, phase chaosv1alpha1.RunPhase) {
 	b.Helper()
 	start := time.Now()
-	err := poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
 		behind := 0
 		var example string
 		for _, r := range runs {
@@ -432,7 +433,7 @@ func waitRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun, timeout time.Du
 				continue
 			}
 			if got.Status.Phase == chaosv1alpha1.PhaseCompleted {
-				return false, fmt.Errorf("%w: run %s completed (verdict %s) instead of reaching %s: %s", errGiveUp, got.Name, got.Status.Verdict, phase, got.Status.Message)
+				return false, fmt.Errorf("%w: run %s completed (verdict %s) instead of reaching %s: %s", harness.ErrGiveUp, got.Name, got.Status.Verdict, phase, got.Status.Message)
 			}
 			behind++
 			example = fmt.Sprintf("%s in phase %q: %s", got.Name, got.Status.Phase, got.Status.Message)
@@ -445,7 +446,7 @@ func waitRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun, timeout time.Du
 	switch {
 	case err == nil:
 		b.Logf("%d runs in phase %s after %s", len(runs), phase, time.Since(start).Round(100*time.Millisecond))
-	case errors.Is(err, errGiveUp):
+	case errors.Is(err, harness.ErrGiveUp):
 		b.Fatalf("waiting for %d runs to %s: %v", len(runs), what, err)
 	default:
 		b.Logf("waiting for %d runs to %s: %v; going on", len(runs), what, err)
@@ -474,13 +475,13 @@ func deleteRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun) {
 			b.Errorf("deleting run %s: %v", r.Name, err)
 		}
 	}
-	err := poll(ctx, 5*time.Minute, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(ctx, 5*time.Minute, func(ctx context.Context) (bool, error) {
 		left := 0
 		for _, r := range runs {
 			err := tb.Client.Get(ctx, client.ObjectKeyFromObject(r), &chaosv1alpha1.ExperimentRun{})
 			if err == nil {
 				left++
-			} else if !isNotFound(err) {
+			} else if !harness.IsNotFound(err) {
 				return false, err
 			}
 		}

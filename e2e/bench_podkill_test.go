@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/internal/benchtable"
 )
 
@@ -44,7 +45,7 @@ import (
 // pods' own, so its pods are seen deleted when their deletionTimestamp is set.
 // FAULTLINE_BENCH_KILL_PODS overrides the sizes (default 200,1000).
 func BenchmarkPodKillSideBySide(b *testing.B) {
-	tb.requireOperator(b)
+	tb.RequireOperator(b)
 	relaxPolicyForBench(b, 1)
 	for _, n := range envInts(b, "FAULTLINE_BENCH_KILL_PODS", 200, 1000) {
 		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
@@ -204,7 +205,7 @@ func killWithFaultline(b *testing.B, _ kubernetes.Interface, ns, app string, n i
 	return time.Time{}, func() killResult {
 		got := &chaosv1alpha1.ExperimentRun{}
 		var baseline time.Time
-		err := poll(context.Background(), killTimeout(n), func(ctx context.Context) (bool, error) {
+		err := harness.Poll(context.Background(), killTimeout(n), func(ctx context.Context) (bool, error) {
 			if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 				return false, err
 			}

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // chartRBACKinds are the kinds of the chart's identity: its ServiceAccount
@@ -62,10 +63,10 @@ var chartOperatorFlags = []string{"--leader-elect", "--leader-election-", "--zap
 // certificate rotator is not exercised: the webhook certificate is the
 // suite's (--webhook-cert-mode=external).
 func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
-	tb.requireOperator(t)
+	tb.RequireOperator(t)
 	// Every template, not a list of them: a right a new template grants
 	// is part of the identity under test without anyone adding it here.
-	rendered := renderChart(t, operatorNamespace)
+	rendered := renderChart(t, harness.OperatorNamespace)
 	var identity []*unstructured.Unstructured
 	var deployment *unstructured.Unstructured
 	for _, o := range rendered {
@@ -80,8 +81,8 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		t.Fatal("the chart rendered no Deployment")
 	}
 	serviceAccount, _, _ := unstructured.NestedString(deployment.Object, "spec", "template", "spec", "serviceAccountName")
-	if serviceAccount != operatorServiceAccount {
-		t.Fatalf("the chart's pods run as ServiceAccount %q; this test (and e2e/operator_identity_test.go) expects %q", serviceAccount, operatorServiceAccount)
+	if serviceAccount != harness.OperatorServiceAccount {
+		t.Fatalf("the chart's pods run as ServiceAccount %q; this test (and e2e/harness/identity.go) expects %q", serviceAccount, harness.OperatorServiceAccount)
 	}
 	for _, kind := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"} {
 		if !slices.ContainsFunc(identity, func(o *unstructured.Unstructured) bool { return o.GetKind() == kind }) {
@@ -100,7 +101,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	applyChartIdentity(t, identity)
 	requireOnlyChartBindings(t, identity)
 	waitForChartRights(t, identity)
-	kubeconfig := serviceAccountKubeconfig(t, operatorNamespace, operatorServiceAccount)
+	kubeconfig := serviceAccountKubeconfig(t, harness.OperatorNamespace, harness.OperatorServiceAccount)
 
 	args := slices.Clone(tb.Operator.Args)
 	for _, a := range containerArgs(t, deployment) {
@@ -109,7 +110,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		}
 	}
 	// What the chart's pod learns from its environment (POD_NAMESPACE).
-	args = append(args, "--leader-election-namespace="+operatorNamespace, "--operator-namespace="+operatorNamespace,
+	args = append(args, "--leader-election-namespace="+harness.OperatorNamespace, "--operator-namespace="+harness.OperatorNamespace,
 		// Sweeps every 2s, so the reaper's rights are used all along.
 		"--reap-period=2s")
 	if !slices.Contains(args, "--leader-elect=true") {
@@ -117,7 +118,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	}
 	logPath := filepath.Join(tb.StateDir, "chart-rbac-operator.log")
 	_ = os.Remove(logPath) // only this test's lines are judged
-	op := &Operator{
+	op := &harness.Operator{
 		Bin:         tb.Operator.Bin,
 		Kubeconfig:  kubeconfig,
 		MetricsAddr: tb.Operator.MetricsAddr,
@@ -138,7 +139,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	if err := op.Start(ctx); err != nil {
 		t.Fatalf("starting the operator as the chart's ServiceAccount: %v", err)
 	}
-	if err := tb.Webhooks.waitAnswering(ctx, tb.Client, 30*time.Second); err != nil {
+	if err := tb.Webhooks.WaitAnswering(ctx, tb.Client, 30*time.Second); err != nil {
 		t.Fatalf("the apiserver does not reach the webhooks of the chart-identity operator: %v", err)
 	}
 
@@ -273,9 +274,9 @@ func applyChartIdentity(t *testing.T, objs []*unstructured.Unstructured) {
 	defer cancel()
 	// With FAULTLINE_E2E_OPERATOR_ADMIN=1 the suite made no namespace for
 	// the operator's identity; it is left in place, empty, afterwards.
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: harness.OperatorNamespace}}
 	if err := tb.Client.Create(ctx, ns); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatalf("creating namespace %s: %v", operatorNamespace, err)
+		t.Fatalf("creating namespace %s: %v", harness.OperatorNamespace, err)
 	}
 	type previous struct {
 		obj    *unstructured.Unstructured // what was there, nil if nothing
@@ -301,7 +302,7 @@ func applyChartIdentity(t *testing.T, objs []*unstructured.Unstructured) {
 	for _, o := range objs {
 		o = o.DeepCopy()
 		if o.GetNamespace() == "" && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" {
-			o.SetNamespace(operatorNamespace)
+			o.SetNamespace(harness.OperatorNamespace)
 		}
 		existing := &unstructured.Unstructured{}
 		existing.SetGroupVersionKind(o.GroupVersionKind())
@@ -338,14 +339,14 @@ func requireOnlyChartBindings(t *testing.T, chart []*unstructured.Unstructured) 
 		return slices.ContainsFunc(chart, func(o *unstructured.Unstructured) bool {
 			ns := o.GetNamespace()
 			if ns == "" && kind == "RoleBinding" {
-				ns = operatorNamespace
+				ns = harness.OperatorNamespace
 			}
 			return o.GetKind() == kind && ns == namespace && o.GetName() == name
 		})
 	}
 	isOperator := func(subjects []rbacv1.Subject) bool {
 		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool {
-			return s.Kind == rbacv1.ServiceAccountKind && s.Namespace == operatorNamespace && s.Name == operatorServiceAccount
+			return s.Kind == rbacv1.ServiceAccountKind && s.Namespace == harness.OperatorNamespace && s.Name == harness.OperatorServiceAccount
 		})
 	}
 	ctx := t.Context()
@@ -370,7 +371,7 @@ func requireOnlyChartBindings(t *testing.T, chart []*unstructured.Unstructured) 
 	}
 	if len(others) > 0 {
 		t.Fatalf("ServiceAccount %s/%s also holds rights the chart does not grant, through %v; delete them, or the test proves nothing",
-			operatorNamespace, operatorServiceAccount, others)
+			harness.OperatorNamespace, harness.OperatorServiceAccount, others)
 	}
 }
 
@@ -412,11 +413,11 @@ func waitForChartRights(t *testing.T, chart []*unstructured.Unstructured) {
 	if len(checks) == 0 {
 		t.Fatal("the chart binds no rules to the operator's ServiceAccount")
 	}
-	user := "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
-	waitFor(t, 30*time.Second, "the chart's rights to reach the authorizer", func(ctx context.Context) (bool, error) {
+	user := "system:serviceaccount:" + harness.OperatorNamespace + ":" + harness.OperatorServiceAccount
+	harness.WaitFor(t, 30*time.Second, "the chart's rights to reach the authorizer", func(ctx context.Context) (bool, error) {
 		for _, attrs := range checks {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"},
+				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + harness.OperatorNamespace, "system:authenticated"},
 				ResourceAttributes: &attrs,
 			}}
 			if err := tb.Client.Create(ctx, sar); err != nil {

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests run the Istio and node-drain faults end to end and check that
@@ -26,7 +27,7 @@ import (
 // istioExperiment hurts cart's "primary" route for hold.
 func istioExperiment(name string, fault chaosv1alpha1.IstioFault, hold time.Duration) *chaosv1alpha1.Experiment {
 	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{
 				Kind: chaosv1alpha1.TargetVirtualService, Names: []string{"cart"},
@@ -44,7 +45,7 @@ func istioExperiment(name string, fault chaosv1alpha1.IstioFault, hold time.Dura
 				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
 				Probes: []chaosv1alpha1.Probe{{
 					Name:       "cart-success",
-					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("cart", "5s")},
+					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("cart", "5s")},
 					Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.95"},
 				}},
 			},
@@ -64,8 +65,8 @@ func abortFault(percent int32) chaosv1alpha1.IstioFault {
 func virtualService(t *testing.T, name string) *unstructured.Unstructured {
 	t.Helper()
 	vs := &unstructured.Unstructured{}
-	vs.SetGroupVersionKind(virtualServiceGVK)
-	if err := tb.Client.Get(t.Context(), client.ObjectKey{Namespace: shopNamespace, Name: name}, vs); err != nil {
+	vs.SetGroupVersionKind(harness.VirtualServiceGVK)
+	if err := tb.Client.Get(t.Context(), client.ObjectKey{Namespace: harness.ShopNamespace, Name: name}, vs); err != nil {
 		t.Fatal(err)
 	}
 	return vs
@@ -111,7 +112,7 @@ func TestIstioAbortBreachingAGuardIsRevertedAtOnce(t *testing.T) {
 	exp := istioExperiment("e2e-istio-guard", abortFault(100), 2*time.Minute)
 	exp.Spec.Abort = &chaosv1alpha1.AbortSpec{Guards: []chaosv1alpha1.Guard{{
 		Name:       "cart-90",
-		Prometheus: chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("cart", "5s")},
+		Prometheus: chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("cart", "5s")},
 		Condition:  chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.9"},
 	}}}
 
@@ -151,8 +152,8 @@ func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
 		// t.Context() is already cancelled in a cleanup.
 		ctx := context.Background()
 		vs := &unstructured.Unstructured{}
-		vs.SetGroupVersionKind(virtualServiceGVK)
-		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
+		vs.SetGroupVersionKind(harness.VirtualServiceGVK)
+		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: harness.ShopNamespace, Name: "cart"}, vs); err != nil {
 			t.Errorf("reading cart to undo the timeout: %v", err)
 			return
 		}
@@ -187,13 +188,13 @@ func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
 
 	// trafficsim sends 20% of requests with the canary header: only those fail.
 	var ratio float64
-	waitFor(t, 15*time.Second, "cart's success ratio to settle near 0.8", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 15*time.Second, "cart's success ratio to settle near 0.8", func(ctx context.Context) (bool, error) {
 		r, err := tb.SuccessRatio(ctx, "cart", "5s")
 		if err != nil {
 			return false, err
 		}
 		ratio = r
-		if !within(r, 0.8, 0.08) {
+		if !harness.Within(r, 0.8, 0.08) {
 			return false, fmt.Errorf("success ratio %.3f", r)
 		}
 		return true, nil
@@ -210,7 +211,7 @@ func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
 // drainExperiment drains the named node for hold.
 func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alpha1.Experiment {
 	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{Kind: chaosv1alpha1.TargetNode, Names: []string{node}, Mode: chaosv1alpha1.SelectOne, MaxTargets: ptr.To[int32](1)},
 			Fault: chaosv1alpha1.FaultSpec{NodeDrain: &chaosv1alpha1.NodeDrainFault{
@@ -239,7 +240,7 @@ func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alp
 func nodeOf(t *testing.T, app string) (with, without string) {
 	t.Helper()
 	all := &corev1.PodList{}
-	if err := tb.Client.List(t.Context(), all, client.InNamespace(shopNamespace)); err != nil {
+	if err := tb.Client.List(t.Context(), all, client.InNamespace(harness.ShopNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	used, load := map[string]bool{}, map[string]int{}
@@ -304,7 +305,7 @@ func TestNodeDrainReschedulesAndUncordons(t *testing.T) {
 		t.Fatalf("no evicted pods recorded: %+v", restore)
 	}
 	pods := &corev1.PodList{}
-	if err := tb.Client.List(t.Context(), pods, client.InNamespace(shopNamespace)); err != nil {
+	if err := tb.Client.List(t.Context(), pods, client.InNamespace(harness.ShopNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pods.Items {
@@ -383,7 +384,7 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	if err := tb.Client.Patch(t.Context(), got, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		t.Fatalf("stripping the finalizer while the operator is down: %v", err)
 	}
-	if err := tb.Client.Delete(t.Context(), got); err != nil && !isNotFound(err) {
+	if err := tb.Client.Delete(t.Context(), got); err != nil && !harness.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	if _, ok := virtualService(t, "cart").GetAnnotations()[chaosv1alpha1.RunAnnotation]; !ok {
@@ -391,10 +392,10 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	}
 
 	tb.StartOperator(t, "--reap-period=2s")
-	waitFor(t, 30*time.Second, "the reaper to remove the orphaned fault", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the reaper to remove the orphaned fault", func(ctx context.Context) (bool, error) {
 		vs := &unstructured.Unstructured{}
-		vs.SetGroupVersionKind(virtualServiceGVK)
-		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
+		vs.SetGroupVersionKind(harness.VirtualServiceGVK)
+		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: harness.ShopNamespace, Name: "cart"}, vs); err != nil {
 			return false, err
 		}
 		if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(vs)) {
@@ -406,8 +407,8 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	// fault in the success-rate windows: the steady state must hold for
 	// longer than those windows (5s) plus a scrape.
 	settled := time.Time{}
-	waitFor(t, time.Minute, "the shop to hold its steady state for 7s", func(ctx context.Context) (bool, error) {
-		ok, err := tb.steadyState(ctx)
+	harness.WaitFor(t, time.Minute, "the shop to hold its steady state for 7s", func(ctx context.Context) (bool, error) {
+		ok, err := tb.SteadyState(ctx)
 		if !ok {
 			settled = time.Time{}
 			return false, err

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/experiments/report"
 )
 
@@ -38,7 +39,7 @@ const (
 // notification cost after the alert.
 func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 	tb.RequireSteadyState(t)
-	tb.requireOperator(t)
+	tb.RequireOperator(t)
 	requireAlertmanager(t)
 	// A group Alertmanager still holds for the alert (from an earlier test)
 	// would be notified at its next group_interval instead of after
@@ -134,7 +135,7 @@ func requireAlertmanager(t *testing.T) {
 func waitAlertGone(t *testing.T, name string) {
 	t.Helper()
 	q := url.Values{"filter": {fmt.Sprintf("alertname=%q", name)}}
-	waitFor(t, 2*time.Minute, name+" to be gone from Alertmanager", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 2*time.Minute, name+" to be gone from Alertmanager", func(ctx context.Context) (bool, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+alertmanagerAddr+"/api/v2/alerts?"+q.Encode(), nil)
 		if err != nil {
 			return false, err

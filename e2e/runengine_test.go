@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests run pod-kill experiments end to end: the real operator, a real
@@ -34,7 +35,7 @@ const (
 // and success ratio at a 1s interval.
 func podKillExperiment(name string) *chaosv1alpha1.Experiment {
 	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{
 				Kind:       chaosv1alpha1.TargetPod,
@@ -53,7 +54,7 @@ func podKillExperiment(name string) *chaosv1alpha1.Experiment {
 				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
 				Probes: []chaosv1alpha1.Probe{
 					{Name: "checkout-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: 100}},
-					{Name: "checkout-success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("checkout", "5s")},
+					{Name: "checkout-success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("checkout", "5s")},
 						Condition: &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.9"}},
 				},
 			},
@@ -69,7 +70,7 @@ func podKillExperiment(name string) *chaosv1alpha1.Experiment {
 // podUIDs returns the UIDs of checkout's pods.
 func podUIDs(t *testing.T) map[types.UID]corev1.Pod {
 	t.Helper()
-	pods, err := tb.shopPods(t.Context(), "checkout")
+	pods, err := tb.ShopPods(t.Context(), "checkout")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func killedAndReplacement(t *testing.T, before map[types.UID]corev1.Pod) (killed
 			continue
 		}
 		p := p
-		if _, ready := readyTransition(&p); ready && (replacement == nil || p.CreationTimestamp.Before(&replacement.CreationTimestamp)) {
+		if _, ready := harness.ReadyTransition(&p); ready && (replacement == nil || p.CreationTimestamp.Before(&replacement.CreationTimestamp)) {
 			replacement = &p
 		}
 	}
@@ -107,7 +108,7 @@ func killedAndReplacement(t *testing.T, before map[types.UID]corev1.Pod) (killed
 func waitPhase(t *testing.T, run *chaosv1alpha1.ExperimentRun, phases ...chaosv1alpha1.RunPhase) *chaosv1alpha1.ExperimentRun {
 	t.Helper()
 	got := &chaosv1alpha1.ExperimentRun{}
-	waitFor(t, 90*time.Second, fmt.Sprintf("run %s to reach %v", run.Name, phases), func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 90*time.Second, fmt.Sprintf("run %s to reach %v", run.Name, phases), func(ctx context.Context) (bool, error) {
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 			return false, err
 		}
@@ -145,7 +146,7 @@ func TestPodKillMeasuresDetectionAndRecovery(t *testing.T) {
 	}
 	// Ground truth: the replacement's Ready transition (second resolution in
 	// the API) minus the kill.
-	readyAt, _ := readyTransition(replacement)
+	readyAt, _ := harness.ReadyTransition(replacement)
 	truth := readyAt.Sub(tl.InjectedAt.Time)
 	measured := res.TimeToRecover.Duration
 	t.Logf("time to recover: measured %s, ground truth %s (replacement %s Ready at %s); time to detect %s",
@@ -250,9 +251,9 @@ func TestRunDeletedMidObservationReleasesItsFinalizer(t *testing.T) {
 	if err := tb.Client.Delete(t.Context(), run); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the deleted run to be gone", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the deleted run to be gone", func(ctx context.Context) (bool, error) {
 		err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), &chaosv1alpha1.ExperimentRun{})
-		if isNotFound(err) {
+		if harness.IsNotFound(err) {
 			return true, nil
 		}
 		return false, err
@@ -286,7 +287,7 @@ func TestOperatorKilledMidRunResumesWithoutInjectingTwice(t *testing.T) {
 	if killed, _ := killedAndReplacement(t, before); killed != 1 {
 		t.Fatalf("%d checkout pods were killed across the restart, want exactly 1", killed)
 	}
-	waitFor(t, 10*time.Second, "the completed run's finalizer to be released", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 10*time.Second, "the completed run's finalizer to be released", func(ctx context.Context) (bool, error) {
 		r := &chaosv1alpha1.ExperimentRun{}
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), r); err != nil {
 			return false, err

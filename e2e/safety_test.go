@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests try Faultline as a shared cluster would: objects stored behind
@@ -74,7 +75,7 @@ func behindAdmission(t *testing.T, crdName string, write func(ctx context.Contex
 	}
 	setVersions := func(versions []any) {
 		t.Helper()
-		waitFor(t, 30*time.Second, "the CRD "+crdName+" to take its schema", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 30*time.Second, "the CRD "+crdName+" to take its schema", func(ctx context.Context) (bool, error) {
 			c := &unstructured.Unstructured{}
 			c.SetGroupVersionKind(crdGVK)
 			if err := tb.Client.Get(ctx, client.ObjectKey{Name: crdName}, c); err != nil {
@@ -90,7 +91,7 @@ func behindAdmission(t *testing.T, crdName string, write func(ctx context.Contex
 	defer setVersions(original)
 
 	// The API server serves the new schema a moment after the update.
-	waitFor(t, 30*time.Second, "the malformed object to be stored", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the malformed object to be stored", func(ctx context.Context) (bool, error) {
 		if err := write(ctx); err != nil {
 			return false, err
 		}
@@ -122,7 +123,7 @@ func heldIstioExperiment(name, vsName string) *chaosv1alpha1.Experiment {
 		Delay:  &chaosv1alpha1.IstioDelay{FixedDelay: metav1.Duration{Duration: 50 * time.Millisecond}, Percent: 10},
 	}, 10*time.Minute)
 	exp.Spec.Target.Names = []string{vsName}
-	exp.Spec.SteadyState.Probes[0].Prometheus.Query = successRatioQuery(vsName, "5s")
+	exp.Spec.SteadyState.Probes[0].Prometheus.Query = harness.SuccessRatioQuery(vsName, "5s")
 	exp.Spec.SteadyState.RecoveryTimeout = metav1.Duration{Duration: 30 * time.Second}
 	exp.Spec.Objectives = nil
 	return exp
@@ -137,7 +138,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 	bad := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": chaosv1alpha1.GroupVersion.String(),
 		"kind":       "Experiment",
-		"metadata":   map[string]any{"name": "e2e-malformed", "namespace": shopNamespace},
+		"metadata":   map[string]any{"name": "e2e-malformed", "namespace": harness.ShopNamespace},
 		"spec": map[string]any{
 			"target":   map[string]any{"kind": "VirtualService", "names": []any{"cart"}},
 			"fault":    map[string]any{"istio": map[string]any{"abort": map[string]any{"httpStatus": int64(503), "percent": int64(50)}}},
@@ -158,7 +159,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 	}
 
 	check := func(t *testing.T, label string) {
-		waitFor(t, 60*time.Second, "the malformed Experiment to be reported Stalled", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 60*time.Second, "the malformed Experiment to be reported Stalled", func(ctx context.Context) (bool, error) {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(bad.GroupVersionKind())
 			if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(bad), u); err != nil {
@@ -206,7 +207,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 	})
 	t.Run("a run of it ends with a verdict", func(t *testing.T) {
 		run := &chaosv1alpha1.ExperimentRun{
-			ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, GenerateName: "e2e-malformed-"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: harness.ShopNamespace, GenerateName: "e2e-malformed-"},
 			Spec:       chaosv1alpha1.ExperimentRunSpec{ExperimentRef: chaosv1alpha1.ExperimentReference{Name: bad.GetName()}},
 		}
 		if err := tb.Client.Create(t.Context(), run); err != nil {
@@ -235,7 +236,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 func TestARunWithPrometheusAuthCompletes(t *testing.T) {
 	tb.RequireSteadyState(t)
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus-token", Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus-token", Namespace: harness.ShopNamespace},
 		StringData: map[string]string{"token": "e2e-not-a-real-token"},
 	}
 	tb.Create(t, secret)
@@ -244,7 +245,7 @@ func TestARunWithPrometheusAuthCompletes(t *testing.T) {
 	exp := istioExperiment("e2e-prometheus-auth", abortFault(50), 5*time.Second)
 	exp.Spec.Target.Names = []string{"payments"}
 	exp.Spec.SteadyState.Probes[0].Name = "payments-success"
-	exp.Spec.SteadyState.Probes[0].Prometheus.Query = successRatioQuery("payments", "5s")
+	exp.Spec.SteadyState.Probes[0].Prometheus.Query = harness.SuccessRatioQuery("payments", "5s")
 	exp.Spec.Provider.Prometheus.Auth = &chaosv1alpha1.PrometheusAuth{Type: chaosv1alpha1.AuthBearer, SecretName: secret.Name}
 	run := tb.RunExperiment(t, exp, 2*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
@@ -290,7 +291,7 @@ func TestKillSwitchRevertsEveryStuckRun(t *testing.T) {
 	fmt.Printf("e2e figure: kill switch reverted 3 stuck runs in %.3fs\n", allDone.Seconds())
 
 	// The ChaosPolicy confirms it.
-	waitFor(t, 30*time.Second, "the ChaosPolicy to confirm the kill switch", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the ChaosPolicy to confirm the kill switch", func(ctx context.Context) (bool, error) {
 		p := &chaosv1alpha1.ChaosPolicy{}
 		if err := tb.Client.Get(ctx, client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}, p); err != nil {
 			return false, err

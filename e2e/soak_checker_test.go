@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // The soak campaign's checker watches the cluster itself: pods, nodes,
@@ -129,11 +130,11 @@ func (c *soakChecker) start(ctx context.Context) error {
 		handle func(watch.EventType, *unstructured.Unstructured, time.Time)
 	}{
 		{podsGVR, c.soakNS, c.onPod},
-		{podsGVR, shopNamespace, c.onPod},
+		{podsGVR, harness.ShopNamespace, c.onPod},
 		{nodesGVR, "", c.onNode},
-		{vsGVR, shopNamespace, c.onVirtualService},
+		{vsGVR, harness.ShopNamespace, c.onVirtualService},
 		{runsGVR, c.soakNS, c.onRun},
-		{runsGVR, shopNamespace, c.onRun},
+		{runsGVR, harness.ShopNamespace, c.onRun},
 	}
 	errs := make(chan error, len(streams))
 	for _, s := range streams {
@@ -691,8 +692,8 @@ func (c *soakChecker) leftovers(ctx context.Context) ([]string, error) {
 		gvr schema.GroupVersionResource
 		ns  string
 	}{
-		{vsGVR, shopNamespace}, {nodesGVR, ""}, {podsGVR, c.soakNS}, {podsGVR, shopNamespace},
-		{runsGVR, c.soakNS}, {runsGVR, shopNamespace},
+		{vsGVR, harness.ShopNamespace}, {nodesGVR, ""}, {podsGVR, c.soakNS}, {podsGVR, harness.ShopNamespace},
+		{runsGVR, c.soakNS}, {runsGVR, harness.ShopNamespace},
 	} {
 		if err := check(s.gvr, s.ns); err != nil {
 			return nil, err

@@ -27,6 +27,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // The operators of the soak campaign: one replica without leader election,
@@ -47,14 +49,14 @@ const (
 
 type soakReplica struct {
 	name string
-	op   *Operator
+	op   *harness.Operator
 	// down: the driver stopped it on purpose; the supervisor leaves it be.
 	down bool
 }
 
 type soakOperators struct {
 	t      testing.TB
-	base   *Operator
+	base   *harness.Operator
 	proxy  *webhookProxy
 	leader bool // replicas run with leader election
 
@@ -139,7 +141,7 @@ func (s *soakOperators) add() *soakReplica {
 	s.mu.Unlock()
 	ports := make([]int, 3)
 	for i := range ports {
-		p, err := freePort()
+		p, err := harness.FreePort()
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -161,13 +163,13 @@ func (s *soakOperators) add() *soakReplica {
 	}
 	args = append(args, "--reap-period=5s")
 	if leader {
-		args = append(args, "--leader-elect", "--leader-election-namespace="+operatorNamespace,
+		args = append(args, "--leader-elect", "--leader-election-namespace="+harness.OperatorNamespace,
 			"--leader-election-lease-duration="+soakLeaseDuration.String(),
 			"--leader-election-renew-deadline="+soakRenewDeadline.String(),
 			"--leader-election-retry-period="+soakRetryPeriod.String())
 	}
 	dir := filepath.Dir(s.base.LogPath)
-	r := &soakReplica{name: name, op: &Operator{
+	r := &soakReplica{name: name, op: &harness.Operator{
 		Bin:         s.base.Bin,
 		Kubeconfig:  s.base.Kubeconfig,
 		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
@@ -186,7 +188,7 @@ func (s *soakOperators) add() *soakReplica {
 }
 
 func (s *soakOperators) freeAddr() string {
-	p, err := freePort()
+	p, err := harness.FreePort()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -468,8 +470,8 @@ type apiserverProcess struct {
 // findAPIServer reads how the testbed's kube-apiserver was started, from
 // its PID file and /proc, so that it can be started again the same way.
 func findAPIServer() (*apiserverProcess, error) {
-	pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", envOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", "kube-apiserver.pid")
-	pid, err := readPID(pidFile)
+	pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", harness.EnvOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", "kube-apiserver.pid")
+	pid, err := harness.ReadPID(pidFile)
 	if err != nil {
 		return nil, fmt.Errorf("the testbed's kube-apiserver: %w", err)
 	}
@@ -497,7 +499,7 @@ func findAPIServer() (*apiserverProcess, error) {
 
 // stop SIGKILLs the API server and waits until it is gone.
 func (a *apiserverProcess) stop() error {
-	pid, err := readPID(a.pidFile)
+	pid, err := harness.ReadPID(a.pidFile)
 	if err != nil {
 		return err
 	}
@@ -505,7 +507,7 @@ func (a *apiserverProcess) stop() error {
 		return fmt.Errorf("killing kube-apiserver %d: %w", pid, err)
 	}
 	for range 100 {
-		if !processLive(pid) {
+		if !harness.ProcessLive(pid) {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -536,7 +538,7 @@ func (a *apiserverProcess) start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		return apiserverAnswers(ctx, tb.Kubeconfig), nil
+	return harness.Poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		return harness.APIServerAnswers(ctx, tb.Kubeconfig), nil
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // TestSoak is the campaign against the operator itself: runs of every
@@ -46,8 +47,8 @@ import (
 //	FAULTLINE_SOAK_TIMEOUT           give up after (default 15m)
 //	FAULTLINE_SOAK_REPORT            also write the figures to this file
 func TestSoak(t *testing.T) {
-	tb.requireOperator(t)
-	tb.requireManaged(t)
+	tb.RequireOperator(t)
+	tb.RequireManaged(t)
 	tb.RequireSteadyState(t)
 	relaxPolicyForBench(t, 8)
 
@@ -104,7 +105,7 @@ func TestSoak(t *testing.T) {
 	// Every run must end, with the operators up and the kill switch off.
 	d.toSingle(t)
 	setPaused(t, false)
-	waitFor(t, 5*time.Minute, "every soak run to end", func(context.Context) (bool, error) {
+	harness.WaitFor(t, 5*time.Minute, "every soak run to end", func(context.Context) (bool, error) {
 		if a := env.checker.active(""); len(a) > 0 {
 			return false, fmt.Errorf("%d runs not ended, first %s (phase %q)", len(a), a[0].key(), phaseOf(a[0]))
 		}
@@ -113,8 +114,8 @@ func TestSoak(t *testing.T) {
 	violations := env.checker.violations(d.promOutages)
 	// The campaign means nothing if the testbed lost a component on the way.
 	for _, c := range []string{"etcd", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
-		pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", envOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", c+".pid")
-		if pid, err := readPID(pidFile); err != nil || !processLive(pid) {
+		pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", harness.EnvOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", c+".pid")
+		if pid, err := harness.ReadPID(pidFile); err != nil || !harness.ProcessLive(pid) {
 			t.Errorf("the testbed's %s is not running at the end of the campaign (%v): the campaign ran without it; see its log", c, err)
 		}
 	}
@@ -242,7 +243,7 @@ func newSoakEnv(t *testing.T) *soakEnv {
 		exp.Spec.Target.Names = []string{vs}
 		exp.Spec.SteadyState = steady(chaosv1alpha1.Probe{
 			Name:       vs + "-success",
-			Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery(vs, "5s")},
+			Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery(vs, "5s")},
 			Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.5"},
 		})
 		exp.Spec.Objectives = nil
@@ -280,7 +281,7 @@ func (e *soakEnv) generate(ctx context.Context, exp *chaosv1alpha1.Experiment) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		current := &chaosv1alpha1.Experiment{}
 		err := tb.Client.Get(rctx, client.ObjectKeyFromObject(exp), current)
-		if isNotFound(err) {
+		if harness.IsNotFound(err) {
 			current = exp.DeepCopy()
 			err = tb.Client.Create(rctx, current)
 		}
@@ -297,7 +298,7 @@ func (e *soakEnv) generate(ctx context.Context, exp *chaosv1alpha1.Experiment) {
 				e.created++
 				e.mu.Unlock()
 				// The checker must see it before the next round asks.
-				_ = poll(rctx, 5*time.Second, func(context.Context) (bool, error) {
+				_ = harness.Poll(rctx, 5*time.Second, func(context.Context) (bool, error) {
 					return len(e.checker.active(exp.Name)) > 0, nil
 				})
 			}
@@ -311,7 +312,7 @@ func (e *soakEnv) generate(ctx context.Context, exp *chaosv1alpha1.Experiment) {
 func (e *soakEnv) deleteAll(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, ns := range []string{e.ns, shopNamespace} {
+	for _, ns := range []string{e.ns, harness.ShopNamespace} {
 		runs := &chaosv1alpha1.ExperimentRunList{}
 		if err := tb.Client.List(ctx, runs, client.InNamespace(ns)); err != nil {
 			t.Errorf("listing runs: %v", err)
@@ -327,9 +328,9 @@ func (e *soakEnv) deleteAll(t *testing.T) {
 	for _, exp := range e.experiments {
 		_ = tb.Client.Delete(ctx, exp.DeepCopy())
 	}
-	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
 		var left []string
-		for _, ns := range []string{e.ns, shopNamespace} {
+		for _, ns := range []string{e.ns, harness.ShopNamespace} {
 			runs := &chaosv1alpha1.ExperimentRunList{}
 			if err := tb.Client.List(ctx, runs, client.InNamespace(ns)); err != nil {
 				return false, err
@@ -562,7 +563,7 @@ func (d *soakDriver) apiserverOutage(t *testing.T) {
 // is observing, for longer than its probe error threshold.
 func (d *soakDriver) prometheusOutage(t *testing.T) {
 	var observing []*runRecord
-	_ = poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
+	_ = harness.Poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
 		observing = nil
 		for _, r := range d.env.checker.active("") {
 			if phaseOf(r) == chaosv1alpha1.PhaseObserving && r.run.Status.Experiment != nil && r.run.Status.Experiment.Fault.Istio != nil {
@@ -614,7 +615,7 @@ func (d *soakDriver) deleteInFlight(t *testing.T) {
 			keys = append(keys, a.key())
 		}
 		d.env.checker.markDeleted(keys, "experiment")
-		if err := tb.Client.Delete(ctx, exp.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !isNotFound(err) {
+		if err := tb.Client.Delete(ctx, exp.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !harness.IsNotFound(err) {
 			t.Errorf("deleting Experiment %s: %v", exp.Name, err)
 			return
 		}
@@ -622,7 +623,7 @@ func (d *soakDriver) deleteInFlight(t *testing.T) {
 	} else {
 		d.env.checker.markDeleted([]string{r.key()}, "run")
 		run := &chaosv1alpha1.ExperimentRun{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: r.name}}
-		if err := tb.Client.Delete(ctx, run); err != nil && !isNotFound(err) {
+		if err := tb.Client.Delete(ctx, run); err != nil && !harness.IsNotFound(err) {
 			t.Errorf("deleting run %s: %v", r.key(), err)
 			return
 		}
@@ -635,14 +636,14 @@ func (d *soakDriver) deleteInFlight(t *testing.T) {
 // how long until the cluster shows every fault reverted.
 func (d *soakDriver) flipKillSwitch(t *testing.T) {
 	// Flip it while some fault is active, so that it has work to do.
-	_ = poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
+	_ = harness.Poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
 		return len(d.env.checker.openFaults()) > 0, nil
 	})
 	open := len(d.env.checker.openFaults())
 	at := time.Now()
 	setPaused(t, true)
 	var took time.Duration
-	err := poll(context.Background(), time.Minute, func(context.Context) (bool, error) {
+	err := harness.Poll(context.Background(), time.Minute, func(context.Context) (bool, error) {
 		last, ok := d.env.checker.revertedBy(at)
 		if !ok {
 			return false, fmt.Errorf("still faulted: %v", d.env.checker.openFaults())

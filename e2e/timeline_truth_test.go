@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/experiments/probes"
 	"github.com/faultline-dev/faultline/experiments/report"
 )
@@ -287,7 +288,7 @@ func podReady(p *corev1.Pod) bool {
 // trafficsimGauge reads one of trafficsim's Unix-time gauges for a shop
 // service straight from the simulator, to the nanosecond it recorded.
 func trafficsimGauge(ctx context.Context, name, service string) (time.Time, error) {
-	addr := envOr("TRAFFICSIM_ADDR", "127.0.0.1:9464")
+	addr := harness.EnvOr("TRAFFICSIM_ADDR", "127.0.0.1:9464")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
 		return time.Time{}, err
