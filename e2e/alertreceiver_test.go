@@ -40,7 +40,7 @@ func TestAlertReceiverRefusesNotificationsWithoutItsToken(t *testing.T) {
 	// An alert no rule fires, so only this test's notifications name it;
 	// a 1% abort keeps cart's steady state while the run waits.
 	const alert = "E2EForgedNotification"
-	exp := istioExperiment("e2e-forged-notification", abortFault(1), 20*time.Second)
+	exp := tb.IstioExperiment("e2e-forged-notification", harness.AbortFault(1), 20*time.Second)
 	exp.Spec.Detection = &chaosv1alpha1.DetectionSpec{Alerts: []string{alert}}
 	exp.Spec.Objectives.NotifyWithin = &metav1.Duration{Duration: time.Minute}
 	tb.Create(t, exp)

@@ -147,7 +147,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		tb.RequireSteadyState(t)
 		tb.RestoreShopOnCleanup(t)
 		before := podUIDs(t)
-		run := tb.RunExperiment(t, podKillExperiment("e2e-chart-pod-kill"), 3*time.Minute)
+		run := tb.RunExperiment(t, tb.PodKillExperiment("e2e-chart-pod-kill"), 3*time.Minute)
 		t.Logf("report: %s", run.Status.Message)
 		if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
 			t.Errorf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
@@ -159,7 +159,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	t.Run("istio abort", func(t *testing.T) {
 		tb.RequireSteadyState(t)
 		before := virtualService(t, "cart")
-		run := tb.RunExperiment(t, istioExperiment("e2e-chart-istio-abort", abortFault(50), 15*time.Second), 3*time.Minute)
+		run := tb.RunExperiment(t, tb.IstioExperiment("e2e-chart-istio-abort", harness.AbortFault(50), 15*time.Second), 3*time.Minute)
 		t.Logf("report: %s", run.Status.Message)
 		if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
 			t.Errorf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
@@ -180,7 +180,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		if target == "" {
 			t.Fatal("every node runs a payments pod; the PDB would block any drain")
 		}
-		run := tb.RunExperiment(t, drainExperiment("e2e-chart-drain", target, 15*time.Second, 30*time.Second), 3*time.Minute)
+		run := tb.RunExperiment(t, tb.DrainExperiment("e2e-chart-drain", target, 15*time.Second, 30*time.Second), 3*time.Minute)
 		t.Logf("report: %s", run.Status.Message)
 		if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
 			t.Errorf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)

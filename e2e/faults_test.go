@@ -11,10 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -23,43 +21,6 @@ import (
 
 // These tests run the Istio and node-drain faults end to end and check that
 // each reverts exactly what it changed, and nothing another writer changed.
-
-// istioExperiment hurts cart's "primary" route for hold.
-func istioExperiment(name string, fault chaosv1alpha1.IstioFault, hold time.Duration) *chaosv1alpha1.Experiment {
-	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
-		Spec: chaosv1alpha1.ExperimentSpec{
-			Target: chaosv1alpha1.TargetSpec{
-				Kind: chaosv1alpha1.TargetVirtualService, Names: []string{"cart"},
-				Mode: chaosv1alpha1.SelectAll, MaxTargets: ptr.To[int32](1),
-			},
-			Fault:    chaosv1alpha1.FaultSpec{Istio: &fault},
-			Duration: &metav1.Duration{Duration: hold},
-			Provider: &chaosv1alpha1.ProviderSpec{Prometheus: &chaosv1alpha1.PrometheusProvider{
-				Address: "http://" + tb.PrometheusAddr, Timeout: &metav1.Duration{Duration: 2 * time.Second},
-			}},
-			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
-				Baseline:        metav1.Duration{Duration: 3 * time.Second},
-				Stabilization:   3,
-				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
-				Probes: []chaosv1alpha1.Probe{{
-					Name:       "cart-success",
-					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("cart", "5s")},
-					Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.95"},
-				}},
-			},
-			Objectives: &chaosv1alpha1.ObjectivesSpec{
-				DetectWithin:  &metav1.Duration{Duration: 10 * time.Second},
-				RecoverWithin: &metav1.Duration{Duration: hold + 30*time.Second},
-			},
-		},
-	}
-}
-
-func abortFault(percent int32) chaosv1alpha1.IstioFault {
-	return chaosv1alpha1.IstioFault{Routes: []string{"primary"}, Abort: &chaosv1alpha1.IstioAbort{HTTPStatus: 503, Percent: percent}}
-}
 
 // virtualService reads a shop VirtualService as unstructured JSON.
 func virtualService(t *testing.T, name string) *unstructured.Unstructured {
@@ -81,7 +42,7 @@ func TestIstioAbortIsMeasuredAndRevertedExactly(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
 
-	run := tb.RunExperiment(t, istioExperiment("e2e-istio-abort", abortFault(50), 15*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.IstioExperiment("e2e-istio-abort", harness.AbortFault(50), 15*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
@@ -109,7 +70,7 @@ func TestIstioAbortIsMeasuredAndRevertedExactly(t *testing.T) {
 func TestIstioAbortBreachingAGuardIsRevertedAtOnce(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
-	exp := istioExperiment("e2e-istio-guard", abortFault(100), 2*time.Minute)
+	exp := tb.IstioExperiment("e2e-istio-guard", harness.AbortFault(100), 2*time.Minute)
 	exp.Spec.Abort = &chaosv1alpha1.AbortSpec{Guards: []chaosv1alpha1.Guard{{
 		Name:       "cart-90",
 		Prometheus: chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("cart", "5s")},
@@ -137,7 +98,7 @@ func TestIstioAbortBreachingAGuardIsRevertedAtOnce(t *testing.T) {
 
 func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
 	tb.RequireSteadyState(t)
-	exp := istioExperiment("e2e-istio-other-writer", abortFault(50), 20*time.Second)
+	exp := tb.IstioExperiment("e2e-istio-other-writer", harness.AbortFault(50), 20*time.Second)
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -179,9 +140,9 @@ func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
 func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
-	fault := abortFault(100)
+	fault := harness.AbortFault(100)
 	fault.Match = &chaosv1alpha1.IstioMatch{Headers: map[string]string{"x-faultline-canary": "true"}}
-	exp := istioExperiment("e2e-istio-scoped", fault, 20*time.Second)
+	exp := tb.IstioExperiment("e2e-istio-scoped", fault, 20*time.Second)
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -205,31 +166,6 @@ func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
 	t.Logf("report: %s", got.Status.Message)
 	if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(virtualService(t, "cart"))) {
 		t.Fatal("the inserted route was not removed")
-	}
-}
-
-// drainExperiment drains the named node for hold.
-func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alpha1.Experiment {
-	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
-		Spec: chaosv1alpha1.ExperimentSpec{
-			Target: chaosv1alpha1.TargetSpec{Kind: chaosv1alpha1.TargetNode, Names: []string{node}, Mode: chaosv1alpha1.SelectOne, MaxTargets: ptr.To[int32](1)},
-			Fault: chaosv1alpha1.FaultSpec{NodeDrain: &chaosv1alpha1.NodeDrainFault{
-				GracePeriodSeconds: ptr.To[int64](0), Timeout: &metav1.Duration{Duration: timeout},
-			}},
-			Duration: &metav1.Duration{Duration: hold},
-			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
-				Baseline:        metav1.Duration{Duration: 3 * time.Second},
-				Stabilization:   3,
-				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
-				Probes: []chaosv1alpha1.Probe{
-					{Name: "checkout-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: 100}},
-					{Name: "cart-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "cart", MinReadyPercent: 100}},
-				},
-			},
-			Objectives: &chaosv1alpha1.ObjectivesSpec{RecoverWithin: &metav1.Duration{Duration: time.Minute}},
-		},
 	}
 }
 
@@ -291,7 +227,7 @@ func TestNodeDrainReschedulesAndUncordons(t *testing.T) {
 	if target == "" {
 		t.Skip("every node runs a payments pod; the PDB would block any drain")
 	}
-	run := tb.RunExperiment(t, drainExperiment("e2e-drain", target, 20*time.Second, 30*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.DrainExperiment("e2e-drain", target, 20*time.Second, 30*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
@@ -323,7 +259,7 @@ func TestDrainBlockedByAPodDisruptionBudgetTimesOutAndSaysWhy(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
 	target, _ := nodeOf(t, "payments")
-	run := tb.RunExperiment(t, drainExperiment("e2e-drain-pdb", target, 5*time.Second, 8*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.DrainExperiment("e2e-drain-pdb", target, 5*time.Second, 8*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if n := node(t, target); n.Spec.Unschedulable {
@@ -349,7 +285,7 @@ func TestNodeCordonedBySomeoneElseStaysCordoned(t *testing.T) {
 	setUnschedulable(t.Context(), t, target, true)
 	t.Cleanup(func() { setUnschedulable(context.Background(), t, target, false) })
 
-	run := tb.RunExperiment(t, drainExperiment("e2e-drain-theirs", target, 5*time.Second, 20*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.DrainExperiment("e2e-drain-theirs", target, 5*time.Second, 20*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 	if !node(t, target).Spec.Unschedulable {
 		t.Fatalf("node %s, cordoned by someone else before the run, was uncordoned by it", target)
@@ -368,7 +304,7 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	t.Helper()
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
-	exp := istioExperiment(name, abortFault(50), 2*time.Minute)
+	exp := tb.IstioExperiment(name, harness.AbortFault(50), 2*time.Minute)
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -431,7 +367,7 @@ func TestOperatorKilledDuringSustainedFaultsResumesAndReverts(t *testing.T) {
 	t.Run("istio fault", func(t *testing.T) {
 		tb.RequireSteadyState(t)
 		before := virtualService(t, "cart")
-		exp := istioExperiment("e2e-istio-crash", abortFault(50), 15*time.Second)
+		exp := tb.IstioExperiment("e2e-istio-crash", harness.AbortFault(50), 15*time.Second)
 		tb.Create(t, exp)
 		run := tb.StartRun(t, exp)
 		waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -456,7 +392,7 @@ func TestOperatorKilledDuringSustainedFaultsResumesAndReverts(t *testing.T) {
 		if target == "" {
 			t.Skip("every node runs a payments pod; the PDB would block any drain")
 		}
-		exp := drainExperiment("e2e-drain-crash", target, 15*time.Second, 30*time.Second)
+		exp := tb.DrainExperiment("e2e-drain-crash", target, 15*time.Second, 30*time.Second)
 		tb.Create(t, exp)
 		run := tb.StartRun(t, exp)
 		waitPhase(t, run, chaosv1alpha1.PhaseObserving)

@@ -165,7 +165,7 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	setApprovers(t, &chaosv1alpha1.Approvers{ServiceAccounts: []string{harness.ShopNamespace + "/fe-approver"}})
 	ctx := t.Context()
 
-	exp := podKillExperiment("four-eyes")
+	exp := tb.PodKillExperiment("four-eyes")
 	exp.Spec.Approval = &chaosv1alpha1.ApprovalSpec{Required: true}
 	if err := users["fe-author"].Create(ctx, exp); err != nil {
 		t.Fatalf("fe-author creating the gated Experiment: %v", err)
@@ -244,7 +244,7 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	// approval was for the spec before the edit, and the run waits for a
 	// new one instead of injecting the edited spec.
 	tb.RequireSteadyState(t)
-	cron := podKillExperiment("four-eyes-cron")
+	cron := tb.PodKillExperiment("four-eyes-cron")
 	cron.Spec.Approval = &chaosv1alpha1.ApprovalSpec{Required: true}
 	cron.Spec.Schedule = "* * * * *"
 	if err := users["fe-author"].Create(ctx, cron); err != nil {

@@ -200,11 +200,11 @@ func judgementExperiment(name, service string, kind judgementKind) *chaosv1alpha
 // by side, FAULTLINE_JUDGEMENT_RUNS times each, and counts what each method
 // flagged.
 func TestJudgementComparisonAgainstFixedThreshold(t *testing.T) {
-	runs := envInt(t, "FAULTLINE_JUDGEMENT_RUNS", 2)
+	runs := harness.EnvInt(t, "FAULTLINE_JUDGEMENT_RUNS", 2)
 	if runs < 1 {
 		t.Fatalf("FAULTLINE_JUDGEMENT_RUNS=%d: want at least 1", runs)
 	}
-	relaxPolicyForBench(t, 2)
+	tb.RelaxPolicyForBench(t, 2)
 	exps := map[string]map[judgementKind]*chaosv1alpha1.Experiment{}
 	for _, svc := range judgedServices {
 		exps[svc] = map[judgementKind]*chaosv1alpha1.Experiment{}

@@ -47,7 +47,7 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 	waitAlertGone(t, "CartAvailabilityLow")
 	time.Sleep(testbedGroupInterval)
 
-	exp := istioExperiment("e2e-notify", abortFault(50), 15*time.Second)
+	exp := tb.IstioExperiment("e2e-notify", harness.AbortFault(50), 15*time.Second)
 	exp.Spec.Detection = &chaosv1alpha1.DetectionSpec{Alerts: []string{"CartAvailabilityLow"}}
 	exp.Spec.Objectives.NotifyWithin = &metav1.Duration{Duration: 30 * time.Second}
 	run := tb.RunExperiment(t, exp, 3*time.Minute)

@@ -83,7 +83,7 @@ func TestPodKillRemediationStartsWithTheReplacement(t *testing.T) {
 	before := podUIDs(t)
 	arrivals := watchPodArrivals(t, "checkout")
 
-	exp := podKillExperiment("e2e-remediation")
+	exp := tb.PodKillExperiment("e2e-remediation")
 	exp.Spec.Objectives.RemediateWithin = &metav1.Duration{Duration: 10 * time.Second}
 	run := tb.RunExperiment(t, exp, 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)

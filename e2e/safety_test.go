@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -103,22 +102,10 @@ func runtimeDeepCopy(m map[string]any) map[string]any {
 	return (&unstructured.Unstructured{Object: m}).DeepCopy().Object
 }
 
-// setPaused flips the kill switch.
-func setPaused(t *testing.T, paused bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	patch := fmt.Sprintf(`{"spec":{"paused":%t}}`, paused)
-	policy := &chaosv1alpha1.ChaosPolicy{ObjectMeta: metav1.ObjectMeta{Name: chaosv1alpha1.DefaultPolicyName}}
-	if err := tb.Client.Patch(ctx, policy, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-		t.Fatalf("setting ChaosPolicy spec.paused=%t: %v", paused, err)
-	}
-}
-
 // heldIstioExperiment delays vsName's primary route for a long hold: its
 // run stays Observing until something stops it.
 func heldIstioExperiment(name, vsName string) *chaosv1alpha1.Experiment {
-	exp := istioExperiment(name, chaosv1alpha1.IstioFault{
+	exp := tb.IstioExperiment(name, chaosv1alpha1.IstioFault{
 		Routes: []string{"primary"},
 		Delay:  &chaosv1alpha1.IstioDelay{FixedDelay: metav1.Duration{Duration: 50 * time.Millisecond}, Percent: 10},
 	}, 10*time.Minute)
@@ -178,7 +165,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 
 		// A valid run goes on beside it.
 		before := virtualService(t, "cart")
-		run := tb.RunExperiment(t, istioExperiment("e2e-beside-malformed-"+label, abortFault(50), 5*time.Second), 2*time.Minute)
+		run := tb.RunExperiment(t, tb.IstioExperiment("e2e-beside-malformed-"+label, harness.AbortFault(50), 5*time.Second), 2*time.Minute)
 		if run.Status.Verdict == chaosv1alpha1.VerdictError {
 			t.Fatalf("%s: a valid run ended Error beside the malformed Experiment: %s", label, run.Status.Message)
 		}
@@ -191,13 +178,13 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 		tb.Create(t, exp)
 		held := tb.StartRun(t, exp)
 		waitPhase(t, held, chaosv1alpha1.PhaseObserving)
-		setPaused(t, true)
-		t.Cleanup(func() { setPaused(t, false) })
+		tb.SetPaused(t, true)
+		t.Cleanup(func() { tb.SetPaused(t, false) })
 		got := tb.WaitRunCompleted(t, held, time.Minute)
 		if got.Status.Verdict != chaosv1alpha1.VerdictAborted || got.Status.Abort == nil || got.Status.Abort.Reason != chaosv1alpha1.AbortKillSwitch {
 			t.Fatalf("%s: run under the kill switch ended %s: %s", label, got.Status.Verdict, got.Status.Message)
 		}
-		setPaused(t, false)
+		tb.SetPaused(t, false)
 	}
 
 	t.Run("while the operator runs", func(t *testing.T) { check(t, "running") })
@@ -242,7 +229,7 @@ func TestARunWithPrometheusAuthCompletes(t *testing.T) {
 	tb.Create(t, secret)
 	// payments, which the tests before this one leave alone: a service just
 	// released from a fault may still fail the baseline's 5s window.
-	exp := istioExperiment("e2e-prometheus-auth", abortFault(50), 5*time.Second)
+	exp := tb.IstioExperiment("e2e-prometheus-auth", harness.AbortFault(50), 5*time.Second)
 	exp.Spec.Target.Names = []string{"payments"}
 	exp.Spec.SteadyState.Probes[0].Name = "payments-success"
 	exp.Spec.SteadyState.Probes[0].Prometheus.Query = harness.SuccessRatioQuery("payments", "5s")
@@ -273,8 +260,8 @@ func TestKillSwitchRevertsEveryStuckRun(t *testing.T) {
 	}
 
 	start := time.Now()
-	setPaused(t, true)
-	t.Cleanup(func() { setPaused(t, false) })
+	tb.SetPaused(t, true)
+	t.Cleanup(func() { tb.SetPaused(t, false) })
 	for _, r := range runs {
 		got := tb.WaitRunCompleted(t, r, time.Minute)
 		if got.Status.Verdict != chaosv1alpha1.VerdictAborted || got.Status.Abort == nil || got.Status.Abort.Reason != chaosv1alpha1.AbortKillSwitch {

@@ -39,7 +39,7 @@ func scheduledRuns(ctx context.Context, name string) ([]chaosv1alpha1.Experiment
 func TestScheduledExperimentRunsOnTimeAndKeepsItsHistory(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
-	exp := podKillExperiment("e2e-scheduled")
+	exp := tb.PodKillExperiment("e2e-scheduled")
 	exp.Spec.Schedule = "@every 20s"
 	exp.Spec.ConcurrencyPolicy = chaosv1alpha1.ForbidConcurrent
 	exp.Spec.RunHistoryLimit = ptr.To[int32](2)

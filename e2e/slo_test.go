@@ -182,7 +182,7 @@ func sloExperiment(name, service string, fault *chaosv1alpha1.IstioFault, hold t
 				Address: "http://" + tb.PrometheusAddr, Timeout: &metav1.Duration{Duration: 2 * time.Second},
 			}},
 			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
+				Interval:        metav1.Duration{Duration: harness.ProbeInterval},
 				Baseline:        metav1.Duration{Duration: 5 * time.Second},
 				Stabilization:   3,
 				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
@@ -197,7 +197,7 @@ func sloExperiment(name, service string, fault *chaosv1alpha1.IstioFault, hold t
 // reviews' requests, after them.
 func TestSLOBackedSteadyState(t *testing.T) {
 	tb.RequireSteadyState(t)
-	relaxPolicyForBench(t, 3)
+	tb.RelaxPolicyForBench(t, 3)
 	for _, u := range []*unstructured.Unstructured{slothReviews(), pyrraRatings()} {
 		createSLOObject(t, u)
 	}
@@ -364,7 +364,7 @@ func testRelativeCondition(t *testing.T) {
 		t.Fatalf("baselineMean %q, threshold %q: want numbers (%v, %v)", ps.BaselineMean, ps.Threshold, err1, err2)
 	}
 	// A 5s baseline sampled every second.
-	if minSamples := int32(exp.Spec.SteadyState.Baseline.Duration/interval) - 1; ps.BaselineSamples < minSamples {
+	if minSamples := int32(exp.Spec.SteadyState.Baseline.Duration/harness.ProbeInterval) - 1; ps.BaselineSamples < minSamples {
 		t.Errorf("baselineSamples %d, want at least %d over a %s baseline", ps.BaselineSamples, minSamples, exp.Spec.SteadyState.Baseline.Duration)
 	}
 	if !(mean > 0) || !harness.Within(threshold, mean*1.1, 1e-6*mean) {

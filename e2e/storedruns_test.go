@@ -137,7 +137,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 			return false, fmt.Errorf("conditions %v", conds)
 		})
 		harness.WaitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 1", func(ctx context.Context) (bool, error) {
-			v, err := operatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
+			v, err := tb.OperatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
 			if err != nil || v != 1 {
 				return false, fmt.Errorf("value %v, error %v", v, err)
 			}
@@ -147,7 +147,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 
 	t.Run("a new run completes", func(t *testing.T) {
 		before := virtualService(t, "cart")
-		run := tb.RunExperiment(t, istioExperiment("e2e-beside-malformed-run", abortFault(50), 5*time.Second), 2*time.Minute)
+		run := tb.RunExperiment(t, tb.IstioExperiment("e2e-beside-malformed-run", harness.AbortFault(50), 5*time.Second), 2*time.Minute)
 		if run.Status.Verdict == chaosv1alpha1.VerdictError {
 			t.Fatalf("a valid run ended Error beside the malformed run: %s", run.Status.Message)
 		}
@@ -161,13 +161,13 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 		tb.Create(t, exp)
 		held := tb.StartRun(t, exp)
 		waitPhase(t, held, chaosv1alpha1.PhaseObserving)
-		setPaused(t, true)
-		t.Cleanup(func() { setPaused(t, false) })
+		tb.SetPaused(t, true)
+		t.Cleanup(func() { tb.SetPaused(t, false) })
 		got := tb.WaitRunCompleted(t, held, time.Minute)
 		if got.Status.Verdict != chaosv1alpha1.VerdictAborted || got.Status.Abort == nil || got.Status.Abort.Reason != chaosv1alpha1.AbortKillSwitch {
 			t.Fatalf("run under the kill switch ended %s: %s", got.Status.Verdict, got.Status.Message)
 		}
-		setPaused(t, false)
+		tb.SetPaused(t, false)
 	})
 
 	t.Run("the bad run can be deleted", func(t *testing.T) {
@@ -191,7 +191,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 			return err == nil, err
 		})
 		harness.WaitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 0", func(ctx context.Context) (bool, error) {
-			v, err := operatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
+			v, err := tb.OperatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
 			if err != nil || v != 0 {
 				return false, fmt.Errorf("value %v, error %v", v, err)
 			}

@@ -295,14 +295,6 @@ func ensureToken(path string) error {
 	return os.WriteFile(path, []byte(hex.EncodeToString(buf)), 0o600)
 }
 
-// EnvOr is the environment variable key, or def when it is unset or empty.
-func EnvOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 func samePath(a, b string) bool {
 	ra, errA := filepath.EvalSymlinks(a)
 	rb, errB := filepath.EvalSymlinks(b)
