@@ -4,14 +4,10 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -27,10 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -66,7 +57,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	tb.RequireOperator(t)
 	// Every template, not a list of them: a right a new template grants
 	// is part of the identity under test without anyone adding it here.
-	rendered := renderChart(t, harness.OperatorNamespace)
+	rendered := tb.RenderChart(t, harness.OperatorNamespace)
 	var identity []*unstructured.Unstructured
 	var deployment *unstructured.Unstructured
 	for _, o := range rendered {
@@ -101,10 +92,10 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	applyChartIdentity(t, identity)
 	requireOnlyChartBindings(t, identity)
 	waitForChartRights(t, identity)
-	kubeconfig := serviceAccountKubeconfig(t, harness.OperatorNamespace, harness.OperatorServiceAccount)
+	kubeconfig := tb.ServiceAccountKubeconfig(t, harness.OperatorNamespace, harness.OperatorServiceAccount)
 
 	args := slices.Clone(tb.Operator.Args)
-	for _, a := range containerArgs(t, deployment) {
+	for _, a := range harness.ContainerArgs(t, deployment) {
 		if slices.ContainsFunc(chartOperatorFlags, func(p string) bool { return strings.HasPrefix(a, p) }) {
 			args = append(args, a)
 		}
@@ -206,61 +197,6 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		t.Errorf("the operator running as the chart's ServiceAccount was refused %d time(s); the chart lacks these rights:\n%s",
 			len(lines), strings.Join(lines, "\n"))
 	}
-}
-
-// renderChart renders the chart's templates with its default values into
-// namespace with the helm the repository builds (bin/helm; `make
-// chart-tools`), as internal/charttest does.
-func renderChart(t *testing.T, namespace string, templates ...string) []*unstructured.Unstructured {
-	t.Helper()
-	helm := filepath.Join(tb.RepoRoot, "bin", "helm")
-	if _, err := os.Stat(helm); err != nil {
-		t.Fatalf("%s is missing (%v): build it with `hack/tools.sh helm` (make chart-tools)", helm, err)
-	}
-	args := []string{"template", "faultline", filepath.Join(tb.RepoRoot, "charts", "faultline"), "--namespace", namespace}
-	for _, tmpl := range templates {
-		args = append(args, "--show-only", tmpl)
-	}
-	home := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), helm, args...)
-	// A home of its own: neither the user's helm configuration nor
-	// repositories take part.
-	cmd.Env = append(os.Environ(), "HOME="+home, "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %v: %v\n%s", args, err, stderr.String())
-	}
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(&stdout, 4096)
-	for {
-		var obj map[string]any
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("helm template printed invalid YAML: %v", err)
-		}
-		if len(obj) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: obj})
-		}
-	}
-	return objs
-}
-
-// containerArgs are the args of a rendered Deployment's first container.
-func containerArgs(t *testing.T, deploy *unstructured.Unstructured) []string {
-	t.Helper()
-	containers, _, err := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
-	if err != nil || len(containers) == 0 {
-		t.Fatalf("the rendered Deployment has no containers (%v)", err)
-	}
-	args, _, err := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
-	if err != nil {
-		t.Fatalf("the rendered container's args: %v", err)
-	}
-	return args
 }
 
 // applyChartIdentity puts the chart's ServiceAccount and rights in place of
@@ -429,37 +365,6 @@ func waitForChartRights(t *testing.T, chart []*unstructured.Unstructured) {
 		}
 		return true, nil
 	})
-}
-
-// serviceAccountKubeconfig writes a kubeconfig for the testbed with a token
-// of namespace/name, valid for an hour, as a pod of that ServiceAccount has.
-func serviceAccountKubeconfig(t *testing.T, namespace, name string) string {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(tb.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hour := int64(60 * 60)
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("requesting a token for ServiceAccount %s/%s: %v", namespace, name, err)
-	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["testbed"] = &clientcmdapi.Cluster{
-		Server:                   tb.Config.Host,
-		CertificateAuthority:     tb.Config.CAFile,
-		CertificateAuthorityData: tb.Config.CAData,
-		TLSServerName:            tb.Config.ServerName,
-	}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: "testbed", AuthInfo: name}
-	cfg.CurrentContext = name
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // requireNoFaultlineMarks fails the test when a reverted object still

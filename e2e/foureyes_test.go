@@ -81,7 +81,7 @@ func limitedClients(t *testing.T) map[string]client.Client {
 			}
 			t.Cleanup(func() { _ = tb.Client.Delete(context.Background(), o) })
 		}
-		cfg, err := clientcmd.BuildConfigFromFlags("", serviceAccountKubeconfig(t, harness.ShopNamespace, name))
+		cfg, err := clientcmd.BuildConfigFromFlags("", tb.ServiceAccountKubeconfig(t, harness.ShopNamespace, name))
 		if err != nil {
 			t.Fatal(err)
 		}
