@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // TestAlertReceiverRefusesNotificationsWithoutItsToken sends the operator's
@@ -30,7 +31,7 @@ import (
 // first notification after the injection).
 func TestAlertReceiverRefusesNotificationsWithoutItsToken(t *testing.T) {
 	tb.RequireSteadyState(t)
-	tb.requireOperator(t)
+	tb.RequireOperator(t)
 	raw, err := os.ReadFile(tb.AlertReceiverTokenFile)
 	if err != nil {
 		t.Fatal(err)
@@ -39,18 +40,18 @@ func TestAlertReceiverRefusesNotificationsWithoutItsToken(t *testing.T) {
 	// An alert no rule fires, so only this test's notifications name it;
 	// a 1% abort keeps cart's steady state while the run waits.
 	const alert = "E2EForgedNotification"
-	exp := istioExperiment("e2e-forged-notification", abortFault(1), 20*time.Second)
+	exp := tb.IstioExperiment("e2e-forged-notification", harness.AbortFault(1), 20*time.Second)
 	exp.Spec.Detection = &chaosv1alpha1.DetectionSpec{Alerts: []string{alert}}
 	exp.Spec.Objectives.NotifyWithin = &metav1.Duration{Duration: time.Minute}
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
-	waitFor(t, 2*time.Minute, "run "+run.Name+" to inject its fault", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 2*time.Minute, "run "+run.Name+" to inject its fault", func(ctx context.Context) (bool, error) {
 		got := &chaosv1alpha1.ExperimentRun{}
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 			return false, err
 		}
 		if got.Status.Phase == chaosv1alpha1.PhaseCompleted {
-			return false, fmt.Errorf("%w: the run completed before injecting: %s", errGiveUp, got.Status.Message)
+			return false, fmt.Errorf("%w: the run completed before injecting: %s", harness.ErrGiveUp, got.Status.Message)
 		}
 		return got.Status.Timeline.InjectedAt != nil, fmt.Errorf("phase %q", got.Status.Phase)
 	})
@@ -104,7 +105,7 @@ func notifyReceiver(t *testing.T, auth, alert, receiver string) (int, string) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+operatorAlertReceiverAddr+"/alertmanager", bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+harness.OperatorAlertReceiverAddr+"/alertmanager", bytes.NewReader(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func notifyReceiver(t *testing.T, auth, alert, receiver string) (int, string) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("the operator's alert receiver at %s: %v", operatorAlertReceiverAddr, err)
+		t.Fatalf("the operator's alert receiver at %s: %v", harness.OperatorAlertReceiverAddr, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

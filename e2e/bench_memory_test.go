@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/internal/benchtable"
 )
 
@@ -56,20 +57,20 @@ const (
 // move the cluster's pods, so the Istio fault is what keeps a run active
 // without disturbing what is measured. Memory and CPU are read again.
 func BenchmarkOperatorMemoryBesideBigCluster(b *testing.B) {
-	tb.requireOperator(b)
-	podLevels := envInts(b, "FAULTLINE_BENCH_MEM_PODS", defaultMemPods...)
-	nExperiments := envInt(b, "FAULTLINE_BENCH_MEM_EXPERIMENTS", defaultMemExperiments)
-	nRuns := envInt(b, "FAULTLINE_BENCH_MEM_RUNS", defaultMemRuns)
-	window := envDuration(b, "FAULTLINE_BENCH_IDLE", defaultIdleWindow)
+	tb.RequireOperator(b)
+	podLevels := harness.EnvInts(b, "FAULTLINE_BENCH_MEM_PODS", defaultMemPods...)
+	nExperiments := harness.EnvInt(b, "FAULTLINE_BENCH_MEM_EXPERIMENTS", defaultMemExperiments)
+	nRuns := harness.EnvInt(b, "FAULTLINE_BENCH_MEM_RUNS", defaultMemRuns)
+	window := harness.EnvDuration(b, "FAULTLINE_BENCH_IDLE", defaultIdleWindow)
 	benchStart := time.Now()
 	// Registered first, so it runs after every other cleanup.
 	b.Cleanup(func() {
 		b.Logf("benchmark and cleanup took %s", time.Since(benchStart).Round(time.Second))
 	})
-	relaxPolicyForBench(b, int32(nRuns+1))
+	tb.RelaxPolicyForBench(b, int32(nRuns+1))
 
-	nodes := newBenchNodes(b, "bench-mem")
-	expNS := benchNamespace(b, "bench-mem-experiments-", true)
+	nodes := tb.NewBenchNodes(b, "bench-mem")
+	expNS := tb.BenchNamespace(b, "bench-mem-experiments-", true)
 	start := time.Now()
 	createScheduledExperiments(b, expNS, nExperiments)
 	b.Logf("created %d scheduled Experiments in %s", nExperiments, time.Since(start).Round(100*time.Millisecond))
@@ -80,16 +81,16 @@ func BenchmarkOperatorMemoryBesideBigCluster(b *testing.B) {
 	tb.StopPrometheus(b)
 	b.Cleanup(func() { tb.StartPrometheus(b) })
 	filler := &fillerPods{nodes: nodes}
-	var last operatorUsage
+	var last harness.OperatorUsage
 	for _, pods := range append([]int{0}, podLevels...) {
 		start := time.Now()
 		filler.grow(b, pods)
 		b.Logf("cluster at %d extra pods (%d namespaces, %d opted in) after %s of setup", filler.total, len(filler.deployments), filler.enabled, time.Since(start).Round(time.Second))
 		last = measureRestartedOperator(b, window)
-		b.Logf("at %d extra pods and %d Experiments: RSS %s, CPU %s over %s", pods, nExperiments, last.memory(), percentOfCore(last.CPU), last.Window.Round(100*time.Millisecond))
+		b.Logf("at %d extra pods and %d Experiments: RSS %s, CPU %s over %s", pods, nExperiments, last.Memory(), percentOfCore(last.CPU), last.Window.Round(100*time.Millisecond))
 		benchtable.Record(b, benchtable.Row{
 			Measurement: fmt.Sprintf("operator RSS at %s pods (%s scheduled Experiments)", thousands(pods), thousands(nExperiments)),
-			Faultline:   last.memory(),
+			Faultline:   last.Memory(),
 			Goal:        memoryRSSGoal,
 		})
 	}
@@ -101,8 +102,8 @@ func BenchmarkOperatorMemoryBesideBigCluster(b *testing.B) {
 		Goal:        memoryIdleCPUGoal,
 	})
 	tb.StartPrometheus(b)
-	scraped := measureOperator(b, window)
-	b.Logf("idle with the testbed's Prometheus scraping the operator every second: CPU %s, RSS %s", percentOfCore(scraped.CPU), scraped.memory())
+	scraped := tb.MeasureOperator(b, window)
+	b.Logf("idle with the testbed's Prometheus scraping the operator every second: CPU %s, RSS %s", percentOfCore(scraped.CPU), scraped.Memory())
 	benchtable.Record(b, benchtable.Row{
 		Measurement: fmt.Sprintf("idle CPU with %s pods, scraped by Prometheus every second", thousands(filler.total)),
 		Faultline:   percentOfCore(scraped.CPU),
@@ -115,7 +116,7 @@ func BenchmarkOperatorMemoryBesideBigCluster(b *testing.B) {
 		b.ReportMetric(100*busy.CPU, "runs-cpu-%")
 		benchtable.Record(b, benchtable.Row{
 			Measurement: fmt.Sprintf("operator RSS at %s pods, %d active + %d finished runs", thousands(filler.total), nRuns, nRuns),
-			Faultline:   busy.memory(),
+			Faultline:   busy.Memory(),
 			Goal:        memoryRSSGoal,
 		})
 		benchtable.Record(b, benchtable.Row{
@@ -129,14 +130,14 @@ func BenchmarkOperatorMemoryBesideBigCluster(b *testing.B) {
 
 // measureRestartedOperator restarts the operator, waits until it has
 // synced and gone quiet, and measures it over window.
-func measureRestartedOperator(b *testing.B, window time.Duration) operatorUsage {
+func measureRestartedOperator(b *testing.B, window time.Duration) harness.OperatorUsage {
 	b.Helper()
-	if rss, peak, err := procMemory(operatorPID(b)); err == nil {
-		b.Logf("before the restart, the operator that lived through the changes held %s (peak %s)", mib(rss), mib(peak))
+	if rss, peak, err := harness.ProcMemory(tb.OperatorPID(b)); err == nil {
+		b.Logf("before the restart, the operator that lived through the changes held %s (peak %s)", harness.MiB(rss), harness.MiB(peak))
 	}
 	tb.RestartOperator(b)
-	waitOperatorQuiet(b, memorySettleTimeout)
-	return measureOperator(b, window)
+	tb.WaitOperatorQuiet(b, memorySettleTimeout)
+	return tb.MeasureOperator(b, window)
 }
 
 // createScheduledExperiments creates n Experiments in namespace whose cron
@@ -153,7 +154,7 @@ func createScheduledExperiments(b *testing.B, namespace string, n int) {
 				Schedule: fmt.Sprintf("%d %d 1 %d *", i%60, 9+i%8, month),
 				Target: chaosv1alpha1.TargetSpec{
 					Kind:       chaosv1alpha1.TargetPod,
-					Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{benchAppLabel: fmt.Sprintf("app-%d", i%20)}},
+					Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{harness.BenchAppLabel: fmt.Sprintf("app-%d", i%20)}},
 					Mode:       chaosv1alpha1.SelectOne,
 					MaxTargets: ptr.To[int32](1),
 				},
@@ -164,7 +165,7 @@ func createScheduledExperiments(b *testing.B, namespace string, n int) {
 				SteadyState: chaosv1alpha1.SteadyStateSpec{
 					Probes: []chaosv1alpha1.Probe{
 						{Name: "ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: fmt.Sprintf("app-%d", i%20)}},
-						{Name: "success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("checkout", "1m")},
+						{Name: "success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("checkout", "1m")},
 							Condition: &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.99"}},
 					},
 				},
@@ -175,7 +176,7 @@ func createScheduledExperiments(b *testing.B, namespace string, n int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := createAll(ctx, objs, 8); err != nil {
+	if err := tb.CreateAll(ctx, objs, 8); err != nil {
 		b.Fatal(err)
 	}
 	// Deleted with their namespace; nothing runs them before.
@@ -184,7 +185,7 @@ func createScheduledExperiments(b *testing.B, namespace string, n int) {
 // fillerPods are Deployments of kwok pods, fillerPodsPerNamespace to a
 // namespace, one namespace in fillerEnabledEveryNth opted in to chaos.
 type fillerPods struct {
-	nodes       *benchNodes
+	nodes       *harness.BenchNodes
 	deployments []*appsv1.Deployment
 	total       int
 	enabled     int
@@ -197,19 +198,19 @@ func (f *fillerPods) grow(b *testing.B, total int) {
 	if total <= f.total {
 		return
 	}
-	f.nodes.ensureCapacity(b, total)
+	f.nodes.EnsureCapacity(b, total)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var added []*appsv1.Deployment
 	for f.total < total {
 		i := len(f.deployments)
 		enabled := i%fillerEnabledEveryNth == 0
-		ns := benchNamespace(b, "bench-mem-filler-", enabled)
+		ns := tb.BenchNamespace(b, "bench-mem-filler-", enabled)
 		if enabled {
 			f.enabled++
 		}
 		replicas := min(fillerPodsPerNamespace, total-f.total)
-		d := benchDeployment(ns, "filler", int32(replicas), fillerReadyDelay)
+		d := harness.BenchDeployment(ns, "filler", int32(replicas), fillerReadyDelay)
 		if err := tb.Client.Create(ctx, d); err != nil {
 			b.Fatalf("creating Deployment %s/%s: %v", ns, d.Name, err)
 		}
@@ -222,7 +223,7 @@ func (f *fillerPods) grow(b *testing.B, total int) {
 	// namespaces' own cleanups then wait while the namespace controller
 	// empties them side by side.
 	b.Cleanup(func() { f.deleteNamespaces(b) })
-	took := waitDeploymentsReady(b, added)
+	took := tb.WaitDeploymentsReady(b, added)
 	b.Logf("%d more pods Ready in %s", total-sumReplicas(f.deployments[:len(f.deployments)-len(added)]), took.Round(time.Second))
 }
 
@@ -250,25 +251,25 @@ func sumReplicas(ds []*appsv1.Deployment) int {
 // measureWithRuns finishes n pod-kill runs, starts n Istio runs that stay
 // active, measures the operator (not restarted) over window, then deletes
 // the runs, which reverts their faults.
-func measureWithRuns(b *testing.B, nodes *benchNodes, pods, n int, window time.Duration) operatorUsage {
+func measureWithRuns(b *testing.B, nodes *harness.BenchNodes, pods, n int, window time.Duration) harness.OperatorUsage {
 	b.Helper()
 	setup := time.Now()
-	nodes.ensureCapacity(b, pods+n*int(victimReplicas))
-	ns := benchNamespace(b, "bench-mem-runs-", true)
+	nodes.EnsureCapacity(b, pods+n*int(victimReplicas))
+	ns := tb.BenchNamespace(b, "bench-mem-runs-", true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	var objs []client.Object
 	var deployments []*appsv1.Deployment
 	for i := range n {
-		d := benchDeployment(ns, fmt.Sprintf("victim-%02d", i), victimReplicas, victimReadyDelay)
+		d := harness.BenchDeployment(ns, fmt.Sprintf("victim-%02d", i), victimReplicas, victimReadyDelay)
 		deployments = append(deployments, d)
 		objs = append(objs, d, benchVirtualService(ns, fmt.Sprintf("vs-%02d", i)))
 	}
-	if err := createAll(ctx, objs, 8); err != nil {
+	if err := tb.CreateAll(ctx, objs, 8); err != nil {
 		b.Fatal(err)
 	}
-	waitDeploymentsReady(b, deployments)
+	tb.WaitDeploymentsReady(b, deployments)
 
 	// The finished runs: one pod killed each, a deviation and a recovery
 	// measured, so each status has targets, a full timeline and probe
@@ -277,18 +278,18 @@ func measureWithRuns(b *testing.B, nodes *benchNodes, pods, n int, window time.D
 	for i := range n {
 		objs = append(objs, finishedRunExperiment(ns, i))
 	}
-	if err := createAll(ctx, objs, 8); err != nil {
+	if err := tb.CreateAll(ctx, objs, 8); err != nil {
 		b.Fatal(err)
 	}
 	finished := startRuns(b, ctx, objs)
 	waitRuns(b, finished, 10*time.Minute, "complete", chaosv1alpha1.PhaseCompleted)
-	waitDeploymentsReady(b, deployments)
+	tb.WaitDeploymentsReady(b, deployments)
 
 	objs = nil
 	for i := range n {
 		objs = append(objs, activeRunExperiment(ns, i))
 	}
-	if err := createAll(ctx, objs, 8); err != nil {
+	if err := tb.CreateAll(ctx, objs, 8); err != nil {
 		b.Fatal(err)
 	}
 	active := startRuns(b, ctx, objs)
@@ -298,8 +299,8 @@ func measureWithRuns(b *testing.B, nodes *benchNodes, pods, n int, window time.D
 	// The runs sample every activeRunProbeInterval and never go quiet;
 	// give the injection's aftermath a few samples to pass.
 	time.Sleep(3 * activeRunProbeInterval)
-	u := measureOperator(b, window)
-	b.Logf("with %d active and %d finished runs: RSS %s, CPU %s over %s", n, n, u.memory(), percentOfCore(u.CPU), u.Window.Round(100*time.Millisecond))
+	u := tb.MeasureOperator(b, window)
+	b.Logf("with %d active and %d finished runs: RSS %s, CPU %s over %s", n, n, u.Memory(), percentOfCore(u.CPU), u.Window.Round(100*time.Millisecond))
 
 	// Still active at the end: the fault really was held throughout.
 	waitRuns(b, active, time.Minute, "stay observing", chaosv1alpha1.PhaseObserving)
@@ -321,7 +322,7 @@ func benchVirtualService(namespace, name string) *unstructured.Unstructured {
 			}},
 		},
 	}}
-	vs.SetGroupVersionKind(virtualServiceGVK)
+	vs.SetGroupVersionKind(harness.VirtualServiceGVK)
 	return vs
 }
 
@@ -349,7 +350,7 @@ func finishedRunExperiment(namespace string, i int) *chaosv1alpha1.Experiment {
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{
 				Kind:       chaosv1alpha1.TargetPod,
-				Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{benchAppLabel: fmt.Sprintf("victim-%02d", i)}},
+				Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{harness.BenchAppLabel: fmt.Sprintf("victim-%02d", i)}},
 				Mode:       chaosv1alpha1.SelectOne,
 				MaxTargets: ptr.To[int32](1),
 			},
@@ -408,7 +409,7 @@ func startRuns(b *testing.B, ctx context.Context, exps []client.Object) []*chaos
 		runs = append(runs, r)
 		objs = append(objs, r)
 	}
-	if err := createAll(ctx, objs, 8); err != nil {
+	if err := tb.CreateAll(ctx, objs, 8); err != nil {
 		b.Fatal(err)
 	}
 	return runs
@@ -420,7 +421,7 @@ func startRuns(b *testing.B, ctx context.Context, exps []client.Object) []*chaos
 func waitRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun, timeout time.Duration, what string, phase chaosv1alpha1.RunPhase) {
 	b.Helper()
 	start := time.Now()
-	err := poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
 		behind := 0
 		var example string
 		for _, r := range runs {
@@ -432,7 +433,7 @@ func waitRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun, timeout time.Du
 				continue
 			}
 			if got.Status.Phase == chaosv1alpha1.PhaseCompleted {
-				return false, fmt.Errorf("%w: run %s completed (verdict %s) instead of reaching %s: %s", errGiveUp, got.Name, got.Status.Verdict, phase, got.Status.Message)
+				return false, fmt.Errorf("%w: run %s completed (verdict %s) instead of reaching %s: %s", harness.ErrGiveUp, got.Name, got.Status.Verdict, phase, got.Status.Message)
 			}
 			behind++
 			example = fmt.Sprintf("%s in phase %q: %s", got.Name, got.Status.Phase, got.Status.Message)
@@ -445,7 +446,7 @@ func waitRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun, timeout time.Du
 	switch {
 	case err == nil:
 		b.Logf("%d runs in phase %s after %s", len(runs), phase, time.Since(start).Round(100*time.Millisecond))
-	case errors.Is(err, errGiveUp):
+	case errors.Is(err, harness.ErrGiveUp):
 		b.Fatalf("waiting for %d runs to %s: %v", len(runs), what, err)
 	default:
 		b.Logf("waiting for %d runs to %s: %v; going on", len(runs), what, err)
@@ -474,13 +475,13 @@ func deleteRuns(b *testing.B, runs []*chaosv1alpha1.ExperimentRun) {
 			b.Errorf("deleting run %s: %v", r.Name, err)
 		}
 	}
-	err := poll(ctx, 5*time.Minute, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(ctx, 5*time.Minute, func(ctx context.Context) (bool, error) {
 		left := 0
 		for _, r := range runs {
 			err := tb.Client.Get(ctx, client.ObjectKeyFromObject(r), &chaosv1alpha1.ExperimentRun{})
 			if err == nil {
 				left++
-			} else if !isNotFound(err) {
+			} else if !harness.IsNotFound(err) {
 				return false, err
 			}
 		}

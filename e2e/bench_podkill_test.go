@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/internal/benchtable"
 )
 
@@ -44,9 +45,9 @@ import (
 // pods' own, so its pods are seen deleted when their deletionTimestamp is set.
 // FAULTLINE_BENCH_KILL_PODS overrides the sizes (default 200,1000).
 func BenchmarkPodKillSideBySide(b *testing.B) {
-	tb.requireOperator(b)
-	relaxPolicyForBench(b, 1)
-	for _, n := range envInts(b, "FAULTLINE_BENCH_KILL_PODS", 200, 1000) {
+	tb.RequireOperator(b)
+	tb.RelaxPolicyForBench(b, 1)
+	for _, n := range harness.EnvInts(b, "FAULTLINE_BENCH_KILL_PODS", 200, 1000) {
 		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
 			benchPodKill(b, n)
 		})
@@ -73,8 +74,8 @@ func (r killResult) seconds() string {
 }
 
 func benchPodKill(b *testing.B, n int) {
-	nodes := newBenchNodes(b, fmt.Sprintf("bench-kill-%d", n))
-	nodes.ensureCapacity(b, n)
+	nodes := tb.NewBenchNodes(b, fmt.Sprintf("bench-kill-%d", n))
+	nodes.EnsureCapacity(b, n)
 
 	cfg := rest.CopyConfig(tb.Config)
 	cfg.QPS, cfg.Burst = 1000, 1000
@@ -116,7 +117,7 @@ func speedRatio(peer, faultline killResult, name string) string {
 	return fmt.Sprintf("%.2f× %s speed", peer.Elapsed.Seconds()/faultline.Elapsed.Seconds(), name)
 }
 
-// killer kills every pod of the Deployment benchDeployment(ns, app, ...)
+// killer kills every pod of the Deployment harness.BenchDeployment(ns, app, ...)
 // while a deletion watch is open, and returns when its clock started. A way
 // whose clock start is known only later (Faultline's baselineVerifiedAt)
 // returns a zero start and a wait function instead, which is called once
@@ -130,17 +131,17 @@ type killer func(b *testing.B, cs kubernetes.Interface, ns, app string, n int, w
 // cluster.
 func measureKill(b *testing.B, cs kubernetes.Interface, n int, name string, kill killer) killResult {
 	b.Helper()
-	ns := benchNamespace(b, "bench-kill-"+name+"-", true)
-	defer deleteNamespace(b, ns)
+	ns := tb.BenchNamespace(b, "bench-kill-"+name+"-", true)
+	defer tb.DeleteNamespace(b, ns)
 	const app = "victim"
-	d := benchDeployment(ns, app, int32(n), time.Second)
+	d := harness.BenchDeployment(ns, app, int32(n), time.Second)
 	tb.Create(b, d)
-	took := waitDeploymentsReady(b, []*appsv1.Deployment{d})
+	took := tb.WaitDeploymentsReady(b, []*appsv1.Deployment{d})
 	b.Logf("%s: %d pods Ready in %s", name, n, took.Round(100*time.Millisecond))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := watchDeletions(ctx, cs, ns, labels.Set{benchAppLabel: app}.String())
+	w, err := watchDeletions(ctx, cs, ns, labels.Set{harness.BenchAppLabel: app}.String())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func killWithFaultline(b *testing.B, _ kubernetes.Interface, ns, app string, n i
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{
 				Kind:       chaosv1alpha1.TargetPod,
-				Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{benchAppLabel: app}},
+				Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{harness.BenchAppLabel: app}},
 				Mode:       chaosv1alpha1.SelectAll,
 				MaxTargets: ptr.To(int32(n)),
 			},
@@ -204,7 +205,7 @@ func killWithFaultline(b *testing.B, _ kubernetes.Interface, ns, app string, n i
 	return time.Time{}, func() killResult {
 		got := &chaosv1alpha1.ExperimentRun{}
 		var baseline time.Time
-		err := poll(context.Background(), killTimeout(n), func(ctx context.Context) (bool, error) {
+		err := harness.Poll(context.Background(), killTimeout(n), func(ctx context.Context) (bool, error) {
 			if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 				return false, err
 			}
@@ -245,7 +246,7 @@ func killWithFaultline(b *testing.B, _ kubernetes.Interface, ns, app string, n i
 func killWithClientGo(b *testing.B, cs kubernetes.Interface, ns, app string, _ int, _ *deletionWatch) (time.Time, func() killResult) {
 	ctx := context.Background()
 	start := time.Now()
-	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{benchAppLabel: app}.String()})
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{harness.BenchAppLabel: app}.String()})
 	if err != nil {
 		b.Fatalf("client-go: listing pods: %v", err)
 	}
@@ -282,7 +283,7 @@ func killWithClientGo(b *testing.B, cs kubernetes.Interface, ns, app string, _ i
 func killWithKubectl(b *testing.B, _ kubernetes.Interface, ns, app string, _ int, _ *deletionWatch) (time.Time, func() killResult) {
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(tb.RepoRoot, "bin", "kubectl"), "--kubeconfig", tb.Kubeconfig,
-		"delete", "pods", "-l", labels.Set{benchAppLabel: app}.String(), "-n", ns, "--wait=false")
+		"delete", "pods", "-l", labels.Set{harness.BenchAppLabel: app}.String(), "-n", ns, "--wait=false")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Run(); err != nil {

@@ -4,14 +4,10 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -27,13 +22,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // chartRBACKinds are the kinds of the chart's identity: its ServiceAccount
@@ -62,10 +54,10 @@ var chartOperatorFlags = []string{"--leader-elect", "--leader-election-", "--zap
 // certificate rotator is not exercised: the webhook certificate is the
 // suite's (--webhook-cert-mode=external).
 func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
-	tb.requireOperator(t)
+	tb.RequireOperator(t)
 	// Every template, not a list of them: a right a new template grants
 	// is part of the identity under test without anyone adding it here.
-	rendered := renderChart(t, operatorNamespace)
+	rendered := tb.RenderChart(t, harness.OperatorNamespace)
 	var identity []*unstructured.Unstructured
 	var deployment *unstructured.Unstructured
 	for _, o := range rendered {
@@ -80,8 +72,8 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		t.Fatal("the chart rendered no Deployment")
 	}
 	serviceAccount, _, _ := unstructured.NestedString(deployment.Object, "spec", "template", "spec", "serviceAccountName")
-	if serviceAccount != operatorServiceAccount {
-		t.Fatalf("the chart's pods run as ServiceAccount %q; this test (and e2e/operator_identity_test.go) expects %q", serviceAccount, operatorServiceAccount)
+	if serviceAccount != harness.OperatorServiceAccount {
+		t.Fatalf("the chart's pods run as ServiceAccount %q; this test (and e2e/harness/identity.go) expects %q", serviceAccount, harness.OperatorServiceAccount)
 	}
 	for _, kind := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"} {
 		if !slices.ContainsFunc(identity, func(o *unstructured.Unstructured) bool { return o.GetKind() == kind }) {
@@ -100,16 +92,16 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	applyChartIdentity(t, identity)
 	requireOnlyChartBindings(t, identity)
 	waitForChartRights(t, identity)
-	kubeconfig := serviceAccountKubeconfig(t, operatorNamespace, operatorServiceAccount)
+	kubeconfig := tb.ServiceAccountKubeconfig(t, harness.OperatorNamespace, harness.OperatorServiceAccount)
 
 	args := slices.Clone(tb.Operator.Args)
-	for _, a := range containerArgs(t, deployment) {
+	for _, a := range harness.ContainerArgs(t, deployment) {
 		if slices.ContainsFunc(chartOperatorFlags, func(p string) bool { return strings.HasPrefix(a, p) }) {
 			args = append(args, a)
 		}
 	}
 	// What the chart's pod learns from its environment (POD_NAMESPACE).
-	args = append(args, "--leader-election-namespace="+operatorNamespace, "--operator-namespace="+operatorNamespace,
+	args = append(args, "--leader-election-namespace="+harness.OperatorNamespace, "--operator-namespace="+harness.OperatorNamespace,
 		// Sweeps every 2s, so the reaper's rights are used all along.
 		"--reap-period=2s")
 	if !slices.Contains(args, "--leader-elect=true") {
@@ -117,7 +109,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	}
 	logPath := filepath.Join(tb.StateDir, "chart-rbac-operator.log")
 	_ = os.Remove(logPath) // only this test's lines are judged
-	op := &Operator{
+	op := &harness.Operator{
 		Bin:         tb.Operator.Bin,
 		Kubeconfig:  kubeconfig,
 		MetricsAddr: tb.Operator.MetricsAddr,
@@ -138,7 +130,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	if err := op.Start(ctx); err != nil {
 		t.Fatalf("starting the operator as the chart's ServiceAccount: %v", err)
 	}
-	if err := tb.Webhooks.waitAnswering(ctx, tb.Client, 30*time.Second); err != nil {
+	if err := tb.Webhooks.WaitAnswering(ctx, tb.Client, 30*time.Second); err != nil {
 		t.Fatalf("the apiserver does not reach the webhooks of the chart-identity operator: %v", err)
 	}
 
@@ -146,7 +138,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		tb.RequireSteadyState(t)
 		tb.RestoreShopOnCleanup(t)
 		before := podUIDs(t)
-		run := tb.RunExperiment(t, podKillExperiment("e2e-chart-pod-kill"), 3*time.Minute)
+		run := tb.RunExperiment(t, tb.PodKillExperiment("e2e-chart-pod-kill"), 3*time.Minute)
 		t.Logf("report: %s", run.Status.Message)
 		if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
 			t.Errorf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
@@ -158,7 +150,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	t.Run("istio abort", func(t *testing.T) {
 		tb.RequireSteadyState(t)
 		before := virtualService(t, "cart")
-		run := tb.RunExperiment(t, istioExperiment("e2e-chart-istio-abort", abortFault(50), 15*time.Second), 3*time.Minute)
+		run := tb.RunExperiment(t, tb.IstioExperiment("e2e-chart-istio-abort", harness.AbortFault(50), 15*time.Second), 3*time.Minute)
 		t.Logf("report: %s", run.Status.Message)
 		if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
 			t.Errorf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
@@ -179,7 +171,7 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 		if target == "" {
 			t.Fatal("every node runs a payments pod; the PDB would block any drain")
 		}
-		run := tb.RunExperiment(t, drainExperiment("e2e-chart-drain", target, 15*time.Second, 30*time.Second), 3*time.Minute)
+		run := tb.RunExperiment(t, tb.DrainExperiment("e2e-chart-drain", target, 15*time.Second, 30*time.Second), 3*time.Minute)
 		t.Logf("report: %s", run.Status.Message)
 		if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
 			t.Errorf("verdict %s, want Passed: %s", run.Status.Verdict, run.Status.Message)
@@ -207,61 +199,6 @@ func TestChartServiceAccountRunsEveryFaultKind(t *testing.T) {
 	}
 }
 
-// renderChart renders the chart's templates with its default values into
-// namespace with the helm the repository builds (bin/helm; `make
-// chart-tools`), as internal/charttest does.
-func renderChart(t *testing.T, namespace string, templates ...string) []*unstructured.Unstructured {
-	t.Helper()
-	helm := filepath.Join(tb.RepoRoot, "bin", "helm")
-	if _, err := os.Stat(helm); err != nil {
-		t.Fatalf("%s is missing (%v): build it with `hack/tools.sh helm` (make chart-tools)", helm, err)
-	}
-	args := []string{"template", "faultline", filepath.Join(tb.RepoRoot, "charts", "faultline"), "--namespace", namespace}
-	for _, tmpl := range templates {
-		args = append(args, "--show-only", tmpl)
-	}
-	home := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), helm, args...)
-	// A home of its own: neither the user's helm configuration nor
-	// repositories take part.
-	cmd.Env = append(os.Environ(), "HOME="+home, "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %v: %v\n%s", args, err, stderr.String())
-	}
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(&stdout, 4096)
-	for {
-		var obj map[string]any
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("helm template printed invalid YAML: %v", err)
-		}
-		if len(obj) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: obj})
-		}
-	}
-	return objs
-}
-
-// containerArgs are the args of a rendered Deployment's first container.
-func containerArgs(t *testing.T, deploy *unstructured.Unstructured) []string {
-	t.Helper()
-	containers, _, err := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
-	if err != nil || len(containers) == 0 {
-		t.Fatalf("the rendered Deployment has no containers (%v)", err)
-	}
-	args, _, err := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
-	if err != nil {
-		t.Fatalf("the rendered container's args: %v", err)
-	}
-	return args
-}
-
 // applyChartIdentity puts the chart's ServiceAccount and rights in place of
 // those of the same names (the suite's identity has the same
 // ServiceAccount, ClusterRole and ClusterRoleBinding names), and restores
@@ -273,9 +210,9 @@ func applyChartIdentity(t *testing.T, objs []*unstructured.Unstructured) {
 	defer cancel()
 	// With FAULTLINE_E2E_OPERATOR_ADMIN=1 the suite made no namespace for
 	// the operator's identity; it is left in place, empty, afterwards.
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: harness.OperatorNamespace}}
 	if err := tb.Client.Create(ctx, ns); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatalf("creating namespace %s: %v", operatorNamespace, err)
+		t.Fatalf("creating namespace %s: %v", harness.OperatorNamespace, err)
 	}
 	type previous struct {
 		obj    *unstructured.Unstructured // what was there, nil if nothing
@@ -301,7 +238,7 @@ func applyChartIdentity(t *testing.T, objs []*unstructured.Unstructured) {
 	for _, o := range objs {
 		o = o.DeepCopy()
 		if o.GetNamespace() == "" && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" {
-			o.SetNamespace(operatorNamespace)
+			o.SetNamespace(harness.OperatorNamespace)
 		}
 		existing := &unstructured.Unstructured{}
 		existing.SetGroupVersionKind(o.GroupVersionKind())
@@ -338,14 +275,14 @@ func requireOnlyChartBindings(t *testing.T, chart []*unstructured.Unstructured) 
 		return slices.ContainsFunc(chart, func(o *unstructured.Unstructured) bool {
 			ns := o.GetNamespace()
 			if ns == "" && kind == "RoleBinding" {
-				ns = operatorNamespace
+				ns = harness.OperatorNamespace
 			}
 			return o.GetKind() == kind && ns == namespace && o.GetName() == name
 		})
 	}
 	isOperator := func(subjects []rbacv1.Subject) bool {
 		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool {
-			return s.Kind == rbacv1.ServiceAccountKind && s.Namespace == operatorNamespace && s.Name == operatorServiceAccount
+			return s.Kind == rbacv1.ServiceAccountKind && s.Namespace == harness.OperatorNamespace && s.Name == harness.OperatorServiceAccount
 		})
 	}
 	ctx := t.Context()
@@ -370,7 +307,7 @@ func requireOnlyChartBindings(t *testing.T, chart []*unstructured.Unstructured) 
 	}
 	if len(others) > 0 {
 		t.Fatalf("ServiceAccount %s/%s also holds rights the chart does not grant, through %v; delete them, or the test proves nothing",
-			operatorNamespace, operatorServiceAccount, others)
+			harness.OperatorNamespace, harness.OperatorServiceAccount, others)
 	}
 }
 
@@ -412,11 +349,11 @@ func waitForChartRights(t *testing.T, chart []*unstructured.Unstructured) {
 	if len(checks) == 0 {
 		t.Fatal("the chart binds no rules to the operator's ServiceAccount")
 	}
-	user := "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
-	waitFor(t, 30*time.Second, "the chart's rights to reach the authorizer", func(ctx context.Context) (bool, error) {
+	user := "system:serviceaccount:" + harness.OperatorNamespace + ":" + harness.OperatorServiceAccount
+	harness.WaitFor(t, 30*time.Second, "the chart's rights to reach the authorizer", func(ctx context.Context) (bool, error) {
 		for _, attrs := range checks {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"},
+				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + harness.OperatorNamespace, "system:authenticated"},
 				ResourceAttributes: &attrs,
 			}}
 			if err := tb.Client.Create(ctx, sar); err != nil {
@@ -428,37 +365,6 @@ func waitForChartRights(t *testing.T, chart []*unstructured.Unstructured) {
 		}
 		return true, nil
 	})
-}
-
-// serviceAccountKubeconfig writes a kubeconfig for the testbed with a token
-// of namespace/name, valid for an hour, as a pod of that ServiceAccount has.
-func serviceAccountKubeconfig(t *testing.T, namespace, name string) string {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(tb.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hour := int64(60 * 60)
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("requesting a token for ServiceAccount %s/%s: %v", namespace, name, err)
-	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["testbed"] = &clientcmdapi.Cluster{
-		Server:                   tb.Config.Host,
-		CertificateAuthority:     tb.Config.CAFile,
-		CertificateAuthorityData: tb.Config.CAData,
-		TLSServerName:            tb.Config.ServerName,
-	}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: "testbed", AuthInfo: name}
-	cfg.CurrentContext = name
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // requireNoFaultlineMarks fails the test when a reverted object still

@@ -11,61 +11,23 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests run the Istio and node-drain faults end to end and check that
 // each reverts exactly what it changed, and nothing another writer changed.
 
-// istioExperiment hurts cart's "primary" route for hold.
-func istioExperiment(name string, fault chaosv1alpha1.IstioFault, hold time.Duration) *chaosv1alpha1.Experiment {
-	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
-		Spec: chaosv1alpha1.ExperimentSpec{
-			Target: chaosv1alpha1.TargetSpec{
-				Kind: chaosv1alpha1.TargetVirtualService, Names: []string{"cart"},
-				Mode: chaosv1alpha1.SelectAll, MaxTargets: ptr.To[int32](1),
-			},
-			Fault:    chaosv1alpha1.FaultSpec{Istio: &fault},
-			Duration: &metav1.Duration{Duration: hold},
-			Provider: &chaosv1alpha1.ProviderSpec{Prometheus: &chaosv1alpha1.PrometheusProvider{
-				Address: "http://" + tb.PrometheusAddr, Timeout: &metav1.Duration{Duration: 2 * time.Second},
-			}},
-			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
-				Baseline:        metav1.Duration{Duration: 3 * time.Second},
-				Stabilization:   3,
-				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
-				Probes: []chaosv1alpha1.Probe{{
-					Name:       "cart-success",
-					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("cart", "5s")},
-					Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.95"},
-				}},
-			},
-			Objectives: &chaosv1alpha1.ObjectivesSpec{
-				DetectWithin:  &metav1.Duration{Duration: 10 * time.Second},
-				RecoverWithin: &metav1.Duration{Duration: hold + 30*time.Second},
-			},
-		},
-	}
-}
-
-func abortFault(percent int32) chaosv1alpha1.IstioFault {
-	return chaosv1alpha1.IstioFault{Routes: []string{"primary"}, Abort: &chaosv1alpha1.IstioAbort{HTTPStatus: 503, Percent: percent}}
-}
-
 // virtualService reads a shop VirtualService as unstructured JSON.
 func virtualService(t *testing.T, name string) *unstructured.Unstructured {
 	t.Helper()
 	vs := &unstructured.Unstructured{}
-	vs.SetGroupVersionKind(virtualServiceGVK)
-	if err := tb.Client.Get(t.Context(), client.ObjectKey{Namespace: shopNamespace, Name: name}, vs); err != nil {
+	vs.SetGroupVersionKind(harness.VirtualServiceGVK)
+	if err := tb.Client.Get(t.Context(), client.ObjectKey{Namespace: harness.ShopNamespace, Name: name}, vs); err != nil {
 		t.Fatal(err)
 	}
 	return vs
@@ -80,7 +42,7 @@ func TestIstioAbortIsMeasuredAndRevertedExactly(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
 
-	run := tb.RunExperiment(t, istioExperiment("e2e-istio-abort", abortFault(50), 15*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.IstioExperiment("e2e-istio-abort", harness.AbortFault(50), 15*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
@@ -108,10 +70,10 @@ func TestIstioAbortIsMeasuredAndRevertedExactly(t *testing.T) {
 func TestIstioAbortBreachingAGuardIsRevertedAtOnce(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
-	exp := istioExperiment("e2e-istio-guard", abortFault(100), 2*time.Minute)
+	exp := tb.IstioExperiment("e2e-istio-guard", harness.AbortFault(100), 2*time.Minute)
 	exp.Spec.Abort = &chaosv1alpha1.AbortSpec{Guards: []chaosv1alpha1.Guard{{
 		Name:       "cart-90",
-		Prometheus: chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("cart", "5s")},
+		Prometheus: chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("cart", "5s")},
 		Condition:  chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.9"},
 	}}}
 
@@ -136,7 +98,7 @@ func TestIstioAbortBreachingAGuardIsRevertedAtOnce(t *testing.T) {
 
 func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
 	tb.RequireSteadyState(t)
-	exp := istioExperiment("e2e-istio-other-writer", abortFault(50), 20*time.Second)
+	exp := tb.IstioExperiment("e2e-istio-other-writer", harness.AbortFault(50), 20*time.Second)
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -151,8 +113,8 @@ func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
 		// t.Context() is already cancelled in a cleanup.
 		ctx := context.Background()
 		vs := &unstructured.Unstructured{}
-		vs.SetGroupVersionKind(virtualServiceGVK)
-		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
+		vs.SetGroupVersionKind(harness.VirtualServiceGVK)
+		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: harness.ShopNamespace, Name: "cart"}, vs); err != nil {
 			t.Errorf("reading cart to undo the timeout: %v", err)
 			return
 		}
@@ -178,22 +140,22 @@ func TestAnotherWritersRouteChangeSurvivesRevert(t *testing.T) {
 func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
-	fault := abortFault(100)
+	fault := harness.AbortFault(100)
 	fault.Match = &chaosv1alpha1.IstioMatch{Headers: map[string]string{"x-faultline-canary": "true"}}
-	exp := istioExperiment("e2e-istio-scoped", fault, 20*time.Second)
+	exp := tb.IstioExperiment("e2e-istio-scoped", fault, 20*time.Second)
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
 
 	// trafficsim sends 20% of requests with the canary header: only those fail.
 	var ratio float64
-	waitFor(t, 15*time.Second, "cart's success ratio to settle near 0.8", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 15*time.Second, "cart's success ratio to settle near 0.8", func(ctx context.Context) (bool, error) {
 		r, err := tb.SuccessRatio(ctx, "cart", "5s")
 		if err != nil {
 			return false, err
 		}
 		ratio = r
-		if !within(r, 0.8, 0.08) {
+		if !harness.Within(r, 0.8, 0.08) {
 			return false, fmt.Errorf("success ratio %.3f", r)
 		}
 		return true, nil
@@ -207,31 +169,6 @@ func TestHeaderScopedFaultHurtsOnlyItsSlice(t *testing.T) {
 	}
 }
 
-// drainExperiment drains the named node for hold.
-func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alpha1.Experiment {
-	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
-		Spec: chaosv1alpha1.ExperimentSpec{
-			Target: chaosv1alpha1.TargetSpec{Kind: chaosv1alpha1.TargetNode, Names: []string{node}, Mode: chaosv1alpha1.SelectOne, MaxTargets: ptr.To[int32](1)},
-			Fault: chaosv1alpha1.FaultSpec{NodeDrain: &chaosv1alpha1.NodeDrainFault{
-				GracePeriodSeconds: ptr.To[int64](0), Timeout: &metav1.Duration{Duration: timeout},
-			}},
-			Duration: &metav1.Duration{Duration: hold},
-			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
-				Baseline:        metav1.Duration{Duration: 3 * time.Second},
-				Stabilization:   3,
-				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
-				Probes: []chaosv1alpha1.Probe{
-					{Name: "checkout-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: 100}},
-					{Name: "cart-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "cart", MinReadyPercent: 100}},
-				},
-			},
-			Objectives: &chaosv1alpha1.ObjectivesSpec{RecoverWithin: &metav1.Duration{Duration: time.Minute}},
-		},
-	}
-}
-
 // nodeOf returns a node running a pod of app, and one running none of it.
 // Of the nodes without app, it returns the one running the most shop pods:
 // an earlier drain leaves its node empty (nothing moves pods back), and a
@@ -239,7 +176,7 @@ func drainExperiment(name, node string, hold, timeout time.Duration) *chaosv1alp
 func nodeOf(t *testing.T, app string) (with, without string) {
 	t.Helper()
 	all := &corev1.PodList{}
-	if err := tb.Client.List(t.Context(), all, client.InNamespace(shopNamespace)); err != nil {
+	if err := tb.Client.List(t.Context(), all, client.InNamespace(harness.ShopNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	used, load := map[string]bool{}, map[string]int{}
@@ -290,7 +227,7 @@ func TestNodeDrainReschedulesAndUncordons(t *testing.T) {
 	if target == "" {
 		t.Skip("every node runs a payments pod; the PDB would block any drain")
 	}
-	run := tb.RunExperiment(t, drainExperiment("e2e-drain", target, 20*time.Second, 30*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.DrainExperiment("e2e-drain", target, 20*time.Second, 30*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
@@ -304,7 +241,7 @@ func TestNodeDrainReschedulesAndUncordons(t *testing.T) {
 		t.Fatalf("no evicted pods recorded: %+v", restore)
 	}
 	pods := &corev1.PodList{}
-	if err := tb.Client.List(t.Context(), pods, client.InNamespace(shopNamespace)); err != nil {
+	if err := tb.Client.List(t.Context(), pods, client.InNamespace(harness.ShopNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pods.Items {
@@ -322,7 +259,7 @@ func TestDrainBlockedByAPodDisruptionBudgetTimesOutAndSaysWhy(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
 	target, _ := nodeOf(t, "payments")
-	run := tb.RunExperiment(t, drainExperiment("e2e-drain-pdb", target, 5*time.Second, 8*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.DrainExperiment("e2e-drain-pdb", target, 5*time.Second, 8*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if n := node(t, target); n.Spec.Unschedulable {
@@ -348,7 +285,7 @@ func TestNodeCordonedBySomeoneElseStaysCordoned(t *testing.T) {
 	setUnschedulable(t.Context(), t, target, true)
 	t.Cleanup(func() { setUnschedulable(context.Background(), t, target, false) })
 
-	run := tb.RunExperiment(t, drainExperiment("e2e-drain-theirs", target, 5*time.Second, 20*time.Second), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.DrainExperiment("e2e-drain-theirs", target, 5*time.Second, 20*time.Second), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 	if !node(t, target).Spec.Unschedulable {
 		t.Fatalf("node %s, cordoned by someone else before the run, was uncordoned by it", target)
@@ -367,7 +304,7 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	t.Helper()
 	tb.RequireSteadyState(t)
 	before := virtualService(t, "cart")
-	exp := istioExperiment(name, abortFault(50), 2*time.Minute)
+	exp := tb.IstioExperiment(name, harness.AbortFault(50), 2*time.Minute)
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -383,7 +320,7 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	if err := tb.Client.Patch(t.Context(), got, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		t.Fatalf("stripping the finalizer while the operator is down: %v", err)
 	}
-	if err := tb.Client.Delete(t.Context(), got); err != nil && !isNotFound(err) {
+	if err := tb.Client.Delete(t.Context(), got); err != nil && !harness.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	if _, ok := virtualService(t, "cart").GetAnnotations()[chaosv1alpha1.RunAnnotation]; !ok {
@@ -391,10 +328,10 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	}
 
 	tb.StartOperator(t, "--reap-period=2s")
-	waitFor(t, 30*time.Second, "the reaper to remove the orphaned fault", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the reaper to remove the orphaned fault", func(ctx context.Context) (bool, error) {
 		vs := &unstructured.Unstructured{}
-		vs.SetGroupVersionKind(virtualServiceGVK)
-		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: shopNamespace, Name: "cart"}, vs); err != nil {
+		vs.SetGroupVersionKind(harness.VirtualServiceGVK)
+		if err := tb.Client.Get(ctx, client.ObjectKey{Namespace: harness.ShopNamespace, Name: "cart"}, vs); err != nil {
 			return false, err
 		}
 		if !equality.Semantic.DeepEqual(vsSpec(before), vsSpec(vs)) {
@@ -406,8 +343,8 @@ func reaperRevertsOrphanedFault(t *testing.T, name string) {
 	// fault in the success-rate windows: the steady state must hold for
 	// longer than those windows (5s) plus a scrape.
 	settled := time.Time{}
-	waitFor(t, time.Minute, "the shop to hold its steady state for 7s", func(ctx context.Context) (bool, error) {
-		ok, err := tb.steadyState(ctx)
+	harness.WaitFor(t, time.Minute, "the shop to hold its steady state for 7s", func(ctx context.Context) (bool, error) {
+		ok, err := tb.SteadyState(ctx)
 		if !ok {
 			settled = time.Time{}
 			return false, err
@@ -430,7 +367,7 @@ func TestOperatorKilledDuringSustainedFaultsResumesAndReverts(t *testing.T) {
 	t.Run("istio fault", func(t *testing.T) {
 		tb.RequireSteadyState(t)
 		before := virtualService(t, "cart")
-		exp := istioExperiment("e2e-istio-crash", abortFault(50), 15*time.Second)
+		exp := tb.IstioExperiment("e2e-istio-crash", harness.AbortFault(50), 15*time.Second)
 		tb.Create(t, exp)
 		run := tb.StartRun(t, exp)
 		waitPhase(t, run, chaosv1alpha1.PhaseObserving)
@@ -455,7 +392,7 @@ func TestOperatorKilledDuringSustainedFaultsResumesAndReverts(t *testing.T) {
 		if target == "" {
 			t.Skip("every node runs a payments pod; the PDB would block any drain")
 		}
-		exp := drainExperiment("e2e-drain-crash", target, 15*time.Second, 30*time.Second)
+		exp := tb.DrainExperiment("e2e-drain-crash", target, 15*time.Second, 30*time.Second)
 		tb.Create(t, exp)
 		run := tb.StartRun(t, exp)
 		waitPhase(t, run, chaosv1alpha1.PhaseObserving)

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // The limited users of the four-eyes tests: ServiceAccounts of the shop
@@ -66,12 +67,12 @@ func limitedClients(t *testing.T) map[string]client.Client {
 	out := map[string]client.Client{}
 	for name, rules := range fourEyesUsers {
 		objs := []client.Object{
-			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, Name: name}},
-			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, Name: name}, Rules: rules},
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: harness.ShopNamespace, Name: name}},
+			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: harness.ShopNamespace, Name: name}, Rules: rules},
 			&rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, Name: name},
+				ObjectMeta: metav1.ObjectMeta{Namespace: harness.ShopNamespace, Name: name},
 				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-				Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: shopNamespace, Name: name}},
+				Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: harness.ShopNamespace, Name: name}},
 			},
 		}
 		for _, o := range objs {
@@ -80,7 +81,7 @@ func limitedClients(t *testing.T) map[string]client.Client {
 			}
 			t.Cleanup(func() { _ = tb.Client.Delete(context.Background(), o) })
 		}
-		cfg, err := clientcmd.BuildConfigFromFlags("", serviceAccountKubeconfig(t, shopNamespace, name))
+		cfg, err := clientcmd.BuildConfigFromFlags("", tb.ServiceAccountKubeconfig(t, harness.ShopNamespace, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,10 +92,10 @@ func limitedClients(t *testing.T) map[string]client.Client {
 		out[name] = c
 	}
 	// RBAC answers from an informer: wait until the last grant is seen.
-	waitFor(t, 30*time.Second, "the four-eyes users' rights", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the four-eyes users' rights", func(ctx context.Context) (bool, error) {
 		runs := &chaosv1alpha1.ExperimentRunList{}
-		return out["fe-minted"].List(ctx, runs, client.InNamespace(shopNamespace)) == nil &&
-			out["fe-status"].List(ctx, runs, client.InNamespace(shopNamespace)) == nil, nil
+		return out["fe-minted"].List(ctx, runs, client.InNamespace(harness.ShopNamespace)) == nil &&
+			out["fe-status"].List(ctx, runs, client.InNamespace(harness.ShopNamespace)) == nil, nil
 	})
 	return out
 }
@@ -167,10 +168,10 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
 	users := limitedClients(t)
-	setApprovers(t, &chaosv1alpha1.Approvers{ServiceAccounts: []string{shopNamespace + "/fe-approver"}})
+	setApprovers(t, &chaosv1alpha1.Approvers{ServiceAccounts: []string{harness.ShopNamespace + "/fe-approver"}})
 	ctx := t.Context()
 
-	exp := podKillExperiment("four-eyes")
+	exp := tb.PodKillExperiment("four-eyes")
 	exp.Spec.Approval = &chaosv1alpha1.ApprovalSpec{Required: true}
 	if err := users["fe-author"].Create(ctx, exp); err != nil {
 		t.Fatalf("fe-author creating the gated Experiment: %v", err)
@@ -189,9 +190,9 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 		t.Fatalf("fe-approver setting run-now: %v", err)
 	}
 	triggered := &chaosv1alpha1.ExperimentRun{}
-	waitFor(t, 30*time.Second, "the run-now run", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the run-now run", func(ctx context.Context) (bool, error) {
 		runs := &chaosv1alpha1.ExperimentRunList{}
-		if err := tb.Client.List(ctx, runs, client.InNamespace(shopNamespace)); err != nil {
+		if err := tb.Client.List(ctx, runs, client.InNamespace(harness.ShopNamespace)); err != nil {
 			return false, err
 		}
 		for _, r := range runs.Items {
@@ -211,14 +212,14 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	_ = tb.Client.Delete(ctx, triggered)
 
 	run := &chaosv1alpha1.ExperimentRun{
-		ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, Name: "four-eyes-1"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: harness.ShopNamespace, Name: "four-eyes-1"},
 		Spec:       chaosv1alpha1.ExperimentRunSpec{ExperimentRef: chaosv1alpha1.ExperimentReference{Name: exp.Name}},
 	}
 	if err := users["fe-author"].Create(ctx, run); err != nil {
 		t.Fatalf("fe-author creating a run: %v", err)
 	}
 	t.Cleanup(func() { _ = tb.Client.Delete(context.Background(), run) })
-	waitFor(t, 30*time.Second, "the run to wait for approval", runWaiting(run, "waiting for approval"))
+	harness.WaitFor(t, 30*time.Second, "the run to wait for approval", runWaiting(run, "waiting for approval"))
 
 	requireRefused(t, "fe-author approving its own run",
 		annotateObject(ctx, users["fe-author"], &chaosv1alpha1.ExperimentRun{ObjectMeta: run.ObjectMeta}, map[string]string{chaosv1alpha1.ApprovedAnnotation: "true"}),
@@ -249,7 +250,7 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	// approval was for the spec before the edit, and the run waits for a
 	// new one instead of injecting the edited spec.
 	tb.RequireSteadyState(t)
-	cron := podKillExperiment("four-eyes-cron")
+	cron := tb.PodKillExperiment("four-eyes-cron")
 	cron.Spec.Approval = &chaosv1alpha1.ApprovalSpec{Required: true}
 	cron.Spec.Schedule = "* * * * *"
 	if err := users["fe-author"].Create(ctx, cron); err != nil {
@@ -257,9 +258,9 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tb.Client.Delete(context.Background(), cron) })
 	staged := &chaosv1alpha1.ExperimentRun{}
-	waitFor(t, 90*time.Second, "a staged run of the schedule", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 90*time.Second, "a staged run of the schedule", func(ctx context.Context) (bool, error) {
 		runs := &chaosv1alpha1.ExperimentRunList{}
-		if err := tb.Client.List(ctx, runs, client.InNamespace(shopNamespace)); err != nil {
+		if err := tb.Client.List(ctx, runs, client.InNamespace(harness.ShopNamespace)); err != nil {
 			return false, err
 		}
 		for _, r := range runs.Items {
@@ -283,13 +284,13 @@ func TestFourEyesOnTheTestbed(t *testing.T) {
 	if err := users["fe-author"].Update(ctx, edited); err != nil {
 		t.Fatalf("fe-author editing the Experiment after approval: %v", err)
 	}
-	waitFor(t, time.Minute, "the staged run to void its approval", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, time.Minute, "the staged run to void its approval", func(ctx context.Context) (bool, error) {
 		got := &chaosv1alpha1.ExperimentRun{}
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(staged), got); err != nil {
 			return false, err
 		}
 		if got.Status.Timeline.StartedAt != nil {
-			return false, fmt.Errorf("%w: the run started on an approval of the spec before the edit", errGiveUp)
+			return false, fmt.Errorf("%w: the run started on an approval of the spec before the edit", harness.ErrGiveUp)
 		}
 		_, approved := got.Annotations[chaosv1alpha1.ApprovedAnnotation]
 		return got.Status.Experiment != nil && !approved && got.Status.Phase == chaosv1alpha1.PhasePending &&

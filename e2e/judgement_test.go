@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/experiments/report"
 )
 
@@ -132,7 +133,7 @@ var stricterThresholds = []float64{0.99, 0.985}
 // lowestRatio is the lowest value of service's success ratio over
 // judgementWindow, evaluated every judgementInterval from from to to.
 func lowestRatio(ctx context.Context, service string, from, to time.Time) float64 {
-	v, _, _, err := tb.Prom.QueryRange(ctx, successRatioQuery(service, judgementWindow), promv1.Range{Start: from, End: to, Step: judgementInterval}, promv1.WithTimeout(10*time.Second))
+	v, _, _, err := tb.Prom.QueryRange(ctx, harness.SuccessRatioQuery(service, judgementWindow), promv1.Range{Start: from, End: to, Step: judgementInterval}, promv1.WithTimeout(10*time.Second))
 	m, ok := v.(model.Matrix)
 	if err != nil || !ok || len(m) != 1 {
 		return math.NaN()
@@ -163,7 +164,7 @@ func judgementExperiment(name, service string, kind judgementKind) *chaosv1alpha
 		fault.Delay = &chaosv1alpha1.IstioDelay{FixedDelay: metav1.Duration{Duration: time.Millisecond}, Percent: 100}
 	}
 	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{
 				Kind: chaosv1alpha1.TargetVirtualService, Names: []string{service},
@@ -181,7 +182,7 @@ func judgementExperiment(name, service string, kind judgementKind) *chaosv1alpha
 				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
 				Probes: []chaosv1alpha1.Probe{{
 					Name:       "success",
-					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery(service, judgementWindow)},
+					Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery(service, judgementWindow)},
 					Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: judgementThreshold},
 				}},
 			},
@@ -199,11 +200,11 @@ func judgementExperiment(name, service string, kind judgementKind) *chaosv1alpha
 // by side, FAULTLINE_JUDGEMENT_RUNS times each, and counts what each method
 // flagged.
 func TestJudgementComparisonAgainstFixedThreshold(t *testing.T) {
-	runs := envInt(t, "FAULTLINE_JUDGEMENT_RUNS", 2)
+	runs := harness.EnvInt(t, "FAULTLINE_JUDGEMENT_RUNS", 2)
 	if runs < 1 {
 		t.Fatalf("FAULTLINE_JUDGEMENT_RUNS=%d: want at least 1", runs)
 	}
-	relaxPolicyForBench(t, 2)
+	tb.RelaxPolicyForBench(t, 2)
 	exps := map[string]map[judgementKind]*chaosv1alpha1.Experiment{}
 	for _, svc := range judgedServices {
 		exps[svc] = map[judgementKind]*chaosv1alpha1.Experiment{}
@@ -294,7 +295,7 @@ func writeJudgementReport(t *testing.T, results []judgementRun) {
 // it returns the error instead of failing the test.
 func waitRunDone(run *chaosv1alpha1.ExperimentRun, timeout time.Duration) (*chaosv1alpha1.ExperimentRun, error) {
 	got := &chaosv1alpha1.ExperimentRun{}
-	err := poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(context.Background(), timeout, func(ctx context.Context) (bool, error) {
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 			return false, err
 		}

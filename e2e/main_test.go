@@ -17,7 +17,8 @@
 //	                          its ServiceAccount with the generated RBAC
 //	PROMETHEUS_ADDR           Prometheus of the testbed (default 127.0.0.1:9090)
 //
-// The helpers every test uses are in testbed_test.go.
+// The testbed, the operator process and the helpers every test uses are in
+// package e2e/harness.
 package e2e
 
 import (
@@ -31,10 +32,12 @@ import (
 
 	"github.com/go-logr/logr"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // tb is the testbed shared by every test of the package, set by TestMain.
-var tb *Testbed
+var tb *harness.Testbed
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -46,7 +49,7 @@ func runMain(m *testing.M) int {
 	// prints a warning with a stack trace the first time one would.
 	crlog.SetLogger(logr.Discard())
 	// An interrupted run still stops the operator and a testbed it started;
-	// the signal handler and the normal path share tearDown's once.
+	// the signal handler and the normal path share TearDown's once.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -58,25 +61,25 @@ func runMain(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "e2e: %s: tearing down\n", s)
 			cancel()
 			if tb != nil {
-				tb.tearDown()
+				tb.TearDown()
 			}
 			os.Exit(1)
 		}
 	}()
 
 	var err error
-	tb, err = setUpTestbed(ctx)
+	tb, err = harness.SetUpTestbed(ctx)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: setting up: %v\n", err)
 		if tb != nil {
-			tb.tearDown()
+			tb.TearDown()
 		}
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: testbed and operator ready in %s\n", time.Since(start).Round(100*time.Millisecond))
 
 	code := m.Run()
-	tb.tearDown()
+	tb.TearDown()
 	fmt.Fprintf(os.Stderr, "e2e: done in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return code
 }

@@ -4,12 +4,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"html"
-	"io"
-	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,16 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/experiments/report"
-)
-
-// The testbed's Alertmanager (hack/testbed-lib.sh's ALERTMANAGER_ADDR
-// default) and its route to the operator's receiver
-// (e2e/testbed/alertmanager.yml).
-const (
-	alertmanagerAddr     = "127.0.0.1:9093"
-	testbedGroupWait     = 3 * time.Second
-	testbedGroupInterval = 10 * time.Second
 )
 
 // TestAlertmanagerNotificationIsTimed aborts half of cart's requests, which
@@ -38,15 +26,15 @@ const (
 // notification cost after the alert.
 func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 	tb.RequireSteadyState(t)
-	tb.requireOperator(t)
-	requireAlertmanager(t)
+	tb.RequireOperator(t)
+	harness.RequireAlertmanager(t)
 	// A group Alertmanager still holds for the alert (from an earlier test)
 	// would be notified at its next group_interval instead of after
 	// group_wait: wait until the alert is gone and its group with it.
-	waitAlertGone(t, "CartAvailabilityLow")
-	time.Sleep(testbedGroupInterval)
+	harness.WaitAlertGone(t, "CartAvailabilityLow")
+	time.Sleep(harness.AlertmanagerGroupInterval)
 
-	exp := istioExperiment("e2e-notify", abortFault(50), 15*time.Second)
+	exp := tb.IstioExperiment("e2e-notify", harness.AbortFault(50), 15*time.Second)
 	exp.Spec.Detection = &chaosv1alpha1.DetectionSpec{Alerts: []string{"CartAvailabilityLow"}}
 	exp.Spec.Objectives.NotifyWithin = &metav1.Duration{Duration: 30 * time.Second}
 	run := tb.RunExperiment(t, exp, 3*time.Minute)
@@ -62,7 +50,7 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 	}
 	afterAlert := tl.NotifiedAt.Sub(tl.AlertedAt.Time)
 	t.Logf("alert fired %s after injection; notification received %s after injection, %s after the alert (group_wait %s)",
-		tl.AlertedAt.Sub(tl.InjectedAt.Time), tl.NotifiedAt.Sub(tl.InjectedAt.Time), afterAlert, testbedGroupWait)
+		tl.AlertedAt.Sub(tl.InjectedAt.Time), tl.NotifiedAt.Sub(tl.InjectedAt.Time), afterAlert, harness.AlertmanagerGroupWait)
 	// Alertmanager holds a new group's first notification for group_wait
 	// from when the alert reached it, right after the rule evaluation that
 	// fired it (alertedAt).
@@ -74,8 +62,8 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 			early += r.Within.Duration
 		}
 	}
-	if afterAlert < testbedGroupWait-early || afterAlert > testbedGroupWait+time.Second {
-		t.Errorf("the notification came %s after the alert fired, want about group_wait %s (-%s/+1s)", afterAlert, testbedGroupWait, early)
+	if afterAlert < harness.AlertmanagerGroupWait-early || afterAlert > harness.AlertmanagerGroupWait+time.Second {
+		t.Errorf("the notification came %s after the alert fired, want about group_wait %s (-%s/+1s)", afterAlert, harness.AlertmanagerGroupWait, early)
 	}
 	res := st.Result
 	if res == nil || res.TimeToNotify == nil || res.TimeToNotify.Duration != tl.NotifiedAt.Sub(tl.InjectedAt.Time).Round(time.Millisecond) {
@@ -89,8 +77,8 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 		t.Errorf("objectives %+v, want notifyWithin Met", res.Objectives)
 	}
 	if n := st.Notification; n == nil || n.Alert != "CartAvailabilityLow" || n.Receiver != "faultline" ||
-		n.GroupWait == nil || n.GroupWait.Duration != testbedGroupWait || n.Unobserved != "" {
-		t.Errorf("notification = %+v, want CartAvailabilityLow from receiver faultline, group_wait %s, nothing unobserved", n, testbedGroupWait)
+		n.GroupWait == nil || n.GroupWait.Duration != harness.AlertmanagerGroupWait || n.Unobserved != "" {
+		t.Errorf("notification = %+v, want CartAvailabilityLow from receiver faultline, group_wait %s, nothing unobserved", n, harness.AlertmanagerGroupWait)
 	}
 
 	for _, f := range report.Formats {
@@ -98,7 +86,7 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 		if err := report.Render(&buf, f, run); err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf("(group_wait %s)", testbedGroupWait)
+		want := fmt.Sprintf("(group_wait %s)", harness.AlertmanagerGroupWait)
 		// The HTML report escapes "+" and quotes, the Markdown report
 		// backslash-escapes punctuation; read each as its reader would.
 		if out := html.UnescapeString(markdownEscape.ReplaceAllString(buf.String(), "$1")); !strings.Contains(out, "alert fired at +") || !strings.Contains(out, want) {
@@ -109,48 +97,3 @@ func TestAlertmanagerNotificationIsTimed(t *testing.T) {
 
 // markdownEscape is a CommonMark backslash escape of ASCII punctuation.
 var markdownEscape = regexp.MustCompile(`\\([!-/:-@\[-` + "`" + `{-~])`)
-
-// requireAlertmanager fails when the testbed has no Alertmanager, which
-// hack/testbed-up.sh starts.
-func requireAlertmanager(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+alertmanagerAddr+"/-/ready", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("the testbed's Alertmanager does not answer at %s (%v): bring the testbed up again with hack/testbed-up.sh", alertmanagerAddr, err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("the testbed's Alertmanager is not ready: %s", resp.Status)
-	}
-}
-
-// waitAlertGone waits until Alertmanager holds no alert named name.
-func waitAlertGone(t *testing.T, name string) {
-	t.Helper()
-	q := url.Values{"filter": {fmt.Sprintf("alertname=%q", name)}}
-	waitFor(t, 2*time.Minute, name+" to be gone from Alertmanager", func(ctx context.Context) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+alertmanagerAddr+"/api/v2/alerts?"+q.Encode(), nil)
-		if err != nil {
-			return false, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err != nil {
-			return false, err
-		}
-		if s := strings.TrimSpace(string(body)); s != "[]" {
-			return false, fmt.Errorf("alertmanager still holds it: %.200s", s)
-		}
-		return true, nil
-	})
-}

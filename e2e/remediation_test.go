@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/experiments/report"
 )
 
@@ -43,7 +44,7 @@ func watchPodArrivals(t *testing.T, app string) *podArrivals {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(shopNamespace), client.MatchingLabels{"app": app})
+	w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(harness.ShopNamespace), client.MatchingLabels{"app": app})
 	if err != nil {
 		cancel()
 		t.Fatalf("watching %s pods: %v", app, err)
@@ -82,7 +83,7 @@ func TestPodKillRemediationStartsWithTheReplacement(t *testing.T) {
 	before := podUIDs(t)
 	arrivals := watchPodArrivals(t, "checkout")
 
-	exp := podKillExperiment("e2e-remediation")
+	exp := tb.PodKillExperiment("e2e-remediation")
 	exp.Spec.Objectives.RemediateWithin = &metav1.Duration{Duration: 10 * time.Second}
 	run := tb.RunExperiment(t, exp, 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)

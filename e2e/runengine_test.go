@@ -9,12 +9,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests run pod-kill experiments end to end: the real operator, a real
@@ -23,53 +22,14 @@ import (
 // replacement pod's Ready transition is the ground truth the measured figures
 // are compared with.
 
-const (
-	interval = time.Second
-	// readyEndpointsQuery counts checkout's ready endpoints as trafficsim sees
-	// them in EndpointSlices: a guard that one pod kill breaches.
-	readyEndpointsQuery = `sum(trafficsim_ready_endpoints{destination_service_name="checkout",destination_service_namespace="shop"})`
-)
-
-// podKillExperiment kills one checkout pod and watches checkout's readiness
-// and success ratio at a 1s interval.
-func podKillExperiment(name string) *chaosv1alpha1.Experiment {
-	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
-		Spec: chaosv1alpha1.ExperimentSpec{
-			Target: chaosv1alpha1.TargetSpec{
-				Kind:       chaosv1alpha1.TargetPod,
-				Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}},
-				Mode:       chaosv1alpha1.SelectOne,
-				MaxTargets: ptr.To[int32](1),
-			},
-			Fault: chaosv1alpha1.FaultSpec{PodKill: &chaosv1alpha1.PodKillFault{GracePeriodSeconds: ptr.To[int64](0)}},
-			Provider: &chaosv1alpha1.ProviderSpec{Prometheus: &chaosv1alpha1.PrometheusProvider{
-				Address: "http://" + tb.PrometheusAddr, Timeout: &metav1.Duration{Duration: 2 * time.Second},
-			}},
-			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
-				Baseline:        metav1.Duration{Duration: 3 * time.Second},
-				Stabilization:   3,
-				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
-				Probes: []chaosv1alpha1.Probe{
-					{Name: "checkout-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: "checkout", MinReadyPercent: 100}},
-					{Name: "checkout-success", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("checkout", "5s")},
-						Condition: &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.9"}},
-				},
-			},
-			Objectives: &chaosv1alpha1.ObjectivesSpec{
-				DetectWithin:  &metav1.Duration{Duration: 5 * time.Second},
-				RecoverWithin: &metav1.Duration{Duration: 30 * time.Second},
-			},
-			Abort: &chaosv1alpha1.AbortSpec{OnProbeError: chaosv1alpha1.ProbeErrorAbort, ProbeErrorThreshold: 3},
-		},
-	}
-}
+// readyEndpointsQuery counts checkout's ready endpoints as trafficsim sees
+// them in EndpointSlices: a guard that one pod kill breaches.
+const readyEndpointsQuery = `sum(trafficsim_ready_endpoints{destination_service_name="checkout",destination_service_namespace="shop"})`
 
 // podUIDs returns the UIDs of checkout's pods.
 func podUIDs(t *testing.T) map[types.UID]corev1.Pod {
 	t.Helper()
-	pods, err := tb.shopPods(t.Context(), "checkout")
+	pods, err := tb.ShopPods(t.Context(), "checkout")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +56,7 @@ func killedAndReplacement(t *testing.T, before map[types.UID]corev1.Pod) (killed
 			continue
 		}
 		p := p
-		if _, ready := readyTransition(&p); ready && (replacement == nil || p.CreationTimestamp.Before(&replacement.CreationTimestamp)) {
+		if _, ready := harness.ReadyTransition(&p); ready && (replacement == nil || p.CreationTimestamp.Before(&replacement.CreationTimestamp)) {
 			replacement = &p
 		}
 	}
@@ -107,7 +67,7 @@ func killedAndReplacement(t *testing.T, before map[types.UID]corev1.Pod) (killed
 func waitPhase(t *testing.T, run *chaosv1alpha1.ExperimentRun, phases ...chaosv1alpha1.RunPhase) *chaosv1alpha1.ExperimentRun {
 	t.Helper()
 	got := &chaosv1alpha1.ExperimentRun{}
-	waitFor(t, 90*time.Second, fmt.Sprintf("run %s to reach %v", run.Name, phases), func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 90*time.Second, fmt.Sprintf("run %s to reach %v", run.Name, phases), func(ctx context.Context) (bool, error) {
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 			return false, err
 		}
@@ -126,7 +86,7 @@ func TestPodKillMeasuresDetectionAndRecovery(t *testing.T) {
 	tb.RestoreShopOnCleanup(t)
 	before := podUIDs(t)
 
-	run := tb.RunExperiment(t, podKillExperiment("e2e-pod-kill"), 3*time.Minute)
+	run := tb.RunExperiment(t, tb.PodKillExperiment("e2e-pod-kill"), 3*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
 
 	if run.Status.Verdict != chaosv1alpha1.VerdictPassed {
@@ -145,7 +105,7 @@ func TestPodKillMeasuresDetectionAndRecovery(t *testing.T) {
 	}
 	// Ground truth: the replacement's Ready transition (second resolution in
 	// the API) minus the kill.
-	readyAt, _ := readyTransition(replacement)
+	readyAt, _ := harness.ReadyTransition(replacement)
 	truth := readyAt.Sub(tl.InjectedAt.Time)
 	measured := res.TimeToRecover.Duration
 	t.Logf("time to recover: measured %s, ground truth %s (replacement %s Ready at %s); time to detect %s",
@@ -153,8 +113,8 @@ func TestPodKillMeasuresDetectionAndRecovery(t *testing.T) {
 	if diff := measured - truth; diff < -2*time.Second || diff > 2*time.Second {
 		t.Errorf("time to recover %s is not within ±2s of the ground truth %s", measured, truth)
 	}
-	if res.TimeToDetect.Duration > 2*interval {
-		t.Errorf("time to detect %s, want within 2 intervals (%s)", res.TimeToDetect.Duration, 2*interval)
+	if res.TimeToDetect.Duration > 2*harness.ProbeInterval {
+		t.Errorf("time to detect %s, want within 2 intervals (%s)", res.TimeToDetect.Duration, 2*harness.ProbeInterval)
 	}
 	if res.DetectedBy != chaosv1alpha1.DetectedByProbe {
 		t.Errorf("detected by %q, want Probe", res.DetectedBy)
@@ -164,7 +124,7 @@ func TestPodKillMeasuresDetectionAndRecovery(t *testing.T) {
 func TestPodKillBreachingAGuardAborts(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
-	exp := podKillExperiment("e2e-pod-kill-guard")
+	exp := tb.PodKillExperiment("e2e-pod-kill-guard")
 	exp.Spec.Abort.Guards = []chaosv1alpha1.Guard{{
 		Name:       "checkout-endpoints",
 		Prometheus: chaosv1alpha1.PrometheusQuery{Query: readyEndpointsQuery},
@@ -196,7 +156,7 @@ func TestPodKillBreachingAGuardAborts(t *testing.T) {
 func TestBaselineThatDoesNotHoldInjectsNothing(t *testing.T) {
 	tb.RequireSteadyState(t)
 	before := podUIDs(t)
-	exp := podKillExperiment("e2e-baseline-not-held")
+	exp := tb.PodKillExperiment("e2e-baseline-not-held")
 	// Four ready endpoints is more than checkout has: the hypothesis is false.
 	exp.Spec.SteadyState.Probes = append(exp.Spec.SteadyState.Probes, chaosv1alpha1.Probe{
 		Name: "four-endpoints", Prometheus: &chaosv1alpha1.PrometheusQuery{Query: readyEndpointsQuery},
@@ -219,7 +179,7 @@ func TestBaselineThatDoesNotHoldInjectsNothing(t *testing.T) {
 func TestPrometheusStoppedMidRunAbortsWithProbeUnavailable(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
-	exp := podKillExperiment("e2e-prometheus-gone")
+	exp := tb.PodKillExperiment("e2e-prometheus-gone")
 	// A long stabilization keeps the run observing while Prometheus is away.
 	exp.Spec.SteadyState.Stabilization = 30
 	tb.Create(t, exp)
@@ -239,7 +199,7 @@ func TestPrometheusStoppedMidRunAbortsWithProbeUnavailable(t *testing.T) {
 func TestRunDeletedMidObservationReleasesItsFinalizer(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
-	exp := podKillExperiment("e2e-run-deleted")
+	exp := tb.PodKillExperiment("e2e-run-deleted")
 	exp.Spec.SteadyState.Stabilization = 30
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
@@ -250,9 +210,9 @@ func TestRunDeletedMidObservationReleasesItsFinalizer(t *testing.T) {
 	if err := tb.Client.Delete(t.Context(), run); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the deleted run to be gone", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the deleted run to be gone", func(ctx context.Context) (bool, error) {
 		err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), &chaosv1alpha1.ExperimentRun{})
-		if isNotFound(err) {
+		if harness.IsNotFound(err) {
 			return true, nil
 		}
 		return false, err
@@ -263,7 +223,7 @@ func TestOperatorKilledMidRunResumesWithoutInjectingTwice(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
 	before := podUIDs(t)
-	exp := podKillExperiment("e2e-operator-killed")
+	exp := tb.PodKillExperiment("e2e-operator-killed")
 	// Recovery is slower than the restart, so the restarted operator must
 	// pick the run up mid-observation.
 	exp.Spec.SteadyState.Stabilization = 8
@@ -286,7 +246,7 @@ func TestOperatorKilledMidRunResumesWithoutInjectingTwice(t *testing.T) {
 	if killed, _ := killedAndReplacement(t, before); killed != 1 {
 		t.Fatalf("%d checkout pods were killed across the restart, want exactly 1", killed)
 	}
-	waitFor(t, 10*time.Second, "the completed run's finalizer to be released", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 10*time.Second, "the completed run's finalizer to be released", func(ctx context.Context) (bool, error) {
 		r := &chaosv1alpha1.ExperimentRun{}
 		if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(run), r); err != nil {
 			return false, err

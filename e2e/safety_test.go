@@ -14,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests try Faultline as a shared cluster would: objects stored behind
@@ -74,7 +74,7 @@ func behindAdmission(t *testing.T, crdName string, write func(ctx context.Contex
 	}
 	setVersions := func(versions []any) {
 		t.Helper()
-		waitFor(t, 30*time.Second, "the CRD "+crdName+" to take its schema", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 30*time.Second, "the CRD "+crdName+" to take its schema", func(ctx context.Context) (bool, error) {
 			c := &unstructured.Unstructured{}
 			c.SetGroupVersionKind(crdGVK)
 			if err := tb.Client.Get(ctx, client.ObjectKey{Name: crdName}, c); err != nil {
@@ -90,7 +90,7 @@ func behindAdmission(t *testing.T, crdName string, write func(ctx context.Contex
 	defer setVersions(original)
 
 	// The API server serves the new schema a moment after the update.
-	waitFor(t, 30*time.Second, "the malformed object to be stored", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the malformed object to be stored", func(ctx context.Context) (bool, error) {
 		if err := write(ctx); err != nil {
 			return false, err
 		}
@@ -102,27 +102,15 @@ func runtimeDeepCopy(m map[string]any) map[string]any {
 	return (&unstructured.Unstructured{Object: m}).DeepCopy().Object
 }
 
-// setPaused flips the kill switch.
-func setPaused(t *testing.T, paused bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	patch := fmt.Sprintf(`{"spec":{"paused":%t}}`, paused)
-	policy := &chaosv1alpha1.ChaosPolicy{ObjectMeta: metav1.ObjectMeta{Name: chaosv1alpha1.DefaultPolicyName}}
-	if err := tb.Client.Patch(ctx, policy, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-		t.Fatalf("setting ChaosPolicy spec.paused=%t: %v", paused, err)
-	}
-}
-
 // heldIstioExperiment delays vsName's primary route for a long hold: its
 // run stays Observing until something stops it.
 func heldIstioExperiment(name, vsName string) *chaosv1alpha1.Experiment {
-	exp := istioExperiment(name, chaosv1alpha1.IstioFault{
+	exp := tb.IstioExperiment(name, chaosv1alpha1.IstioFault{
 		Routes: []string{"primary"},
 		Delay:  &chaosv1alpha1.IstioDelay{FixedDelay: metav1.Duration{Duration: 50 * time.Millisecond}, Percent: 10},
 	}, 10*time.Minute)
 	exp.Spec.Target.Names = []string{vsName}
-	exp.Spec.SteadyState.Probes[0].Prometheus.Query = successRatioQuery(vsName, "5s")
+	exp.Spec.SteadyState.Probes[0].Prometheus.Query = harness.SuccessRatioQuery(vsName, "5s")
 	exp.Spec.SteadyState.RecoveryTimeout = metav1.Duration{Duration: 30 * time.Second}
 	exp.Spec.Objectives = nil
 	return exp
@@ -137,7 +125,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 	bad := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": chaosv1alpha1.GroupVersion.String(),
 		"kind":       "Experiment",
-		"metadata":   map[string]any{"name": "e2e-malformed", "namespace": shopNamespace},
+		"metadata":   map[string]any{"name": "e2e-malformed", "namespace": harness.ShopNamespace},
 		"spec": map[string]any{
 			"target":   map[string]any{"kind": "VirtualService", "names": []any{"cart"}},
 			"fault":    map[string]any{"istio": map[string]any{"abort": map[string]any{"httpStatus": int64(503), "percent": int64(50)}}},
@@ -158,7 +146,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 	}
 
 	check := func(t *testing.T, label string) {
-		waitFor(t, 60*time.Second, "the malformed Experiment to be reported Stalled", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 60*time.Second, "the malformed Experiment to be reported Stalled", func(ctx context.Context) (bool, error) {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(bad.GroupVersionKind())
 			if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(bad), u); err != nil {
@@ -177,7 +165,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 
 		// A valid run goes on beside it.
 		before := virtualService(t, "cart")
-		run := tb.RunExperiment(t, istioExperiment("e2e-beside-malformed-"+label, abortFault(50), 5*time.Second), 2*time.Minute)
+		run := tb.RunExperiment(t, tb.IstioExperiment("e2e-beside-malformed-"+label, harness.AbortFault(50), 5*time.Second), 2*time.Minute)
 		if run.Status.Verdict == chaosv1alpha1.VerdictError {
 			t.Fatalf("%s: a valid run ended Error beside the malformed Experiment: %s", label, run.Status.Message)
 		}
@@ -190,13 +178,13 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 		tb.Create(t, exp)
 		held := tb.StartRun(t, exp)
 		waitPhase(t, held, chaosv1alpha1.PhaseObserving)
-		setPaused(t, true)
-		t.Cleanup(func() { setPaused(t, false) })
+		tb.SetPaused(t, true)
+		t.Cleanup(func() { tb.SetPaused(t, false) })
 		got := tb.WaitRunCompleted(t, held, time.Minute)
 		if got.Status.Verdict != chaosv1alpha1.VerdictAborted || got.Status.Abort == nil || got.Status.Abort.Reason != chaosv1alpha1.AbortKillSwitch {
 			t.Fatalf("%s: run under the kill switch ended %s: %s", label, got.Status.Verdict, got.Status.Message)
 		}
-		setPaused(t, false)
+		tb.SetPaused(t, false)
 	}
 
 	t.Run("while the operator runs", func(t *testing.T) { check(t, "running") })
@@ -206,7 +194,7 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 	})
 	t.Run("a run of it ends with a verdict", func(t *testing.T) {
 		run := &chaosv1alpha1.ExperimentRun{
-			ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, GenerateName: "e2e-malformed-"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: harness.ShopNamespace, GenerateName: "e2e-malformed-"},
 			Spec:       chaosv1alpha1.ExperimentRunSpec{ExperimentRef: chaosv1alpha1.ExperimentReference{Name: bad.GetName()}},
 		}
 		if err := tb.Client.Create(t.Context(), run); err != nil {
@@ -235,16 +223,16 @@ func TestAnUndecodableExperimentStopsNothing(t *testing.T) {
 func TestARunWithPrometheusAuthCompletes(t *testing.T) {
 	tb.RequireSteadyState(t)
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus-token", Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus-token", Namespace: harness.ShopNamespace},
 		StringData: map[string]string{"token": "e2e-not-a-real-token"},
 	}
 	tb.Create(t, secret)
 	// payments, which the tests before this one leave alone: a service just
 	// released from a fault may still fail the baseline's 5s window.
-	exp := istioExperiment("e2e-prometheus-auth", abortFault(50), 5*time.Second)
+	exp := tb.IstioExperiment("e2e-prometheus-auth", harness.AbortFault(50), 5*time.Second)
 	exp.Spec.Target.Names = []string{"payments"}
 	exp.Spec.SteadyState.Probes[0].Name = "payments-success"
-	exp.Spec.SteadyState.Probes[0].Prometheus.Query = successRatioQuery("payments", "5s")
+	exp.Spec.SteadyState.Probes[0].Prometheus.Query = harness.SuccessRatioQuery("payments", "5s")
 	exp.Spec.Provider.Prometheus.Auth = &chaosv1alpha1.PrometheusAuth{Type: chaosv1alpha1.AuthBearer, SecretName: secret.Name}
 	run := tb.RunExperiment(t, exp, 2*time.Minute)
 	t.Logf("report: %s", run.Status.Message)
@@ -272,8 +260,8 @@ func TestKillSwitchRevertsEveryStuckRun(t *testing.T) {
 	}
 
 	start := time.Now()
-	setPaused(t, true)
-	t.Cleanup(func() { setPaused(t, false) })
+	tb.SetPaused(t, true)
+	t.Cleanup(func() { tb.SetPaused(t, false) })
 	for _, r := range runs {
 		got := tb.WaitRunCompleted(t, r, time.Minute)
 		if got.Status.Verdict != chaosv1alpha1.VerdictAborted || got.Status.Abort == nil || got.Status.Abort.Reason != chaosv1alpha1.AbortKillSwitch {
@@ -290,7 +278,7 @@ func TestKillSwitchRevertsEveryStuckRun(t *testing.T) {
 	fmt.Printf("e2e figure: kill switch reverted 3 stuck runs in %.3fs\n", allDone.Seconds())
 
 	// The ChaosPolicy confirms it.
-	waitFor(t, 30*time.Second, "the ChaosPolicy to confirm the kill switch", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "the ChaosPolicy to confirm the kill switch", func(ctx context.Context) (bool, error) {
 		p := &chaosv1alpha1.ChaosPolicy{}
 		if err := tb.Client.Get(ctx, client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}, p); err != nil {
 			return false, err

@@ -16,12 +16,13 @@ import (
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
 	"github.com/faultline-dev/faultline/controllers/experiment"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // scheduledRuns lists the runs of experiment name, oldest first.
 func scheduledRuns(ctx context.Context, name string) ([]chaosv1alpha1.ExperimentRun, error) {
 	runs := &chaosv1alpha1.ExperimentRunList{}
-	if err := tb.Client.List(ctx, runs, client.InNamespace(shopNamespace),
+	if err := tb.Client.List(ctx, runs, client.InNamespace(harness.ShopNamespace),
 		client.MatchingLabels{chaosv1alpha1.ExperimentLabel: name}); err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func scheduledRuns(ctx context.Context, name string) ([]chaosv1alpha1.Experiment
 func TestScheduledExperimentRunsOnTimeAndKeepsItsHistory(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
-	exp := podKillExperiment("e2e-scheduled")
+	exp := tb.PodKillExperiment("e2e-scheduled")
 	exp.Spec.Schedule = "@every 20s"
 	exp.Spec.ConcurrencyPolicy = chaosv1alpha1.ForbidConcurrent
 	exp.Spec.RunHistoryLimit = ptr.To[int32](2)
@@ -49,7 +50,7 @@ func TestScheduledExperimentRunsOnTimeAndKeepsItsHistory(t *testing.T) {
 
 	// Three runs: the first due time, then at least one skip under Forbid.
 	var runs []chaosv1alpha1.ExperimentRun
-	waitFor(t, 3*time.Minute, "three scheduled runs", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 3*time.Minute, "three scheduled runs", func(ctx context.Context) (bool, error) {
 		var err error
 		runs, err = scheduledRuns(ctx, exp.Name)
 		if err != nil {
@@ -96,7 +97,7 @@ func TestScheduledExperimentRunsOnTimeAndKeepsItsHistory(t *testing.T) {
 	// Forbid: with 25s runs every 20s, some due time found a run active and
 	// was skipped, with an event saying so.
 	events := &eventsv1.EventList{}
-	if err := tb.Client.List(t.Context(), events, client.InNamespace(shopNamespace)); err != nil {
+	if err := tb.Client.List(t.Context(), events, client.InNamespace(harness.ShopNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	skipped := 0
@@ -115,7 +116,7 @@ func TestScheduledExperimentRunsOnTimeAndKeepsItsHistory(t *testing.T) {
 	t.Logf("recent: %d runs, last verdict %s, last recover %v", len(got.Status.Recent), got.Status.Recent[0].Verdict, got.Status.Recent[0].TimeToRecover)
 
 	// History: at most runHistoryLimit finished runs are kept.
-	waitFor(t, 30*time.Second, "history pruned to 2 finished runs", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 30*time.Second, "history pruned to 2 finished runs", func(ctx context.Context) (bool, error) {
 		runs, err := scheduledRuns(ctx, exp.Name)
 		if err != nil {
 			return false, err

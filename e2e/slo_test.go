@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // SLO-backed steady state on the testbed: the SLOs a team keeps for reviews
@@ -48,7 +49,7 @@ const (
 // istioSelector is the istio_requests_total selector of a shop service,
 // with extra matchers such as `response_code=~"5.."`.
 func istioSelector(service string, extra ...string) string {
-	m := append([]string{fmt.Sprintf("destination_service_namespace=%q", shopNamespace), fmt.Sprintf("destination_service_name=%q", service)}, extra...)
+	m := append([]string{fmt.Sprintf("destination_service_namespace=%q", harness.ShopNamespace), fmt.Sprintf("destination_service_name=%q", service)}, extra...)
 	return "istio_requests_total{" + strings.Join(m, ",") + "}"
 }
 
@@ -58,7 +59,7 @@ func slothReviews() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "sloth.slok.dev/v1",
 		"kind":       "PrometheusServiceLevel",
-		"metadata":   map[string]any{"name": "reviews", "namespace": shopNamespace},
+		"metadata":   map[string]any{"name": "reviews", "namespace": harness.ShopNamespace},
 		"spec": map[string]any{
 			"service": "reviews",
 			"labels":  map[string]any{"owner": "shop-team"},
@@ -82,7 +83,7 @@ func pyrraRatings() *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "pyrra.dev/v1alpha1",
 		"kind":       "ServiceLevelObjective",
-		"metadata":   map[string]any{"name": ratingsSLOName, "namespace": shopNamespace},
+		"metadata":   map[string]any{"name": ratingsSLOName, "namespace": harness.ShopNamespace},
 		"spec": map[string]any{
 			"target":      strconv.Itoa(sloObjective),
 			"window":      "28d",
@@ -139,7 +140,7 @@ spec:
 `, tb.PrometheusAddr, ratingsSLOName, strconv.FormatFloat(sloObjective/100.0, 'g', -1, 64),
 		istioSelector("ratings", `response_code=~"5.."`), istioSelector("ratings"))
 	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: openSLOConfigMap, Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: openSLOConfigMap, Namespace: harness.ShopNamespace},
 		Data:       map[string]string{openSLOKey: doc},
 	}
 }
@@ -169,7 +170,7 @@ func canaryDelay() *chaosv1alpha1.IstioFault {
 // sampling every second.
 func sloExperiment(name, service string, fault *chaosv1alpha1.IstioFault, hold time.Duration, probes ...chaosv1alpha1.Probe) *chaosv1alpha1.Experiment {
 	return &chaosv1alpha1.Experiment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: shopNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: harness.ShopNamespace},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{
 				Kind: chaosv1alpha1.TargetVirtualService, Names: []string{service},
@@ -181,7 +182,7 @@ func sloExperiment(name, service string, fault *chaosv1alpha1.IstioFault, hold t
 				Address: "http://" + tb.PrometheusAddr, Timeout: &metav1.Duration{Duration: 2 * time.Second},
 			}},
 			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval:        metav1.Duration{Duration: interval},
+				Interval:        metav1.Duration{Duration: harness.ProbeInterval},
 				Baseline:        metav1.Duration{Duration: 5 * time.Second},
 				Stabilization:   3,
 				RecoveryTimeout: metav1.Duration{Duration: time.Minute},
@@ -196,7 +197,7 @@ func sloExperiment(name, service string, fault *chaosv1alpha1.IstioFault, hold t
 // reviews' requests, after them.
 func TestSLOBackedSteadyState(t *testing.T) {
 	tb.RequireSteadyState(t)
-	relaxPolicyForBench(t, 3)
+	tb.RelaxPolicyForBench(t, 3)
 	for _, u := range []*unstructured.Unstructured{slothReviews(), pyrraRatings()} {
 		createSLOObject(t, u)
 	}
@@ -226,7 +227,7 @@ func createSLOObject(t *testing.T, u *unstructured.Unstructured) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := tb.Client.Delete(ctx, u.DeepCopy()); err != nil && !isNotFound(err) {
+		if err := tb.Client.Delete(ctx, u.DeepCopy()); err != nil && !harness.IsNotFound(err) {
 			t.Errorf("deleting %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	})
@@ -274,7 +275,7 @@ func testSLOProbesPass(t *testing.T) {
 		if !strings.Contains(s.Query, `destination_service_name="`+w.service+`"`) || !strings.Contains(s.Query, window) || strings.Contains(s.Query, "{{") {
 			t.Errorf("slo %s: query %q, want %s's requests over the probe's window %s, no template left", s.Name, s.Query, w.service, window)
 		}
-		if obj, err := strconv.ParseFloat(s.Objective, 64); err != nil || !within(obj, sloObjective/100.0, 1e-9) {
+		if obj, err := strconv.ParseFloat(s.Objective, 64); err != nil || !harness.Within(obj, sloObjective/100.0, 1e-9) {
 			t.Errorf("slo %s: objective %q, want %v", s.Name, s.Objective, sloObjective/100.0)
 		}
 		if s.Period == nil || s.Period.Duration < 24*time.Hour {
@@ -336,7 +337,7 @@ func testErrorBudgetRefuses(t *testing.T) {
 // the baseline ends, and kept in status.
 func testRelativeCondition(t *testing.T) {
 	t.Parallel()
-	query := fmt.Sprintf(`histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_service_namespace=%q,destination_service_name="ratings"}[10s])))`, shopNamespace)
+	query := fmt.Sprintf(`histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_bucket{destination_service_namespace=%q,destination_service_name="ratings"}[10s])))`, harness.ShopNamespace)
 	exp := sloExperiment("e2e-slo-relative", "ratings", canaryDelay(), 10*time.Second, chaosv1alpha1.Probe{
 		Name:       "ratings-p90",
 		Prometheus: &chaosv1alpha1.PrometheusQuery{Query: query},
@@ -363,10 +364,10 @@ func testRelativeCondition(t *testing.T) {
 		t.Fatalf("baselineMean %q, threshold %q: want numbers (%v, %v)", ps.BaselineMean, ps.Threshold, err1, err2)
 	}
 	// A 5s baseline sampled every second.
-	if minSamples := int32(exp.Spec.SteadyState.Baseline.Duration/interval) - 1; ps.BaselineSamples < minSamples {
+	if minSamples := int32(exp.Spec.SteadyState.Baseline.Duration/harness.ProbeInterval) - 1; ps.BaselineSamples < minSamples {
 		t.Errorf("baselineSamples %d, want at least %d over a %s baseline", ps.BaselineSamples, minSamples, exp.Spec.SteadyState.Baseline.Duration)
 	}
-	if !(mean > 0) || !within(threshold, mean*1.1, 1e-6*mean) {
+	if !(mean > 0) || !harness.Within(threshold, mean*1.1, 1e-6*mean) {
 		t.Errorf("threshold %v, want the baseline mean %v + 10%% = %v", threshold, mean, mean*1.1)
 	}
 }
@@ -381,7 +382,7 @@ func testBurnRateGuardAborts(t *testing.T) {
 	fault := &chaosv1alpha1.IstioFault{Routes: []string{"primary"}, Abort: &chaosv1alpha1.IstioAbort{HTTPStatus: 503, Percent: 100}}
 	exp := sloExperiment("e2e-slo-burn", "reviews", fault, 2*time.Minute, chaosv1alpha1.Probe{
 		Name:       "reviews-success",
-		Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery("reviews", "5s")},
+		Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery("reviews", "5s")},
 		Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.9"},
 	})
 	exp.Spec.Abort = &chaosv1alpha1.AbortSpec{Guards: []chaosv1alpha1.Guard{{
@@ -433,7 +434,7 @@ func testBurnRateGuardAborts(t *testing.T) {
 // minSuccess of their requests over window: earlier faults have left it.
 func waitJudgedServicesQuiet(t *testing.T, window string, minSuccess float64) {
 	t.Helper()
-	waitFor(t, 2*time.Minute, "reviews and ratings to be quiet over "+window, func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 2*time.Minute, "reviews and ratings to be quiet over "+window, func(ctx context.Context) (bool, error) {
 		for _, svc := range judgedServices {
 			r, err := tb.SuccessRatio(ctx, svc, window)
 			if err != nil {

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // The soak campaign's checker watches the cluster itself: pods, nodes,
@@ -30,13 +30,6 @@ import (
 // difference replayed as events) when that version is gone. From what it
 // saw, and independently of what Faultline reports, it judges every
 // invariant of "no fault outlives its run".
-
-var (
-	podsGVR  = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
-	nodesGVR = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
-	vsGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
-	runsGVR  = chaosv1alpha1.GroupVersion.WithResource("experimentruns")
-)
 
 // soakSlack is how much later than a run's end the checker may see the
 // run's last change to a target: its watches are separate streams.
@@ -128,17 +121,17 @@ func (c *soakChecker) start(ctx context.Context) error {
 		ns     string
 		handle func(watch.EventType, *unstructured.Unstructured, time.Time)
 	}{
-		{podsGVR, c.soakNS, c.onPod},
-		{podsGVR, shopNamespace, c.onPod},
-		{nodesGVR, "", c.onNode},
-		{vsGVR, shopNamespace, c.onVirtualService},
-		{runsGVR, c.soakNS, c.onRun},
-		{runsGVR, shopNamespace, c.onRun},
+		{harness.PodsGVR, c.soakNS, c.onPod},
+		{harness.PodsGVR, harness.ShopNamespace, c.onPod},
+		{harness.NodesGVR, "", c.onNode},
+		{harness.VirtualServicesGVR, harness.ShopNamespace, c.onVirtualService},
+		{harness.ExperimentRunsGVR, c.soakNS, c.onRun},
+		{harness.ExperimentRunsGVR, harness.ShopNamespace, c.onRun},
 	}
 	errs := make(chan error, len(streams))
 	for _, s := range streams {
 		ready := make(chan struct{})
-		go observeResource(ctx, c.dc.Resource(s.gvr).Namespace(s.ns), s.handle, c.countRelist, c.countWatchError, ready, errs)
+		go harness.ObserveResource(ctx, c.dc.Resource(s.gvr).Namespace(s.ns), s.handle, c.countRelist, c.countWatchError, ready, errs)
 		select {
 		case <-ready:
 		case err := <-errs:
@@ -151,109 +144,6 @@ func (c *soakChecker) start(ctx context.Context) error {
 	c.listed = true
 	c.mu.Unlock()
 	return nil
-}
-
-// observeResource lists, then watches from the list's resourceVersion,
-// resuming after every interruption; when the version is gone it lists
-// again and replays what changed as events. handle gets each event with
-// the instant it arrived.
-func observeResource(ctx context.Context, ri dynamic.ResourceInterface,
-	handle func(watch.EventType, *unstructured.Unstructured, time.Time), onRelist, onWatchError func(),
-	ready chan<- struct{}, errs chan<- error) {
-	known := map[types.UID]*unstructured.Unstructured{}
-	var rv string
-	relist := func() error {
-		l, err := ri.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		seen := map[types.UID]bool{}
-		for i := range l.Items {
-			u := &l.Items[i]
-			seen[u.GetUID()] = true
-			old, ok := known[u.GetUID()]
-			switch {
-			case !ok:
-				handle(watch.Added, u, now)
-			case old.GetResourceVersion() != u.GetResourceVersion():
-				handle(watch.Modified, u, now)
-			}
-			known[u.GetUID()] = u
-		}
-		for uid, u := range known {
-			if !seen[uid] {
-				handle(watch.Deleted, u, now)
-				delete(known, uid)
-			}
-		}
-		rv = l.GetResourceVersion()
-		return nil
-	}
-	relistUntil := func() {
-		onRelist()
-		for ctx.Err() == nil {
-			if err := relist(); err == nil {
-				return
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	}
-	for {
-		err := relist()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			errs <- err
-			return
-		}
-		time.Sleep(time.Second)
-	}
-	close(ready)
-	for ctx.Err() == nil {
-		w, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
-		if err != nil {
-			onWatchError()
-			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-				relistUntil()
-			}
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		gone := false
-		for ev := range w.ResultChan() {
-			switch ev.Type {
-			case watch.Bookmark:
-				if u, ok := ev.Object.(*unstructured.Unstructured); ok {
-					rv = u.GetResourceVersion()
-				}
-			case watch.Error:
-				onWatchError()
-				status := apierrors.FromObject(ev.Object)
-				gone = apierrors.IsResourceExpired(status) || apierrors.IsGone(status)
-			default:
-				u, ok := ev.Object.(*unstructured.Unstructured)
-				if !ok {
-					continue
-				}
-				rv = u.GetResourceVersion()
-				handle(ev.Type, u, time.Now())
-				if ev.Type == watch.Deleted {
-					delete(known, u.GetUID())
-				} else {
-					known[u.GetUID()] = u
-				}
-			}
-			if gone {
-				break
-			}
-		}
-		w.Stop()
-		if gone {
-			relistUntil()
-		}
-	}
 }
 
 func (c *soakChecker) countRelist() {
@@ -283,7 +173,7 @@ func (c *soakChecker) onPod(typ watch.EventType, u *unstructured.Unstructured, a
 		return
 	}
 	node, _, _ := unstructured.NestedString(u.Object, "spec", "nodeName")
-	app := u.GetLabels()[benchAppLabel]
+	app := u.GetLabels()[harness.BenchAppLabel]
 	if app == "" {
 		app = u.GetLabels()["app"]
 	}
@@ -671,7 +561,7 @@ func (c *soakChecker) leftovers(ctx context.Context) ([]string, error) {
 				}
 			}
 			switch gvr {
-			case vsGVR:
+			case harness.VirtualServicesGVR:
 				spec, _ := json.Marshal(u.Object["spec"])
 				c.mu.Lock()
 				orig, ok := c.vsOriginal[u.GetName()]
@@ -679,7 +569,7 @@ func (c *soakChecker) leftovers(ctx context.Context) ([]string, error) {
 				if ok && string(spec) != string(orig) {
 					out = append(out, fmt.Sprintf("VirtualService %s differs from its original", where))
 				}
-			case nodesGVR:
+			case harness.NodesGVR:
 				if cordoned, _, _ := unstructured.NestedBool(u.Object, "spec", "unschedulable"); cordoned {
 					out = append(out, fmt.Sprintf("node %s is cordoned", where))
 				}
@@ -691,8 +581,8 @@ func (c *soakChecker) leftovers(ctx context.Context) ([]string, error) {
 		gvr schema.GroupVersionResource
 		ns  string
 	}{
-		{vsGVR, shopNamespace}, {nodesGVR, ""}, {podsGVR, c.soakNS}, {podsGVR, shopNamespace},
-		{runsGVR, c.soakNS}, {runsGVR, shopNamespace},
+		{harness.VirtualServicesGVR, harness.ShopNamespace}, {harness.NodesGVR, ""}, {harness.PodsGVR, c.soakNS}, {harness.PodsGVR, harness.ShopNamespace},
+		{harness.ExperimentRunsGVR, c.soakNS}, {harness.ExperimentRunsGVR, harness.ShopNamespace},
 	} {
 		if err := check(s.gvr, s.ns); err != nil {
 			return nil, err

@@ -3,30 +3,17 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // The operators of the soak campaign: one replica without leader election,
@@ -41,21 +28,19 @@ const (
 	soakLeaseDuration = 4 * time.Second
 	soakRenewDeadline = 3 * time.Second
 	soakRetryPeriod   = time.Second
-	// leaseName is the operator's leader-election Lease (cmd/faultline).
-	leaseName = "faultline.chaos.faultline.dev"
 )
 
 type soakReplica struct {
 	name string
-	op   *Operator
+	op   *harness.Operator
 	// down: the driver stopped it on purpose; the supervisor leaves it be.
 	down bool
 }
 
 type soakOperators struct {
 	t      testing.TB
-	base   *Operator
-	proxy  *webhookProxy
+	base   *harness.Operator
+	proxy  *harness.WebhookProxy
 	leader bool // replicas run with leader election
 
 	// changing is held while replicas are replaced or restarted, so the
@@ -79,8 +64,8 @@ func newSoakOperators(t testing.TB) *soakOperators {
 	if err := tb.Operator.Stop(); err != nil {
 		t.Fatalf("stopping the suite's operator: %v", err)
 	}
-	ensureLeaderElectionRights(t)
-	proxy, err := newWebhookProxy(tb.Webhooks.Addr)
+	tb.EnsureLeaderElectionRights(t)
+	proxy, err := harness.NewWebhookProxy(tb.Webhooks.Addr)
 	if err != nil {
 		t.Fatalf("webhook proxy: %v", err)
 	}
@@ -139,7 +124,7 @@ func (s *soakOperators) add() *soakReplica {
 	s.mu.Unlock()
 	ports := make([]int, 3)
 	for i := range ports {
-		p, err := freePort()
+		p, err := harness.FreePort()
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -161,13 +146,13 @@ func (s *soakOperators) add() *soakReplica {
 	}
 	args = append(args, "--reap-period=5s")
 	if leader {
-		args = append(args, "--leader-elect", "--leader-election-namespace="+operatorNamespace,
+		args = append(args, "--leader-elect", "--leader-election-namespace="+harness.OperatorNamespace,
 			"--leader-election-lease-duration="+soakLeaseDuration.String(),
 			"--leader-election-renew-deadline="+soakRenewDeadline.String(),
 			"--leader-election-retry-period="+soakRetryPeriod.String())
 	}
 	dir := filepath.Dir(s.base.LogPath)
-	r := &soakReplica{name: name, op: &Operator{
+	r := &soakReplica{name: name, op: &harness.Operator{
 		Bin:         s.base.Bin,
 		Kubeconfig:  s.base.Kubeconfig,
 		MetricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
@@ -181,12 +166,12 @@ func (s *soakOperators) add() *soakReplica {
 	s.mu.Lock()
 	s.replicas = append(s.replicas, r)
 	s.mu.Unlock()
-	s.proxy.setBackends(s.webhookAddrs())
+	s.proxy.SetBackends(s.webhookAddrs())
 	return r
 }
 
 func (s *soakOperators) freeAddr() string {
-	p, err := freePort()
+	p, err := harness.FreePort()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -296,7 +281,7 @@ func (s *soakOperators) current() []*soakReplica {
 // leaderOf returns the replica whose metrics say it leads, or nil.
 func (s *soakOperators) leaderOf(ctx context.Context) *soakReplica {
 	for _, r := range s.current() {
-		if r.op.Running() && isLeader(ctx, r.op.MetricsAddr) {
+		if r.op.Running() && harness.IsLeader(ctx, r.op.MetricsAddr) {
 			return r
 		}
 	}
@@ -319,224 +304,4 @@ func (s *soakOperators) waitLeader(not *soakReplica, timeout time.Duration) (*so
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// isLeader reads controller-runtime's leader_election_master_status gauge.
-func isLeader(ctx context.Context, metricsAddr string) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="`+leaseName+`"`) {
-			return strings.HasSuffix(line, " 1")
-		}
-	}
-	return false
-}
-
-// ensureLeaderElectionRights gives the operator's ServiceAccount the Role
-// of config/rbac/role_binding.yaml that leader election needs.
-func ensureLeaderElectionRights(t testing.TB) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(tb.RepoRoot, "config", "rbac", "role_binding.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var obj client.Object
-		switch {
-		case bytes.Contains(doc, []byte("\nkind: Role\n")):
-			obj = &rbacv1.Role{}
-		case bytes.Contains(doc, []byte("\nkind: RoleBinding\n")):
-			obj = &rbacv1.RoleBinding{}
-		default:
-			continue
-		}
-		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
-			t.Fatalf("config/rbac/role_binding.yaml: %v", err)
-		}
-		if err := tb.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
-		}
-	}
-}
-
-// webhookProxy passes TCP connections on one address to the first backend
-// that accepts them, TLS and all.
-type webhookProxy struct {
-	ln       net.Listener
-	mu       sync.Mutex
-	backends []string
-	wg       sync.WaitGroup
-}
-
-func newWebhookProxy(addr string) (*webhookProxy, error) {
-	var ln net.Listener
-	var err error
-	// The suite's operator has just released the port.
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		return nil, err
-	}
-	p := &webhookProxy{ln: ln}
-	p.wg.Add(1)
-	go p.serve()
-	return p, nil
-}
-
-func (p *webhookProxy) setBackends(addrs []string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.backends = addrs
-}
-
-func (p *webhookProxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.pass(c)
-	}
-}
-
-func (p *webhookProxy) pass(c net.Conn) {
-	defer func() { _ = c.Close() }()
-	p.mu.Lock()
-	backends := append([]string(nil), p.backends...)
-	p.mu.Unlock()
-	var up net.Conn
-	for _, b := range backends {
-		var err error
-		if up, err = net.DialTimeout("tcp", b, time.Second); err == nil {
-			break
-		}
-	}
-	if up == nil {
-		return
-	}
-	defer func() { _ = up.Close() }()
-	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-	<-done
-}
-
-func (p *webhookProxy) Close() {
-	_ = p.ln.Close()
-	p.wg.Wait()
-}
-
-// --- the API server going away ------------------------------------------------
-
-// apiserverProcess is the testbed's kube-apiserver as kwokctl started it.
-type apiserverProcess struct {
-	pidFile string
-	args    []string
-	env     []string
-	dir     string
-	logPath string
-}
-
-// findAPIServer reads how the testbed's kube-apiserver was started, from
-// its PID file and /proc, so that it can be started again the same way.
-func findAPIServer() (*apiserverProcess, error) {
-	pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", envOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", "kube-apiserver.pid")
-	pid, err := readPID(pidFile)
-	if err != nil {
-		return nil, fmt.Errorf("the testbed's kube-apiserver: %w", err)
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil, err
-	}
-	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-	if err != nil {
-		return nil, err
-	}
-	split := func(b []byte) []string { return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") }
-	return &apiserverProcess{
-		pidFile: pidFile,
-		args:    split(cmdline),
-		env:     split(environ),
-		dir:     dir,
-		logPath: filepath.Join(filepath.Dir(filepath.Dir(pidFile)), "logs", "kube-apiserver.log"),
-	}, nil
-}
-
-// stop SIGKILLs the API server and waits until it is gone.
-func (a *apiserverProcess) stop() error {
-	pid, err := readPID(a.pidFile)
-	if err != nil {
-		return err
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return fmt.Errorf("killing kube-apiserver %d: %w", pid, err)
-	}
-	for range 100 {
-		if !processLive(pid) {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("kube-apiserver %d still runs after SIGKILL", pid)
-}
-
-// start starts the API server again with its arguments and waits until it
-// answers.
-func (a *apiserverProcess) start() error {
-	logFile, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = logFile.Close() }()
-	cmd := exec.Command(a.args[0], a.args[1:]...)
-	cmd.Env, cmd.Dir = a.env, a.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own session: it belongs to the testbed, not to the test binary,
-	// and hack/testbed-down.sh stops it through the PID file.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting kube-apiserver: %w", err)
-	}
-	go func() { _ = cmd.Wait() }()
-	if err := os.WriteFile(a.pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	return poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		return apiserverAnswers(ctx, tb.Kubeconfig), nil
-	})
 }

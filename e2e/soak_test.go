@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // TestSoak is the campaign against the operator itself: runs of every
@@ -46,20 +47,20 @@ import (
 //	FAULTLINE_SOAK_TIMEOUT           give up after (default 15m)
 //	FAULTLINE_SOAK_REPORT            also write the figures to this file
 func TestSoak(t *testing.T) {
-	tb.requireOperator(t)
-	tb.requireManaged(t)
+	tb.RequireOperator(t)
+	tb.RequireManaged(t)
 	tb.RequireSteadyState(t)
-	relaxPolicyForBench(t, 8)
+	tb.RelaxPolicyForBench(t, 8)
 
 	goal := soakGoal{
-		kills:        envInt(t, "FAULTLINE_SOAK_KILLS", 6),
-		failovers:    envInt(t, "FAULTLINE_SOAK_FAILOVERS", 1),
-		apiOutages:   envInt(t, "FAULTLINE_SOAK_APISERVER_OUTAGES", 1),
-		promOutages:  envInt(t, "FAULTLINE_SOAK_PROMETHEUS_OUTAGES", 1),
-		deletions:    envInt(t, "FAULTLINE_SOAK_DELETIONS", 2),
-		killSwitches: envInt(t, "FAULTLINE_SOAK_KILL_SWITCH", 1),
+		kills:        harness.EnvInt(t, "FAULTLINE_SOAK_KILLS", 6),
+		failovers:    harness.EnvInt(t, "FAULTLINE_SOAK_FAILOVERS", 1),
+		apiOutages:   harness.EnvInt(t, "FAULTLINE_SOAK_APISERVER_OUTAGES", 1),
+		promOutages:  harness.EnvInt(t, "FAULTLINE_SOAK_PROMETHEUS_OUTAGES", 1),
+		deletions:    harness.EnvInt(t, "FAULTLINE_SOAK_DELETIONS", 2),
+		killSwitches: harness.EnvInt(t, "FAULTLINE_SOAK_KILL_SWITCH", 1),
 	}
-	timeout := envDuration(t, "FAULTLINE_SOAK_TIMEOUT", 15*time.Minute)
+	timeout := harness.EnvDuration(t, "FAULTLINE_SOAK_TIMEOUT", 15*time.Minute)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FAULTLINE_SOAK_SEED"); s != "" {
 		var err error
@@ -103,8 +104,8 @@ func TestSoak(t *testing.T) {
 
 	// Every run must end, with the operators up and the kill switch off.
 	d.toSingle(t)
-	setPaused(t, false)
-	waitFor(t, 5*time.Minute, "every soak run to end", func(context.Context) (bool, error) {
+	tb.SetPaused(t, false)
+	harness.WaitFor(t, 5*time.Minute, "every soak run to end", func(context.Context) (bool, error) {
 		if a := env.checker.active(""); len(a) > 0 {
 			return false, fmt.Errorf("%d runs not ended, first %s (phase %q)", len(a), a[0].key(), phaseOf(a[0]))
 		}
@@ -113,8 +114,8 @@ func TestSoak(t *testing.T) {
 	violations := env.checker.violations(d.promOutages)
 	// The campaign means nothing if the testbed lost a component on the way.
 	for _, c := range []string{"etcd", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
-		pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", envOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", c+".pid")
-		if pid, err := readPID(pidFile); err != nil || !processLive(pid) {
+		pidFile := filepath.Join(tb.StateDir, "kwok", "clusters", harness.EnvOr("FAULTLINE_TESTBED_NAME", "faultline"), "pids", c+".pid")
+		if pid, err := harness.ReadPID(pidFile); err != nil || !harness.ProcessLive(pid) {
 			t.Errorf("the testbed's %s is not running at the end of the campaign (%v): the campaign ran without it; see its log", c, err)
 		}
 	}
@@ -174,7 +175,7 @@ const (
 // for the pod kills and the drains, so that what each fault may touch is
 // known, and the four Experiments the campaign runs.
 func newSoakEnv(t *testing.T) *soakEnv {
-	ns := benchNamespace(t, "soak-", true)
+	ns := tb.BenchNamespace(t, "soak-", true)
 	env := &soakEnv{t: t, ns: ns, held: map[string]time.Time{}}
 	c := newSoakChecker(ns)
 	c.victimApp, c.tenantApp = soakVictim, soakTenant
@@ -186,7 +187,7 @@ func newSoakEnv(t *testing.T) *soakEnv {
 	defer cancel()
 	pools := map[string]string{"soak-kill-1": "soak-kill", "soak-drain-1": "soak-drain", "soak-drain-2": "soak-drain"}
 	for name, pool := range pools {
-		n := benchNode(name)
+		n := harness.BenchNode(name)
 		n.Labels["type"] = pool
 		if err := tb.Client.Create(ctx, n); err != nil {
 			t.Fatalf("creating node %s: %v", name, err)
@@ -199,21 +200,21 @@ func newSoakEnv(t *testing.T) *soakEnv {
 	}
 	var deps []*appsv1.Deployment
 	for app, pool := range map[string]string{soakVictim: "soak-kill", soakTenant: "soak-drain"} {
-		d := benchDeployment(ns, app, 3, time.Second)
+		d := harness.BenchDeployment(ns, app, 3, time.Second)
 		d.Spec.Template.Spec.NodeSelector = map[string]string{"type": pool}
 		if err := tb.Client.Create(ctx, d); err != nil {
 			t.Fatalf("creating Deployment %s: %v", app, err)
 		}
 		deps = append(deps, d)
 	}
-	waitDeploymentsReady(t, deps)
+	tb.WaitDeploymentsReady(t, deps)
 
 	readiness := func(app string) chaosv1alpha1.Probe {
 		return chaosv1alpha1.Probe{Name: app + "-ready", Workload: &chaosv1alpha1.WorkloadProbe{Kind: chaosv1alpha1.WorkloadDeployment, Name: app, MinReadyPercent: 100}}
 	}
 	steady := func(probes ...chaosv1alpha1.Probe) chaosv1alpha1.SteadyStateSpec {
 		return chaosv1alpha1.SteadyStateSpec{
-			Interval: metav1.Duration{Duration: interval}, Baseline: metav1.Duration{Duration: 2 * time.Second},
+			Interval: metav1.Duration{Duration: harness.ProbeInterval}, Baseline: metav1.Duration{Duration: 2 * time.Second},
 			Stabilization: 2, RecoveryTimeout: metav1.Duration{Duration: 30 * time.Second}, Probes: probes,
 		}
 	}
@@ -221,7 +222,7 @@ func newSoakEnv(t *testing.T) *soakEnv {
 		ObjectMeta: metav1.ObjectMeta{Name: "soak-kill", Namespace: ns},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{Kind: chaosv1alpha1.TargetPod, Mode: chaosv1alpha1.SelectOne, MaxTargets: ptr.To[int32](1),
-				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{benchAppLabel: soakVictim}}},
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{harness.BenchAppLabel: soakVictim}}},
 			Fault:       chaosv1alpha1.FaultSpec{PodKill: &chaosv1alpha1.PodKillFault{GracePeriodSeconds: ptr.To[int64](0)}},
 			SteadyState: steady(readiness(soakVictim)),
 		},
@@ -238,11 +239,11 @@ func newSoakEnv(t *testing.T) *soakEnv {
 		},
 	}
 	istio := func(name, vs string, fault chaosv1alpha1.IstioFault, onError chaosv1alpha1.ProbeErrorPolicy) *chaosv1alpha1.Experiment {
-		exp := istioExperiment(name, fault, 12*time.Second)
+		exp := tb.IstioExperiment(name, fault, 12*time.Second)
 		exp.Spec.Target.Names = []string{vs}
 		exp.Spec.SteadyState = steady(chaosv1alpha1.Probe{
 			Name:       vs + "-success",
-			Prometheus: &chaosv1alpha1.PrometheusQuery{Query: successRatioQuery(vs, "5s")},
+			Prometheus: &chaosv1alpha1.PrometheusQuery{Query: harness.SuccessRatioQuery(vs, "5s")},
 			Condition:  &chaosv1alpha1.Hypothesis{Op: chaosv1alpha1.OpGreaterEqual, Value: "0.5"},
 		})
 		exp.Spec.Objectives = nil
@@ -252,7 +253,7 @@ func newSoakEnv(t *testing.T) *soakEnv {
 	delay := istio("soak-delay", "checkout", chaosv1alpha1.IstioFault{
 		Routes: []string{"primary"}, Delay: &chaosv1alpha1.IstioDelay{FixedDelay: metav1.Duration{Duration: 20 * time.Millisecond}, Percent: 20},
 	}, chaosv1alpha1.ProbeErrorContinue)
-	abort := istio("soak-abort", "payments", abortFault(20), chaosv1alpha1.ProbeErrorAbort)
+	abort := istio("soak-abort", "payments", harness.AbortFault(20), chaosv1alpha1.ProbeErrorAbort)
 
 	env.experiments = []*chaosv1alpha1.Experiment{kill, drain, delay, abort}
 	c.experiments = map[string]string{"soak-kill": "pod", "soak-drain": "node", "soak-delay": "vs", "soak-abort": "vs"}
@@ -280,7 +281,7 @@ func (e *soakEnv) generate(ctx context.Context, exp *chaosv1alpha1.Experiment) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		current := &chaosv1alpha1.Experiment{}
 		err := tb.Client.Get(rctx, client.ObjectKeyFromObject(exp), current)
-		if isNotFound(err) {
+		if harness.IsNotFound(err) {
 			current = exp.DeepCopy()
 			err = tb.Client.Create(rctx, current)
 		}
@@ -297,7 +298,7 @@ func (e *soakEnv) generate(ctx context.Context, exp *chaosv1alpha1.Experiment) {
 				e.created++
 				e.mu.Unlock()
 				// The checker must see it before the next round asks.
-				_ = poll(rctx, 5*time.Second, func(context.Context) (bool, error) {
+				_ = harness.Poll(rctx, 5*time.Second, func(context.Context) (bool, error) {
 					return len(e.checker.active(exp.Name)) > 0, nil
 				})
 			}
@@ -311,7 +312,7 @@ func (e *soakEnv) generate(ctx context.Context, exp *chaosv1alpha1.Experiment) {
 func (e *soakEnv) deleteAll(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, ns := range []string{e.ns, shopNamespace} {
+	for _, ns := range []string{e.ns, harness.ShopNamespace} {
 		runs := &chaosv1alpha1.ExperimentRunList{}
 		if err := tb.Client.List(ctx, runs, client.InNamespace(ns)); err != nil {
 			t.Errorf("listing runs: %v", err)
@@ -327,9 +328,9 @@ func (e *soakEnv) deleteAll(t *testing.T) {
 	for _, exp := range e.experiments {
 		_ = tb.Client.Delete(ctx, exp.DeepCopy())
 	}
-	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+	err := harness.Poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
 		var left []string
-		for _, ns := range []string{e.ns, shopNamespace} {
+		for _, ns := range []string{e.ns, harness.ShopNamespace} {
 			runs := &chaosv1alpha1.ExperimentRunList{}
 			if err := tb.Client.List(ctx, runs, client.InNamespace(ns)); err != nil {
 				return false, err
@@ -458,7 +459,7 @@ func (d *soakDriver) kill(t *testing.T) {
 	}
 	reps := d.env.ops.current()
 	r := reps[d.rng.IntN(len(reps))]
-	wasLeader := len(reps) > 1 && isLeader(context.Background(), r.op.MetricsAddr)
+	wasLeader := len(reps) > 1 && harness.IsLeader(context.Background(), r.op.MetricsAddr)
 	d.env.ops.kill(r)
 	d.kills++
 	if key != "" {
@@ -542,17 +543,17 @@ func (d *soakDriver) countModeKills(n int) {
 }
 
 func (d *soakDriver) apiserverOutage(t *testing.T) {
-	api, err := findAPIServer()
+	api, err := tb.FindAPIServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := api.stop(); err != nil {
+	if err := api.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Duration(2000+d.rng.IntN(4000)) * time.Millisecond)
-	if err := api.start(); err != nil {
-		t.Fatalf("restarting kube-apiserver: %v (see %s)", err, api.logPath)
+	if err := api.Start(); err != nil {
+		t.Fatalf("restarting kube-apiserver: %v (see %s)", err, api.LogPath)
 	}
 	d.apiOutages++
 	d.apiDowntime = append(d.apiDowntime, time.Since(start))
@@ -562,7 +563,7 @@ func (d *soakDriver) apiserverOutage(t *testing.T) {
 // is observing, for longer than its probe error threshold.
 func (d *soakDriver) prometheusOutage(t *testing.T) {
 	var observing []*runRecord
-	_ = poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
+	_ = harness.Poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
 		observing = nil
 		for _, r := range d.env.checker.active("") {
 			if phaseOf(r) == chaosv1alpha1.PhaseObserving && r.run.Status.Experiment != nil && r.run.Status.Experiment.Fault.Istio != nil {
@@ -614,7 +615,7 @@ func (d *soakDriver) deleteInFlight(t *testing.T) {
 			keys = append(keys, a.key())
 		}
 		d.env.checker.markDeleted(keys, "experiment")
-		if err := tb.Client.Delete(ctx, exp.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !isNotFound(err) {
+		if err := tb.Client.Delete(ctx, exp.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !harness.IsNotFound(err) {
 			t.Errorf("deleting Experiment %s: %v", exp.Name, err)
 			return
 		}
@@ -622,7 +623,7 @@ func (d *soakDriver) deleteInFlight(t *testing.T) {
 	} else {
 		d.env.checker.markDeleted([]string{r.key()}, "run")
 		run := &chaosv1alpha1.ExperimentRun{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: r.name}}
-		if err := tb.Client.Delete(ctx, run); err != nil && !isNotFound(err) {
+		if err := tb.Client.Delete(ctx, run); err != nil && !harness.IsNotFound(err) {
 			t.Errorf("deleting run %s: %v", r.key(), err)
 			return
 		}
@@ -635,14 +636,14 @@ func (d *soakDriver) deleteInFlight(t *testing.T) {
 // how long until the cluster shows every fault reverted.
 func (d *soakDriver) flipKillSwitch(t *testing.T) {
 	// Flip it while some fault is active, so that it has work to do.
-	_ = poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
+	_ = harness.Poll(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
 		return len(d.env.checker.openFaults()) > 0, nil
 	})
 	open := len(d.env.checker.openFaults())
 	at := time.Now()
-	setPaused(t, true)
+	tb.SetPaused(t, true)
 	var took time.Duration
-	err := poll(context.Background(), time.Minute, func(context.Context) (bool, error) {
+	err := harness.Poll(context.Background(), time.Minute, func(context.Context) (bool, error) {
 		last, ok := d.env.checker.revertedBy(at)
 		if !ok {
 			return false, fmt.Errorf("still faulted: %v", d.env.checker.openFaults())
@@ -658,7 +659,7 @@ func (d *soakDriver) flipKillSwitch(t *testing.T) {
 	}
 	d.switchReverted += open
 	time.Sleep(time.Duration(1000+d.rng.IntN(3000)) * time.Millisecond)
-	setPaused(t, false)
+	tb.SetPaused(t, false)
 	d.killSwitches++
 }
 

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 const runCRD = "experimentruns.chaos.faultline.dev"
@@ -27,7 +28,7 @@ const runCRD = "experimentruns.chaos.faultline.dev"
 // error saying what the events are.
 func malformedRunEvent(ctx context.Context, name, action string) (*eventsv1.Event, error) {
 	events := &eventsv1.EventList{}
-	if err := tb.Client.List(ctx, events, client.InNamespace(shopNamespace)); err != nil {
+	if err := tb.Client.List(ctx, events, client.InNamespace(harness.ShopNamespace)); err != nil {
 		return nil, err
 	}
 	for i := range events.Items {
@@ -55,7 +56,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 		"apiVersion": chaosv1alpha1.GroupVersion.String(),
 		"kind":       "ExperimentRun",
 		"metadata": map[string]any{
-			"name": name, "namespace": shopNamespace,
+			"name": name, "namespace": harness.ShopNamespace,
 			// As every run the operator started carries it.
 			"finalizers": []any{chaosv1alpha1.RunFinalizer},
 		},
@@ -98,7 +99,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 	if targets, _, _ := unstructured.NestedString(got.Object, "status", "targets"); targets != "checkout" {
 		t.Fatalf("stored status.targets = %q, want checkout: the test proves nothing", targets)
 	}
-	if err := tb.Client.List(t.Context(), &chaosv1alpha1.ExperimentRunList{}, client.InNamespace(shopNamespace)); err == nil {
+	if err := tb.Client.List(t.Context(), &chaosv1alpha1.ExperimentRunList{}, client.InNamespace(harness.ShopNamespace)); err == nil {
 		t.Fatal("a typed List of runs succeeded; the test stores no undecodable run")
 	}
 
@@ -106,7 +107,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 	tb.StartOperator(t)
 
 	t.Run("the bad run is reported", func(t *testing.T) {
-		waitFor(t, 60*time.Second, "a Malformed Event about the bad run", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 60*time.Second, "a Malformed Event about the bad run", func(ctx context.Context) (bool, error) {
 			e, err := malformedRunEvent(ctx, name, "Decode")
 			if err != nil {
 				return false, err
@@ -120,7 +121,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 		// And on the run itself, for kstatus and kubectl wait: the API
 		// server's validation ratcheting lets the conditions through
 		// beside the fields that still fail the schema.
-		waitFor(t, 30*time.Second, "the bad run to be marked Stalled, reason Malformed", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 30*time.Second, "the bad run to be marked Stalled, reason Malformed", func(ctx context.Context) (bool, error) {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(bad.GroupVersionKind())
 			if err := tb.Client.Get(ctx, client.ObjectKeyFromObject(bad), u); err != nil {
@@ -135,8 +136,8 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 			}
 			return false, fmt.Errorf("conditions %v", conds)
 		})
-		waitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 1", func(ctx context.Context) (bool, error) {
-			v, err := operatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
+		harness.WaitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 1", func(ctx context.Context) (bool, error) {
+			v, err := tb.OperatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
 			if err != nil || v != 1 {
 				return false, fmt.Errorf("value %v, error %v", v, err)
 			}
@@ -146,7 +147,7 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 
 	t.Run("a new run completes", func(t *testing.T) {
 		before := virtualService(t, "cart")
-		run := tb.RunExperiment(t, istioExperiment("e2e-beside-malformed-run", abortFault(50), 5*time.Second), 2*time.Minute)
+		run := tb.RunExperiment(t, tb.IstioExperiment("e2e-beside-malformed-run", harness.AbortFault(50), 5*time.Second), 2*time.Minute)
 		if run.Status.Verdict == chaosv1alpha1.VerdictError {
 			t.Fatalf("a valid run ended Error beside the malformed run: %s", run.Status.Message)
 		}
@@ -160,24 +161,24 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 		tb.Create(t, exp)
 		held := tb.StartRun(t, exp)
 		waitPhase(t, held, chaosv1alpha1.PhaseObserving)
-		setPaused(t, true)
-		t.Cleanup(func() { setPaused(t, false) })
+		tb.SetPaused(t, true)
+		t.Cleanup(func() { tb.SetPaused(t, false) })
 		got := tb.WaitRunCompleted(t, held, time.Minute)
 		if got.Status.Verdict != chaosv1alpha1.VerdictAborted || got.Status.Abort == nil || got.Status.Abort.Reason != chaosv1alpha1.AbortKillSwitch {
 			t.Fatalf("run under the kill switch ended %s: %s", got.Status.Verdict, got.Status.Message)
 		}
-		setPaused(t, false)
+		tb.SetPaused(t, false)
 	})
 
 	t.Run("the bad run can be deleted", func(t *testing.T) {
 		if err := tb.Client.Delete(t.Context(), bad.DeepCopy()); err != nil {
 			t.Fatalf("deleting the bad run: %v", err)
 		}
-		waitFor(t, 30*time.Second, "the bad run to be gone (its finalizer released)", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 30*time.Second, "the bad run to be gone (its finalizer released)", func(ctx context.Context) (bool, error) {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(bad.GroupVersionKind())
 			err := tb.Client.Get(ctx, client.ObjectKeyFromObject(bad), u)
-			if isNotFound(err) {
+			if harness.IsNotFound(err) {
 				return true, nil
 			}
 			if err != nil {
@@ -185,12 +186,12 @@ func TestAnUndecodableRunStopsNothing(t *testing.T) {
 			}
 			return false, fmt.Errorf("still stored, finalizers %v, deletionTimestamp %v", u.GetFinalizers(), u.GetDeletionTimestamp())
 		})
-		waitFor(t, 30*time.Second, "the release to be reported", func(ctx context.Context) (bool, error) {
+		harness.WaitFor(t, 30*time.Second, "the release to be reported", func(ctx context.Context) (bool, error) {
 			_, err := malformedRunEvent(ctx, name, "ReleaseFinalizer")
 			return err == nil, err
 		})
-		waitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 0", func(ctx context.Context) (bool, error) {
-			v, err := operatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
+		harness.WaitFor(t, 30*time.Second, "faultline_malformed_objects{kind=ExperimentRun} to be 0", func(ctx context.Context) (bool, error) {
+			v, err := tb.OperatorMetric(ctx, `faultline_malformed_objects{kind="ExperimentRun"}`)
 			if err != nil || v != 0 {
 				return false, fmt.Errorf("value %v, error %v", v, err)
 			}

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/faultline-dev/faultline/e2e/harness"
 )
 
 // These tests prove the testbed itself: that what the fault tests will
@@ -26,7 +28,7 @@ func TestTestbedReplacementPodReadyAfterDelay(t *testing.T) {
 	tb.RestoreShopOnCleanup(t)
 	ctx := t.Context()
 
-	pods, err := tb.shopPods(ctx, "checkout")
+	pods, err := tb.ShopPods(ctx, "checkout")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,19 +43,19 @@ func TestTestbedReplacementPodReadyAfterDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// kwok finalizes a deleted pod at once instead of after its grace period.
-	gone := waitFor(t, 3*time.Second, "the deleted pod to be gone", func(ctx context.Context) (bool, error) {
+	gone := harness.WaitFor(t, 3*time.Second, "the deleted pod to be gone", func(ctx context.Context) (bool, error) {
 		err := tb.Client.Get(ctx, client.ObjectKeyFromObject(&victim), &corev1.Pod{})
-		return isNotFound(err), client.IgnoreNotFound(err)
+		return harness.IsNotFound(err), client.IgnoreNotFound(err)
 	})
 
 	var replacement corev1.Pod
-	waitFor(t, 20*time.Second, "a Ready replacement pod", func(ctx context.Context) (bool, error) {
-		pods, err := tb.shopPods(ctx, "checkout")
+	harness.WaitFor(t, 20*time.Second, "a Ready replacement pod", func(ctx context.Context) (bool, error) {
+		pods, err := tb.ShopPods(ctx, "checkout")
 		if err != nil {
 			return false, err
 		}
 		for _, p := range pods {
-			if _, ready := readyTransition(&p); !old[p.UID] && ready && p.DeletionTimestamp == nil {
+			if _, ready := harness.ReadyTransition(&p); !old[p.UID] && ready && p.DeletionTimestamp == nil {
 				replacement = p
 				return true, nil
 			}
@@ -63,11 +65,11 @@ func TestTestbedReplacementPodReadyAfterDelay(t *testing.T) {
 
 	seenReady := time.Since(deletedAt)
 
-	want, err := readyDelay(&replacement)
+	want, err := harness.ReadyDelay(&replacement)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readyAt, _ := readyTransition(&replacement)
+	readyAt, _ := harness.ReadyTransition(&replacement)
 	// Both timestamps have second resolution, hence the ±1s.
 	got := readyAt.Sub(replacement.CreationTimestamp.Time)
 	t.Logf("deleted %s, gone after %s; replacement %s created %s, Ready at %s: %s after creation (want %s ±1s); seen Ready %s after the delete",
@@ -88,12 +90,12 @@ func TestTestbedScaleToZeroFailsAllRequests(t *testing.T) {
 	// A 3s window: with a 1s scrape interval it empties of successes ~3s
 	// after the last one, where a 5s window would take longer than the 5s
 	// this test allows end to end.
-	query := successRatioQuery("checkout", "3s")
+	query := harness.SuccessRatioQuery("checkout", "3s")
 	scaledAt := time.Now()
 	if err := tb.ScaleDeployment(ctx, "checkout", 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the checkout success ratio to reach 0", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 15*time.Second, "the checkout success ratio to reach 0", func(ctx context.Context) (bool, error) {
 		r, err := tb.Query(ctx, query)
 		if err != nil {
 			return false, err
@@ -106,7 +108,7 @@ func TestTestbedScaleToZeroFailsAllRequests(t *testing.T) {
 		t.Errorf("success ratio reached 0 after %s, want within 5s", toZero.Round(time.Millisecond))
 	}
 
-	waitFor(t, 15*time.Second, "CheckoutAvailabilityLow to fire", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 15*time.Second, "CheckoutAvailabilityLow to fire", func(ctx context.Context) (bool, error) {
 		return tb.AlertFiring(ctx, "CheckoutAvailabilityLow")
 	})
 	t.Logf("CheckoutAvailabilityLow firing %s after the scale-down", time.Since(scaledAt).Round(time.Millisecond))
@@ -114,14 +116,14 @@ func TestTestbedScaleToZeroFailsAllRequests(t *testing.T) {
 	if err := tb.ScaleDeployment(ctx, "checkout", 3); err != nil {
 		t.Fatal(err)
 	}
-	recovered := waitFor(t, 30*time.Second, "the checkout success ratio to recover", func(ctx context.Context) (bool, error) {
+	recovered := harness.WaitFor(t, 30*time.Second, "the checkout success ratio to recover", func(ctx context.Context) (bool, error) {
 		r, err := tb.SuccessRatio(ctx, "checkout", "5s")
 		if err != nil {
 			return false, err
 		}
 		return r == 1, fmt.Errorf("success ratio %.3f", r)
 	})
-	t.Logf("success ratio (5s window) back to 1 %s after the scale-up (ready delay %s)", recovered.Round(time.Millisecond), defaultReadyDelay)
+	t.Logf("success ratio (5s window) back to 1 %s after the scale-up (ready delay %s)", recovered.Round(time.Millisecond), harness.DefaultReadyDelay)
 }
 
 // A 50% abort on cart's primary route shows as an error ratio near 0.5, and
@@ -146,12 +148,12 @@ func TestTestbedRouteAbortShowsInErrorRatio(t *testing.T) {
 	if err := tb.SetRouteFault(ctx, "cart", "primary", abort); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the cart error ratio to approach 0.5", func(ctx context.Context) (bool, error) {
+	harness.WaitFor(t, 10*time.Second, "the cart error ratio to approach 0.5", func(ctx context.Context) (bool, error) {
 		r, err := errorRatio(ctx, "5s")
 		if err != nil {
 			return false, err
 		}
-		return within(r, 0.5, 0.1), fmt.Errorf("error ratio %.3f", r)
+		return harness.Within(r, 0.5, 0.1), fmt.Errorf("error ratio %.3f", r)
 	})
 	t.Logf("error ratio (5s window) within 0.5±0.1 %s after the patch", time.Since(injectedAt).Round(time.Millisecond))
 
@@ -163,14 +165,14 @@ func TestTestbedRouteAbortShowsInErrorRatio(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("error ratio over the 10s after the patch: %.3f", settled)
-	if !within(settled, 0.5, 0.1) {
+	if !harness.Within(settled, 0.5, 0.1) {
 		t.Errorf("error ratio over 10s under a 50%% abort is %.3f, want 0.5±0.1", settled)
 	}
 
 	if err := tb.SetRouteFault(ctx, "cart", "primary", nil); err != nil {
 		t.Fatal(err)
 	}
-	cleared := waitFor(t, 15*time.Second, "the cart error ratio to return to 0", func(ctx context.Context) (bool, error) {
+	cleared := harness.WaitFor(t, 15*time.Second, "the cart error ratio to return to 0", func(ctx context.Context) (bool, error) {
 		r, err := errorRatio(ctx, "5s")
 		if err != nil {
 			return false, err

@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/e2e/harness"
 	"github.com/faultline-dev/faultline/experiments/probes"
 	"github.com/faultline-dev/faultline/experiments/report"
 )
@@ -46,30 +47,30 @@ const truthTolerance = 250 * time.Millisecond
 // readiness drop and recoveredAt with the replacement's Ready transition,
 // both as a watch in the test saw them.
 func TestTimelineAgainstGroundTruth(t *testing.T) {
-	runs := envInt(t, "FAULTLINE_TRUTH_RUNS", 10)
+	runs := harness.EnvInt(t, "FAULTLINE_TRUTH_RUNS", 10)
 	t.Run("pod-kill", func(t *testing.T) { podKillAgainstTruth(t, runs) })
 	t.Run("route-abort", func(t *testing.T) { routeAbortAgainstTruth(t, runs) })
 }
 
 func podKillAgainstTruth(t *testing.T, runs int) {
 	const app, replicas, readyDelay = "truth-app", 3, 7 * time.Second
-	relaxPolicyForBench(t, 4)
-	nodes := newBenchNodes(t, "truth")
-	nodes.ensureCapacity(t, replicas)
-	ns := benchNamespace(t, "truth-", true)
-	dep := benchDeployment(ns, app, replicas, readyDelay)
+	tb.RelaxPolicyForBench(t, 4)
+	nodes := tb.NewBenchNodes(t, "truth")
+	nodes.EnsureCapacity(t, replicas)
+	ns := tb.BenchNamespace(t, "truth-", true)
+	dep := harness.BenchDeployment(ns, app, replicas, readyDelay)
 	tb.Create(t, dep)
-	waitDeploymentsReady(t, []*appsv1.Deployment{dep})
+	tb.WaitDeploymentsReady(t, []*appsv1.Deployment{dep})
 
 	w := newTruthWatch(t, ns)
 	exp := &chaosv1alpha1.Experiment{
 		ObjectMeta: metav1.ObjectMeta{Name: "truth-pod-kill", Namespace: ns},
 		Spec: chaosv1alpha1.ExperimentSpec{
 			Target: chaosv1alpha1.TargetSpec{Kind: chaosv1alpha1.TargetPod, Mode: chaosv1alpha1.SelectOne, MaxTargets: ptr.To[int32](1),
-				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{benchAppLabel: app}}},
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{harness.BenchAppLabel: app}}},
 			Fault: chaosv1alpha1.FaultSpec{PodKill: &chaosv1alpha1.PodKillFault{GracePeriodSeconds: ptr.To[int64](0)}},
 			SteadyState: chaosv1alpha1.SteadyStateSpec{
-				Interval: metav1.Duration{Duration: interval}, Baseline: metav1.Duration{Duration: 2 * time.Second},
+				Interval: metav1.Duration{Duration: harness.ProbeInterval}, Baseline: metav1.Duration{Duration: 2 * time.Second},
 				Stabilization: 2, RecoveryTimeout: metav1.Duration{Duration: time.Minute},
 				Probes: []chaosv1alpha1.Probe{{Name: "ready", Workload: &chaosv1alpha1.WorkloadProbe{
 					Kind: chaosv1alpha1.WorkloadDeployment, Name: app, MinReadyPercent: 100}}},
@@ -81,7 +82,7 @@ func podKillAgainstTruth(t *testing.T, runs int) {
 	var detect, recover []time.Duration
 	t.Logf("%-3s %-12s %-12s %-12s %-9s %-12s %-12s %-9s %s", "run", "injected", "truth drop", "deviatedAt", "error", "truth Ready", "recoveredAt", "error", "resolutions")
 	for i := range runs {
-		waitDeploymentsReady(t, []*appsv1.Deployment{dep})
+		tb.WaitDeploymentsReady(t, []*appsv1.Deployment{dep})
 		run := tb.WaitRunCompleted(t, tb.StartRun(t, exp), 2*time.Minute)
 		tl := run.Status.Timeline
 		if tl.InjectedAt == nil || tl.DeviatedAt == nil || tl.RecoveredAt == nil {
@@ -109,7 +110,7 @@ func podKillAgainstTruth(t *testing.T, runs int) {
 // compares the Prometheus probe's deviatedAt with the moment the simulator
 // began failing requests: within one scrape interval plus 0.25 s.
 func routeAbortAgainstTruth(t *testing.T, runs int) {
-	exp := istioExperiment("truth-route-abort", abortFault(100), 4*time.Second)
+	exp := tb.IstioExperiment("truth-route-abort", harness.AbortFault(100), 4*time.Second)
 	exp.Spec.SteadyState.Baseline = metav1.Duration{Duration: 2 * time.Second}
 	exp.Spec.SteadyState.Stabilization = 2
 	exp.Spec.Objectives = nil
@@ -214,7 +215,7 @@ func newTruthWatch(t *testing.T, ns string) *truthWatch {
 	ctx := t.Context()
 	start := func(ri dynamic.ResourceInterface, handle func(watch.EventType, *unstructured.Unstructured, time.Time)) {
 		ready, errs := make(chan struct{}), make(chan error, 1)
-		go observeResource(ctx, ri, handle, func() {}, func() {}, ready, errs)
+		go harness.ObserveResource(ctx, ri, handle, func() {}, func() {}, ready, errs)
 		select {
 		case <-ready:
 		case err := <-errs:
@@ -229,7 +230,7 @@ func newTruthWatch(t *testing.T, ns string) *truthWatch {
 			w.mu.Unlock()
 		}
 	})
-	start(dc.Resource(podsGVR).Namespace(ns), func(_ watch.EventType, u *unstructured.Unstructured, at time.Time) {
+	start(dc.Resource(harness.PodsGVR).Namespace(ns), func(_ watch.EventType, u *unstructured.Unstructured, at time.Time) {
 		p := &corev1.Pod{}
 		if runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p) == nil {
 			w.mu.Lock()
@@ -262,7 +263,7 @@ func (w *truthWatch) replacementReady(app string, since time.Time) (time.Time, b
 	created := map[string]bool{}
 	for _, e := range w.pods {
 		p := e.obj
-		if p.Labels[benchAppLabel] != app {
+		if p.Labels[harness.BenchAppLabel] != app {
 			continue
 		}
 		if _, seen := created[p.Name]; !seen {
@@ -287,7 +288,7 @@ func podReady(p *corev1.Pod) bool {
 // trafficsimGauge reads one of trafficsim's Unix-time gauges for a shop
 // service straight from the simulator, to the nanosecond it recorded.
 func trafficsimGauge(ctx context.Context, name, service string) (time.Time, error) {
-	addr := envOr("TRAFFICSIM_ADDR", "127.0.0.1:9464")
+	addr := harness.EnvOr("TRAFFICSIM_ADDR", "127.0.0.1:9464")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
 		return time.Time{}, err
@@ -322,7 +323,7 @@ func trafficsimGauge(ctx context.Context, name, service string) (time.Time, erro
 func TestOperatorRestartLeavesARecordedGap(t *testing.T) {
 	tb.RequireSteadyState(t)
 	tb.RestoreShopOnCleanup(t)
-	exp := podKillExperiment("e2e-restart-gap")
+	exp := tb.PodKillExperiment("e2e-restart-gap")
 	tb.Create(t, exp)
 	run := tb.StartRun(t, exp)
 	waitPhase(t, run, chaosv1alpha1.PhaseObserving)

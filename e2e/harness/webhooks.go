@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package harness
 
 import (
 	"bufio"
@@ -60,7 +58,7 @@ type Webhooks struct {
 // localhost in a new directory under stateDir, picks a free port, and reads
 // the configurations from manifests.
 func newWebhooks(stateDir, manifests string) (*Webhooks, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -181,16 +179,16 @@ func (w *Webhooks) Uninstall(ctx context.Context, c client.Client) error {
 	return nil
 }
 
-// waitAnswering waits until the apiserver gets an answer from the webhooks,
+// WaitAnswering waits until the apiserver gets an answer from the webhooks,
 // by a server-side dry-run create of an ExperimentRun: a dry run goes
 // through admission like a real request but stores nothing. Success, or a
 // refusal the webhook wrote ("denied the request"), proves the apiserver
 // reached the operator; anything else ("failed calling webhook: ...
 // connection refused") means it did not yet.
-func (w *Webhooks) waitAnswering(ctx context.Context, c client.Client, timeout time.Duration) error {
-	return poll(ctx, timeout, func(ctx context.Context) (bool, error) {
+func (w *Webhooks) WaitAnswering(ctx context.Context, c client.Client, timeout time.Duration) error {
+	return Poll(ctx, timeout, func(ctx context.Context) (bool, error) {
 		run := &chaosv1alpha1.ExperimentRun{
-			ObjectMeta: metav1.ObjectMeta{Namespace: shopNamespace, Name: "e2e-webhook-probe"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ShopNamespace, Name: "e2e-webhook-probe"},
 			Spec:       chaosv1alpha1.ExperimentRunSpec{ExperimentRef: chaosv1alpha1.ExperimentReference{Name: "e2e-webhook-probe"}},
 		}
 		err := c.Create(ctx, run, client.DryRunAll)
@@ -206,7 +204,7 @@ func (w *Webhooks) waitAnswering(ctx context.Context, c client.Client, timeout t
 // the suite runs no operator (and so installs no webhooks).
 func (t *Testbed) UninstallWebhooks(tt testing.TB) {
 	tt.Helper()
-	t.requireOperator(tt)
+	t.RequireOperator(tt)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := t.Webhooks.Uninstall(ctx, t.Client); err != nil {
@@ -220,14 +218,14 @@ func (t *Testbed) UninstallWebhooks(tt testing.TB) {
 // the wait if they are installed.
 func (t *Testbed) InstallWebhooks(tt testing.TB) {
 	tt.Helper()
-	t.requireOperator(tt)
+	t.RequireOperator(tt)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := t.Webhooks.Install(ctx, t.Client); err != nil {
 		tt.Fatal(err)
 	}
 	if t.Operator.Running() {
-		if err := t.Webhooks.waitAnswering(ctx, t.Client, 30*time.Second); err != nil {
+		if err := t.Webhooks.WaitAnswering(ctx, t.Client, 30*time.Second); err != nil {
 			tt.Fatalf("the apiserver does not reach the operator's webhooks: %v", err)
 		}
 	}
@@ -242,7 +240,7 @@ func (t *Testbed) ensureE2EPolicy(ctx context.Context) error {
 	p := &chaosv1alpha1.ChaosPolicy{ObjectMeta: metav1.ObjectMeta{Name: chaosv1alpha1.DefaultPolicyName}}
 	err := t.Client.Get(ctx, client.ObjectKeyFromObject(p), p)
 	switch {
-	case isNotFound(err):
+	case IsNotFound(err):
 		p.Spec.AllowedProviderAddresses = []string{addr}
 		if err := t.Client.Create(ctx, p); err != nil {
 			return fmt.Errorf("creating the ChaosPolicy %s: %w", p.Name, err)
@@ -320,8 +318,8 @@ func writeServingCert(dir string, now time.Time) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
 }
 
-// freePort is a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort() (int, error) {
+// FreePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package harness
 
 import (
 	"context"
@@ -25,8 +23,8 @@ import (
 // would make the operator and the tests the same user, which the webhooks
 // tell apart.
 const (
-	operatorNamespace      = "faultline-system"
-	operatorServiceAccount = "faultline"
+	OperatorNamespace      = "faultline-system"
+	OperatorServiceAccount = "faultline"
 )
 
 // operatorKubeconfig sets up the operator's ServiceAccount and its rights
@@ -42,13 +40,13 @@ func (t *Testbed) operatorKubeconfig(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("config/rbac/role.yaml: %w", err)
 	}
 	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: operatorServiceAccount}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: OperatorNamespace}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: OperatorServiceAccount}},
 		role,
 		&rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: operatorNamespace, Name: operatorServiceAccount}},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: OperatorNamespace, Name: OperatorServiceAccount}},
 		},
 	}
 	for _, obj := range objs {
@@ -70,7 +68,7 @@ func (t *Testbed) operatorKubeconfig(ctx context.Context) (string, error) {
 		return "", err
 	}
 	day := int64(24 * 60 * 60)
-	tr, err := cs.CoreV1().ServiceAccounts(operatorNamespace).CreateToken(ctx, operatorServiceAccount,
+	tr, err := cs.CoreV1().ServiceAccounts(OperatorNamespace).CreateToken(ctx, OperatorServiceAccount,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &day}}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("requesting a token for the operator's ServiceAccount: %w", err)
