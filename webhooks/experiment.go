@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/prometheus/promql/parser"
 	admissionv1 "k8s.io/api/admission/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -25,6 +24,7 @@ import (
 	"github.com/faultline-dev/faultline/experiments/rights"
 	"github.com/faultline-dev/faultline/experiments/schedule"
 	"github.com/faultline-dev/faultline/internal/access"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // experimentValidator refuses Experiments the schema lets through but that
@@ -162,14 +162,11 @@ func (v *experimentValidator) checkProvider(ctx context.Context, spec *chaosv1al
 	if e := addressFormError(address); e != nil {
 		return field.ErrorList{e}, nil
 	}
+	// Without a policy, policy.ProviderAllowed explains that nothing is allowed.
 	pol, err := getPolicy(ctx, v.reader)
-	switch {
-	case apierrors.IsNotFound(err):
-		pol = nil // policy.ProviderAllowed explains that nothing is allowed
-	case err != nil:
-		var malformed *malformedError
-		if errors.As(err, &malformed) {
-			return field.ErrorList{field.Forbidden(providerAddressPath, fmt.Sprintf("the ChaosPolicy %q cannot be read, so no provider address can be allowed: ask a cluster administrator to fix it (%v)", chaosv1alpha1.DefaultPolicyName, malformed.err))}, nil
+	if err != nil {
+		if malformed, ok := errors.AsType[*stored.MalformedError](err); ok {
+			return field.ErrorList{field.Forbidden(providerAddressPath, fmt.Sprintf("the ChaosPolicy %q cannot be read, so no provider address can be allowed: ask a cluster administrator to fix it (%v)", chaosv1alpha1.DefaultPolicyName, malformed.Err))}, nil
 		}
 		return nil, fmt.Errorf("%s: could not read the ChaosPolicy %q to check the address (%v): try again", providerAddressPath, chaosv1alpha1.DefaultPolicyName, err)
 	}

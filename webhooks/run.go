@@ -214,8 +214,10 @@ func (v *runValidator) mayApprove(ctx context.Context, req admission.Request, ol
 		}
 	}
 	pol, err := getPolicy(ctx, v.reader)
-	if apierrors.IsNotFound(err) {
-		pol, err = nil, nil
+	if malformed, ok := errors.AsType[*stored.MalformedError](err); ok {
+		// A policy that cannot be read may name the approvers: nobody's
+		// approval can be judged against it.
+		return fmt.Sprintf("the ChaosPolicy %q cannot be read, so no approver can be checked against it: ask a cluster administrator to fix it (%v)", chaosv1alpha1.DefaultPolicyName, malformed.Err), nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("reading the ChaosPolicy: %w", err)

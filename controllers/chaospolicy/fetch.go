@@ -2,26 +2,24 @@ package chaospolicy
 
 import (
 	"context"
-	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/stored"
 )
 
-// Get returns the ChaosPolicy the operator obeys, or nil when there is none.
-// Every controller and the target selector read it here, so "which policy,
-// and what does its absence mean" is decided once: absent means the
-// defaults of experiments/policy, never "no rules".
+// Get returns the ChaosPolicy the operator obeys, or nil when there is none,
+// by the one reader (stored.GetPolicy, which says what absence means). A
+// stored policy that cannot be decoded reads as one whose kill switch is
+// on, with the reason in its pause-reason annotation: it may be holding
+// the kill switch, so nothing starts and every active run is reverted until
+// it is fixed.
 func Get(ctx context.Context, c client.Reader) (*chaosv1alpha1.ChaosPolicy, error) {
-	p := &chaosv1alpha1.ChaosPolicy{}
-	err := c.Get(ctx, client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}, p)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
+	p, note, err := stored.PolicyOrHold(ctx, c)
+	if err != nil || note == "" {
+		return p, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading ChaosPolicy %s: %w", chaosv1alpha1.DefaultPolicyName, err)
-	}
+	p.Annotations = map[string]string{chaosv1alpha1.PauseReasonAnnotation: note}
 	return p, nil
 }
