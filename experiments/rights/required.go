@@ -108,43 +108,12 @@ func Required(ns string, spec *chaosv1alpha1.ExperimentSpec) []Check {
 		targetNamespaces = []string{ns}
 	}
 	fault := spec.Fault
-
-	if spec.Target.Kind == chaosv1alpha1.TargetPod || fault.PodKill != nil {
-		evict := fault.PodKill != nil && fault.PodKill.Method == chaosv1alpha1.PodKillEvict
-		for _, tns := range targetNamespaces {
-			if evict {
-				add(Check{Verb: "create", Resource: "pods", Subresource: "eviction", Namespace: tns,
-					Why: "a podKill run with method Evict evicts the pods it selects"})
-			} else {
-				add(Check{Verb: "delete", Resource: "pods", Namespace: tns,
-					Why: "a podKill run deletes the pods it selects"})
+	for _, f := range Faults {
+		if f.Applies(spec) {
+			for _, c := range f.Rights(spec, targetNamespaces) {
+				add(c)
 			}
-			add(Check{Verb: "list", Resource: "pods", Namespace: tns,
-				Why: "a run lists pods to select its targets"})
 		}
-	}
-
-	if spec.Target.Kind == chaosv1alpha1.TargetVirtualService || fault.Istio != nil {
-		for _, tns := range targetNamespaces {
-			add(Check{Verb: "patch", Group: istioGroup, Resource: "virtualservices", Namespace: tns,
-				Why: "an istio run patches the http routes of the VirtualServices it selects"})
-			add(Check{Verb: "list", Group: istioGroup, Resource: "virtualservices", Namespace: tns,
-				Why: "a run lists VirtualServices to select its targets"})
-		}
-	}
-
-	if spec.Target.Kind == chaosv1alpha1.TargetNode || fault.NodeDrain != nil {
-		add(Check{Verb: "patch", Resource: "nodes",
-			Why: "a nodeDrain run cordons the nodes it selects and uncordons them afterwards"})
-		// A drain evicts whatever runs on the node, in any namespace, so
-		// the requester must be able to evict (and find) pods everywhere,
-		// as `kubectl drain` by hand would need.
-		add(Check{Verb: "create", Resource: "pods", Subresource: "eviction",
-			Why: "a nodeDrain run evicts the pods on the nodes it drains, of whatever namespace"})
-		add(Check{Verb: "list", Resource: "pods",
-			Why: "a nodeDrain run lists the pods on the nodes it drains, of whatever namespace"})
-		add(Check{Verb: "list", Resource: "nodes",
-			Why: "a run lists nodes to select its targets"})
 	}
 
 	if spec.Remediation != nil && len(spec.Remediation.Matchers) > 0 {
@@ -283,4 +252,86 @@ func ApproveCheck(ns, name string) Check {
 		Name:      name,
 		Why:       "approving a run lets its fault be injected",
 	}
+}
+
+// FaultRights is what one kind of fault declares it makes Faultline do, as
+// the rights a person would need to do it by hand. Required composes them;
+// the operator's own ClusterRole must hold each (a test reads
+// config/rbac/role.yaml against Faults), so a fault added here without its
+// RBAC marker fails before it ships.
+type FaultRights struct {
+	// Name is the fault's field in spec.fault.
+	Name string
+	// Applies says whether a spec uses this fault. It follows both
+	// target.kind and the fault set, so a spec whose two disagree (which
+	// the schema refuses, but a stored object may hold) is held to both
+	// rather than to neither.
+	Applies func(spec *chaosv1alpha1.ExperimentSpec) bool
+	// Rights are the rights a run of spec needs, in its target namespaces
+	// (the Experiment's own when none are named).
+	Rights func(spec *chaosv1alpha1.ExperimentSpec, targetNamespaces []string) []Check
+}
+
+// Faults are the declarations of every fault Faultline injects.
+var Faults = []FaultRights{
+	{
+		Name: "podKill",
+		Applies: func(spec *chaosv1alpha1.ExperimentSpec) bool {
+			return spec.Target.Kind == chaosv1alpha1.TargetPod || spec.Fault.PodKill != nil
+		},
+		Rights: func(spec *chaosv1alpha1.ExperimentSpec, namespaces []string) []Check {
+			evict := spec.Fault.PodKill != nil && spec.Fault.PodKill.Method == chaosv1alpha1.PodKillEvict
+			var out []Check
+			for _, tns := range namespaces {
+				if evict {
+					out = append(out, Check{Verb: "create", Resource: "pods", Subresource: "eviction", Namespace: tns,
+						Why: "a podKill run with method Evict evicts the pods it selects"})
+				} else {
+					out = append(out, Check{Verb: "delete", Resource: "pods", Namespace: tns,
+						Why: "a podKill run deletes the pods it selects"})
+				}
+				out = append(out, Check{Verb: "list", Resource: "pods", Namespace: tns,
+					Why: "a run lists pods to select its targets"})
+			}
+			return out
+		},
+	},
+	{
+		Name: "istio",
+		Applies: func(spec *chaosv1alpha1.ExperimentSpec) bool {
+			return spec.Target.Kind == chaosv1alpha1.TargetVirtualService || spec.Fault.Istio != nil
+		},
+		Rights: func(_ *chaosv1alpha1.ExperimentSpec, namespaces []string) []Check {
+			var out []Check
+			for _, tns := range namespaces {
+				out = append(out,
+					Check{Verb: "patch", Group: istioGroup, Resource: "virtualservices", Namespace: tns,
+						Why: "an istio run patches the http routes of the VirtualServices it selects"},
+					Check{Verb: "list", Group: istioGroup, Resource: "virtualservices", Namespace: tns,
+						Why: "a run lists VirtualServices to select its targets"})
+			}
+			return out
+		},
+	},
+	{
+		Name: "nodeDrain",
+		Applies: func(spec *chaosv1alpha1.ExperimentSpec) bool {
+			return spec.Target.Kind == chaosv1alpha1.TargetNode || spec.Fault.NodeDrain != nil
+		},
+		// A drain evicts whatever runs on the node, in any namespace, so
+		// the requester must be able to evict (and find) pods everywhere,
+		// as `kubectl drain` by hand would need.
+		Rights: func(_ *chaosv1alpha1.ExperimentSpec, _ []string) []Check {
+			return []Check{
+				{Verb: "patch", Resource: "nodes",
+					Why: "a nodeDrain run cordons the nodes it selects and uncordons them afterwards"},
+				{Verb: "create", Resource: "pods", Subresource: "eviction",
+					Why: "a nodeDrain run evicts the pods on the nodes it drains, of whatever namespace"},
+				{Verb: "list", Resource: "pods",
+					Why: "a nodeDrain run lists the pods on the nodes it drains, of whatever namespace"},
+				{Verb: "list", Resource: "nodes",
+					Why: "a run lists nodes to select its targets"},
+			}
+		},
+	},
 }
