@@ -39,4 +39,3 @@ func capNames(names []string, limit int) ([]string, int32) {
 	}
 	return names[:limit], int32(len(names) - limit) //nolint:gosec // bounded by the pods on one node
 }
-
