@@ -8,10 +8,10 @@ package chaospolicy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -21,14 +21,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
+	"github.com/faultline-dev/faultline/internal/statuspatch"
 	"github.com/faultline-dev/faultline/internal/stored"
 )
 
 // Reconciler writes the ChaosPolicy's status.
 type Reconciler struct {
-	// Client reads the policy (from the cache) and patches status.
+	// Client patches status.
 	Client client.Client
-	// Runs reads ExperimentRuns as unstructured objects, decoded one by
+	// Runs reads the ChaosPolicy and ExperimentRuns as unstructured
+	// objects (stored.GetPolicy), decoded one by
 	// one: a typed informer would stop at the first run whose stored
 	// status no longer decodes, and the kill switch's confirmation with
 	// it. Nil means the manager's cache once SetupWithManager ran, else
@@ -51,38 +53,47 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		// The CRD admits only default; another name is never obeyed.
 		return ctrl.Result{}, nil
 	}
-	p := &chaosv1alpha1.ChaosPolicy{}
-	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	// Read as every other reader reads it: a policy that cannot be decoded
+	// is reported by the log and holds every run (stored.PolicyOrHold);
+	// its status is not written.
+	reader := r.Runs
+	if reader == nil {
+		reader = r.Client
+	}
+	p, err := stored.GetPolicy(ctx, reader)
+	if malformed, ok := errors.AsType[*stored.MalformedError](err); ok {
+		ctrl.LoggerFrom(ctx).Error(malformed, "the ChaosPolicy cannot be decoded; every run is held until it is fixed")
+		return ctrl.Result{}, nil
+	}
+	if err != nil || p == nil {
+		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
-	base := p.DeepCopy()
-	var transitions []transition
+	status := statuspatch.New(r.Client, r.Recorder, p, func(p *chaosv1alpha1.ChaosPolicy) any { return &p.Status })
 	// One status patch, from one place; events only once it is written, so
 	// a conflict retried does not announce a transition twice.
 	defer func() {
-		if retErr != nil || equality.Semantic.DeepEqual(base.Status, p.Status) {
+		if retErr != nil {
 			return
 		}
-		err := r.Client.Status().Patch(ctx, p, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		err := status.Patch(ctx, p)
 		switch {
 		case apierrors.IsConflict(err):
 			// The cache lags our own last write or the user's edit: the
 			// watch brings the newer policy.
 			res = ctrl.Result{RequeueAfter: requeueOnConflict}
-			return
 		case err != nil:
 			retErr = fmt.Errorf("patching ChaosPolicy status: %w", err)
-			return
 		}
-		r.emit(p, transitions)
 	}()
 
 	runs, err := r.listRuns(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	transitions = setStatus(p, runs, now)
+	for _, t := range setStatus(p, runs, now) {
+		status.Queue(statuspatch.Event{Type: t.eventType, Reason: t.reason, Action: "Reconcile", Note: t.note})
+	}
 	return ctrl.Result{}, nil
 }
 
@@ -123,15 +134,6 @@ func (r *Reconciler) listRuns(ctx context.Context) ([]chaosv1alpha1.ExperimentRu
 // requeueOnConflict is how soon a reconcile that lost a write race tries again.
 const requeueOnConflict = 100 * time.Millisecond
 
-func (r *Reconciler) emit(p *chaosv1alpha1.ChaosPolicy, ts []transition) {
-	if r.Recorder == nil {
-		return
-	}
-	for _, t := range ts {
-		r.Recorder.Eventf(p, nil, t.eventType, t.reason, "Reconcile", "%s", t.note)
-	}
-}
-
 // SetupWithManager registers the controller. Every run change wakes the
 // policy: active runs and the kill switch's confirmation are counted from
 // them.
@@ -143,7 +145,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: chaosv1alpha1.DefaultPolicyName}}}
 	})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&chaosv1alpha1.ChaosPolicy{}).
+		// Watched as unstructured, as it is read (stored.GetPolicy).
+		For(stored.NewPolicy()).
 		// Watched as unstructured: see Runs.
 		Watches(stored.NewRun(), toPolicy).
 		Named("chaospolicy").

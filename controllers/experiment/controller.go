@@ -203,7 +203,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(runSummaryChanged())).
 		// The kill switch and blackouts hold scheduled runs; when they change,
 		// held runs may start.
-		Watches(&chaosv1alpha1.ChaosPolicy{},
+		Watches(stored.NewPolicy(),
 			handler.EnqueueRequestsFromMapFunc(r.scheduledExperiments),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("experiment").

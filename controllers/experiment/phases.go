@@ -224,7 +224,7 @@ func (r *Reconciler) stage(ctx context.Context, s *scope, next time.Time) (time.
 	if s.hasRun(name) || len(s.activeExcept(name)) > 0 {
 		return 0, nil
 	}
-	p, err := chaospolicy.Get(ctx, r.Client)
+	p, err := chaospolicy.Get(ctx, r.experiments())
 	if err != nil {
 		return 0, err
 	}
@@ -390,7 +390,7 @@ func warnTooManyMissed(s *scope, plan schedule.PlanResult) {
 // stay out of the history. A Refuse can only be an unreadable time zone,
 // which reconcileSpec has already reported: the error is terminal.
 func (r *Reconciler) startGate(ctx context.Context, s *scope) (policy.Decision, error) {
-	p, err := chaospolicy.Get(ctx, r.Client)
+	p, err := chaospolicy.Get(ctx, r.experiments())
 	if err != nil {
 		return policy.Decision{}, err
 	}

@@ -446,7 +446,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		// Watched as unstructured: see Runs.
 		For(stored.NewRun()).
-		Watches(&chaosv1alpha1.ChaosPolicy{}, handler.EnqueueRequestsFromMapFunc(r.runsForPolicy)).
+		Watches(stored.NewPolicy(), handler.EnqueueRequestsFromMapFunc(r.runsForPolicy)).
 		WatchesRawSource(r.notificationSource()).
 		Named("experimentrun").
 		WithOptions(controller.Options{MaxConcurrentReconciles: cmp.Or(r.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)}).

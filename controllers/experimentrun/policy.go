@@ -40,7 +40,7 @@ type RightsChecker interface {
 // run starts.
 func (r *Reconciler) reconcilePolicy(ctx context.Context, s *scope, now time.Time) (wait time.Duration, err error) {
 	run := s.run
-	p, err := chaospolicy.Get(ctx, r.Client)
+	p, err := chaospolicy.Get(ctx, r.experiments())
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chaosv1alpha1 "github.com/faultline-dev/faultline/api/v1alpha1"
@@ -13,6 +14,14 @@ import (
 
 // PolicyGVK is the ChaosPolicy's kind.
 var PolicyGVK = chaosv1alpha1.GroupVersion.WithKind("ChaosPolicy")
+
+// NewPolicy is an empty unstructured ChaosPolicy, for watching and reading
+// it without the typed informer, which one undecodable policy would stop.
+func NewPolicy() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(PolicyGVK)
+	return u
+}
 
 // GetPolicy reads the ChaosPolicy Faultline obeys, the one named default,
 // through r as unstructured, and is the one reader of it: the admission
