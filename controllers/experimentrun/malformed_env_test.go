@@ -49,13 +49,34 @@ func malformedRunStatus() map[string]any {
 // by an older CRD, a downgraded operator or by hand does.
 func storeRunStatusBehindTheSchema(t *testing.T, c client.Client, key client.ObjectKey, status map[string]any) {
 	t.Helper()
+	patchStatus := func(status map[string]any, opts ...client.SubResourcePatchOption) error {
+		raw, err := json.Marshal(map[string]any{"status": status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := stored.NewRun()
+		u.SetNamespace(key.Namespace)
+		u.SetName(key.Name)
+		return c.Status().Patch(t.Context(), u, client.RawPatch(types.MergePatchType, raw), opts...)
+	}
+	// A phase outside its enum is refused again once the schema is back.
+	storeBehindTheSchema(t, c, runCRD, func() error { return patchStatus(status) },
+		func() error { return patchStatus(map[string]any{"phase": "NotAPhase"}, client.DryRunAll) })
+}
+
+// storeBehindTheSchema makes the CRD named crd keep any field, calls write
+// until the API server takes it, and puts the CRD back (also when the test
+// fails), then waits until refused, a write the real schema refuses, is
+// refused again.
+func storeBehindTheSchema(t *testing.T, c client.Client, crd string, write, refused func() error) {
+	t.Helper()
 	ctx := t.Context()
-	crd := &unstructured.Unstructured{}
-	crd.SetGroupVersionKind(crdGVK)
-	if err := c.Get(ctx, client.ObjectKey{Name: runCRD}, crd); err != nil {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(crdGVK)
+	if err := c.Get(ctx, client.ObjectKey{Name: crd}, u); err != nil {
 		t.Fatal(err)
 	}
-	original, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	original, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
 	loose := make([]any, len(original))
 	for i, v := range original {
 		version := (&unstructured.Unstructured{Object: v.(map[string]any)}).DeepCopy().Object
@@ -66,27 +87,16 @@ func storeRunStatusBehindTheSchema(t *testing.T, c client.Client, key client.Obj
 	}
 	setVersions := func(versions []any) {
 		t.Helper()
-		eventually(t, 30*time.Second, func() string { return "the ExperimentRun CRD did not take its new schema" }, func() bool {
+		eventually(t, 30*time.Second, func() string { return "the CRD " + crd + " did not take its new schema" }, func() bool {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(crdGVK)
-			if err := c.Get(ctx, client.ObjectKey{Name: runCRD}, u); err != nil {
+			if err := c.Get(ctx, client.ObjectKey{Name: crd}, u); err != nil {
 				return false
 			}
 			_ = unstructured.SetNestedSlice(u.Object, versions, "spec", "versions")
 			return c.Update(ctx, u) == nil
 		})
 	}
-	patchStatus := func(status map[string]any, opts ...client.SubResourcePatchOption) error {
-		raw, err := json.Marshal(map[string]any{"status": status})
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := stored.NewRun()
-		u.SetNamespace(key.Namespace)
-		u.SetName(key.Name)
-		return c.Status().Patch(ctx, u, client.RawPatch(types.MergePatchType, raw), opts...)
-	}
-
 	setVersions(loose)
 	restored := false
 	restore := func() {
@@ -97,14 +107,12 @@ func storeRunStatusBehindTheSchema(t *testing.T, c client.Client, key client.Obj
 	}
 	defer restore()
 	// The API server serves the new schema a moment after the update.
-	eventually(t, 30*time.Second, func() string { return "the malformed status was never stored" }, func() bool {
-		return patchStatus(status) == nil
+	eventually(t, 30*time.Second, func() string { return "the malformed object was never stored" }, func() bool {
+		return write() == nil
 	})
 	restore()
-	// And the hardened one a moment after it is back: a phase outside its
-	// enum is refused again.
-	eventually(t, 30*time.Second, func() string { return "the ExperimentRun CRD's schema did not come back" }, func() bool {
-		return apierrors.IsInvalid(patchStatus(map[string]any{"phase": "NotAPhase"}, client.DryRunAll))
+	eventually(t, 30*time.Second, func() string { return "the CRD " + crd + "'s schema did not come back" }, func() bool {
+		return apierrors.IsInvalid(refused())
 	})
 }
 
